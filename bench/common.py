@@ -1,0 +1,65 @@
+"""What every benchmark records about the machine it ran on, and how results are written."""
+
+import json
+import os
+import platform
+from pathlib import Path
+
+import jax
+import mujoco
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def machine() -> dict:
+    """CPU model, core count, JAX devices and library versions."""
+    model = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    devices = jax.devices()
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "jax_backend": jax.default_backend(),
+        "jax_devices": [str(d) for d in devices],
+        "gpu": next((d.device_kind for d in devices if d.platform == "gpu"), None),
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "mujoco": mujoco.__version__,
+        "numpy": np.__version__,
+    }
+
+
+def device_tag() -> str:
+    """``"cpu"`` or a short GPU name, for result file names."""
+    gpu = machine()["gpu"]
+    return "cpu" if gpu is None else gpu.lower().replace(" ", "-")
+
+
+def write_json(name: str, payload: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / name
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, indent=2) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def table(rows: list[dict], columns: list[str]) -> str:
+    """A plain-text table of ``rows`` (dicts) with the given columns."""
+    cells = [[_fmt(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    line = lambda values: "  ".join(v.rjust(w) for v, w in zip(values, widths))  # noqa: E731
+    return "\n".join([line(columns), line(["-" * w for w in widths]), *map(line, cells)])
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+    return str(value)

@@ -1,0 +1,172 @@
+"""Env-steps/s of the population rollout, beside a Gymnasium loop and the all-core physics bound.
+
+    python -m bench.throughput                 # all tasks, P = 64 and 256 on cpu, mjx at P = 64
+    python -m bench.throughput --tasks hopper --mjx-populations 1024 16384   # on a GPU
+
+Rows per task:
+- ``gym-loop``: one ``gymnasium.make(...)`` env in a Python loop, the same 256-256 MLP (numpy).
+- ``bound``: raw ``mj_step`` in C on all cores (``mujoco.rollout``), no policy and no Python in
+  between: 256 environments x 200 env steps from reset states under random controls (held for
+  ``frame_skip`` substeps, as an env step does). Random MLP policies mostly fall within ~200 steps
+  on hopper, so this covers the same kind of states. mountain_car has no MuJoCo physics: no bound.
+- ``cpu P=..``: ``envs.rollout`` of P distinct random policies (PyTorch-default init), one episode
+  each, with the time split into policy forward and physics step (incl. the task's reward code).
+- ``mjx P=..``: the same on MJX, one compiled call per rollout; compile time reported apart.
+
+Timings are medians over repeats of whole rollouts (each a new key), wall clock, after a warm-up.
+"""
+
+import os
+import time
+from dataclasses import dataclass
+
+import jax
+import mujoco
+import mujoco.rollout
+import numpy as np
+import tyro
+
+import envs
+from bench.common import device_tag, machine, table, write_json
+from envs import policy
+from envs.tasks import TASKS, MujocoTask
+
+
+@dataclass
+class Config:
+    tasks: tuple[str, ...] = tuple(TASKS)
+    """Tasks to measure."""
+    populations: tuple[int, ...] = (64, 256)
+    """Population sizes P for the cpu engine."""
+    mjx_populations: tuple[int, ...] = (64,)
+    """Population sizes P for the mjx engine (empty: skip mjx). Use up to 16384 on a GPU."""
+    repeats: int = 3
+    """Timed rollouts per row (median reported)."""
+    gym_steps: int = 3000
+    """Env steps of the single-Gymnasium-env loop."""
+    bound_envs: int = 256
+    """Environments in the physics-bound measurement."""
+    bound_steps: int = 200
+    """Env steps per environment in the physics-bound measurement."""
+    seed: int = 0
+    """Seed for policies and keys."""
+    out: str = ""
+    """JSON file name under bench/results/ (default: throughput_<device>.json)."""
+
+
+def gym_loop(name: str, steps: int, rng) -> float:
+    """Env-steps/s of one Gymnasium env stepped in Python with one numpy MLP policy."""
+    import gymnasium
+
+    spec = TASKS[name].spec
+    env = gymnasium.make(spec.gymnasium_id)
+    params = policy.random_params(rng, 1, spec.obs_dim, spec.act_dim)
+    mean, std = np.zeros(spec.obs_dim), np.ones(spec.obs_dim)
+    obs, _ = env.reset(seed=0)
+    start = time.perf_counter()
+    for _ in range(steps):
+        normalised = ((obs - mean) / std).astype(np.float32)[None, None]
+        action = policy.forward(params, normalised, spec.action_bound, spec.obs_dim, spec.act_dim, np)[0, 0]
+        obs, _, terminated, truncated, _ = env.step(action)
+        if terminated or truncated:
+            obs, _ = env.reset()
+    return steps / (time.perf_counter() - start)
+
+
+def physics_bound(name: str, n_envs: int, n_steps: int, rng) -> float:
+    """Env-steps/s of raw C ``mj_step`` on all cores over ``n_envs x n_steps`` env steps."""
+    task = TASKS[name]
+    model = task.load_model()
+    cpu_env = envs.make(name, "cpu")
+    qpos, qvel = cpu_env.physical_state(cpu_env.reset(jax.random.key(0), n_envs))
+    data = mujoco.MjData(model)
+    size = mujoco.mj_stateSize(model, mujoco.mjtState.mjSTATE_FULLPHYSICS)
+    initial = np.zeros((n_envs, size))
+    for i in range(n_envs):
+        mujoco.mj_resetData(model, data)
+        data.qpos[:], data.qvel[:] = qpos[i], qvel[i]
+        mujoco.mj_getState(model, data, initial[i], mujoco.mjtState.mjSTATE_FULLPHYSICS)
+    bound = task.spec.action_bound
+    control = np.repeat(rng.uniform(-bound, bound, (n_envs, n_steps, model.nu)), task.frame_skip, axis=1)
+    nthread = os.cpu_count() or 1
+    with mujoco.rollout.Rollout(nthread=nthread) as pool:
+        datas = [mujoco.MjData(model) for _ in range(nthread)]
+        pool.rollout(model, datas, initial, control[:, : task.frame_skip])  # warm-up
+        start = time.perf_counter()
+        pool.rollout(model, datas, initial, control)
+        return n_envs * n_steps / (time.perf_counter() - start)
+
+
+def cpu_rows(name: str, cfg: Config, rng) -> list[dict]:
+    env = envs.make(name, "cpu")
+    spec = env.spec
+    rows = []
+    for P in cfg.populations:
+        params = policy.random_params(rng, P, spec.obs_dim, spec.act_dim)
+        mean, std = np.zeros(spec.obs_dim), np.ones(spec.obs_dim)
+        envs.rollout(env, params, mean, std, jax.random.key(cfg.seed))  # warm-up: thread pools, batch
+        runs = []
+        for r in range(cfg.repeats):
+            result = envs.rollout(env, params, mean, std, jax.random.key(cfg.seed + 1 + r))
+            timing = env.last_timing
+            runs.append((result.obs_count / timing["total_s"], timing, result.obs_count))
+        sps, timing, steps = sorted(runs, key=lambda run: run[0])[len(runs) // 2]
+        rows.append({"task": name, "engine": "cpu", "P": P, "env_steps_per_s": sps, "env_steps": steps,
+                     "policy_share": timing["policy_share"], "physics_share": timing["physics_share"]})
+    return rows
+
+
+def mjx_rows(name: str, cfg: Config, rng) -> list[dict]:
+    env = envs.make(name, "mjx")
+    spec = env.spec
+    rows = []
+    for P in cfg.mjx_populations:
+        params = policy.random_params(rng, P, spec.obs_dim, spec.act_dim)
+        mean, std = np.zeros(spec.obs_dim), np.ones(spec.obs_dim)
+        start = time.perf_counter()
+        envs.rollout(env, params, mean, std, jax.random.key(cfg.seed))
+        first = time.perf_counter() - start
+        runs = []
+        for r in range(cfg.repeats):
+            start = time.perf_counter()
+            result = envs.rollout(env, params, mean, std, jax.random.key(cfg.seed + 1 + r))
+            runs.append((time.perf_counter() - start, result.obs_count))
+        seconds, steps = sorted(runs)[len(runs) // 2]
+        rows.append({"task": name, "engine": f"mjx-{env.dtype}", "P": P, "env_steps_per_s": steps / seconds,
+                     "env_steps": steps, "compile_s": max(first - seconds, 0.0)})
+    return rows
+
+
+def main(cfg: Config) -> dict:
+    for name in cfg.tasks:
+        envs.make(name, "cpu")  # fail fast on a bad name
+    if any(p <= 0 for p in (*cfg.populations, *cfg.mjx_populations)) or cfg.repeats <= 0:
+        raise SystemExit(f"populations and repeats must be positive, got {cfg.populations}, "
+                         f"{cfg.mjx_populations}, {cfg.repeats}")
+    rng = np.random.default_rng(cfg.seed)
+    rows, summary = [], {}
+    for name in cfg.tasks:
+        gym_sps = gym_loop(name, cfg.gym_steps, rng)
+        rows.append({"task": name, "engine": "gym-loop", "P": 1, "env_steps_per_s": gym_sps})
+        bound = None
+        if isinstance(TASKS[name], MujocoTask):
+            bound = physics_bound(name, cfg.bound_envs, cfg.bound_steps, rng)
+            rows.append({"task": name, "engine": "bound", "P": cfg.bound_envs, "env_steps_per_s": bound})
+        task_rows = cpu_rows(name, cfg, rng) + mjx_rows(name, cfg, rng)
+        for row in task_rows:
+            if row["engine"] == "cpu":
+                row["vs_gym"] = row["env_steps_per_s"] / gym_sps
+                row["vs_bound"] = None if bound is None else row["env_steps_per_s"] / bound
+        rows += task_rows
+        print(table([r for r in rows if r["task"] == name], COLUMNS), flush=True)
+    payload = {"benchmark": "throughput", "machine": machine(), "config": vars(cfg), "rows": rows}
+    path = write_json(cfg.out or f"throughput_{device_tag()}.json", payload)
+    print(f"\nall tasks\n{table(rows, COLUMNS)}\nwrote {path}")
+    return payload
+
+
+COLUMNS = ["task", "engine", "P", "env_steps_per_s", "vs_bound", "vs_gym", "policy_share", "physics_share",
+           "compile_s"]
+
+if __name__ == "__main__":
+    main(tyro.cli(Config))

@@ -1,0 +1,19 @@
+"""Simulation layer of fastgen: the four classic tasks on two engines, and population rollouts.
+
+``make(name, engine)`` gives an env with ``spec``, ``reset``, ``step`` and ``reset_to``;
+``rollout(env, params, obs_mean, obs_std, key)`` runs one episode (or several) of each of P flat
+policies. No torch here: ``fastgen`` imports ``envs``, never the reverse.
+"""
+
+from envs.make import ENGINES, make
+from envs.policy import num_params, param_shapes
+from envs.result import RolloutResult
+from envs.rollout import rollout
+from envs.spec import EnvSpec
+from envs.state import State
+from envs.tasks import TASKS
+
+TASK_NAMES = tuple(TASKS)
+
+__all__ = ["ENGINES", "TASK_NAMES", "EnvSpec", "RolloutResult", "State", "make", "num_params",
+           "param_shapes", "rollout"]

@@ -1,0 +1,305 @@
+"""The ``cpu`` engine: MuJoCo's C engine, B environments stepped in batched calls on all cores.
+
+Physics runs in ``mujoco.batch.Batch`` (MuJoCo >= 3.17): one ``mjSTATE_INTEGRATION`` row per
+environment (qpos, qvel, warm start, ctrl, ...), stepped ``frame_skip`` substeps per call in C,
+bit-identical to a loop over one ``MjData`` per environment, i.e. to Gymnasium.
+
+A population rollout cuts its episodes into one shard per core. Each thread runs its shard alone:
+policy forward in numpy (GIL released in the matrix products), then one ``Batch.step`` call in C
+(GIL released) for all its live environments, and so on to the end of the episodes. Threads never
+synchronise within an episode; a shared batch stepped on a C thread pool with the policy applied in
+between was measured slower on 2 cores (the pool's workers spin for ~2 ms after each call, taking
+the core the policy forward needs). Terminated environments stop being stepped, and their
+policies stop being evaluated.
+"""
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import mujoco
+import mujoco.batch
+import numpy as np
+
+from envs import noise, policy
+from envs.result import RolloutResult
+from envs.state import State
+from envs.tasks.base import ArrayTask, MujocoTask
+
+# Dead policies closer than this to live ones are computed anyway: one more policy in a batched
+# product costs less than another call (~10 us of compute vs ~10 us of call overhead, 256-256 MLP).
+POLICY_GAP = 4
+# The working set is compacted when its live fraction falls to this; sets smaller than the minimum
+# are not compacted: the copy would not pay for itself.
+POLICY_COMPACT_BELOW = 0.5
+POLICY_COMPACT_MIN = 8
+
+
+class _MujocoSims:
+    """N simulations of a MuJoCo task in one ``mujoco.batch.Batch``."""
+
+    def __init__(self, task: MujocoTask, model: mujoco.MjModel, n: int, nthread: int):
+        self.task = task
+        self.batch = mujoco.batch.Batch(model, nsim=n, nthread=nthread)
+        self.qpos = self.batch.bind("qpos")
+        self.qvel = self.batch.bind("qvel")
+        self.ctrl = self.batch.bind("ctrl")
+        self.dt = model.opt.timestep * task.frame_skip
+
+    def set_physical_state(self, qpos, qvel) -> None:
+        """Gymnasium's reset sequence: ``mj_resetData``, write qpos/qvel, ``mj_forward``."""
+        self.batch.reset(stage=mujoco.mjtStage.mjSTAGE_NONE)
+        self.qpos[:] = qpos
+        self.qvel[:] = qvel
+        self.batch.forward()
+
+    def observe(self, ids):
+        return self.task.observe(self.qpos[ids], self.qvel[ids], np)
+
+    def advance(self, ids, action, first):
+        """Step simulations ``ids`` with ``action [n, act_dim]``; -> reward, no-bonus reward, terminated, obs."""
+        del first
+        qpos_before = self.qpos[ids].copy()  # a slice would be a live view
+        self.ctrl[ids] = action
+        self.batch.step(None if isinstance(ids, slice) else ids, nstep=self.task.frame_skip)
+        qpos, qvel = self.qpos[ids], self.qvel[ids]
+        obs = self.task.observe(qpos, qvel, np)
+        reward, reward_no_bonus = self.task.reward(qpos_before, qpos, action, self.dt, np)
+        return reward, reward_no_bonus, self.task.terminated(qpos, qvel, obs, np), obs
+
+    def rows(self) -> np.ndarray:
+        return self.batch.state.copy()
+
+    def load_rows(self, rows) -> None:
+        self.batch.state[:] = rows
+
+
+class _ArraySims:
+    """N copies of a closed-form task, as one numpy array ``[N, state_dim]``."""
+
+    def __init__(self, task: ArrayTask, n: int):
+        self.task = task
+        self.state = np.zeros((n, 2))
+
+    def observe(self, ids):
+        return self.task.observe(self.state[ids], np)
+
+    def advance(self, ids, action, first):
+        state, reward, terminated = self.task.advance(self.state[ids], action, first, np)
+        self.state[ids] = state
+        return reward, reward, terminated, self.task.observe(state, np)
+
+    def rows(self) -> np.ndarray:
+        return self.state.copy()
+
+    def load_rows(self, rows) -> None:
+        self.state[:] = rows
+
+
+class _LivePolicies:
+    """The policies of one shard, applied to their live episodes only.
+
+    Whenever half of the policies in the working set have died, the live ones' weights are copied
+    into a compact array (a one-off copy of at most the live weights), so later steps stream only
+    live weights; between compactions, runs of live policies are computed as slices (no copy).
+    """
+
+    def __init__(self, params: np.ndarray, spec):
+        self.spec = spec
+        self.index = np.arange(params.shape[0])  # original policy id of each working-set row
+        self.params = params
+
+    def actions(self, normalised: np.ndarray, live: np.ndarray) -> np.ndarray:
+        """``normalised [P, E, obs_dim]``, ``live [P]`` -> ``[P, E, act_dim]`` (dead rows 0)."""
+        live_here = live[self.index]
+        if live_here.sum() <= POLICY_COMPACT_BELOW * live_here.size and live_here.size >= POLICY_COMPACT_MIN:
+            self.index, self.params = self.index[live_here], self.params[live_here]
+            live_here = live_here[live_here]
+        obs = normalised[self.index]
+        out = np.zeros((self.index.size, normalised.shape[1], self.spec.act_dim), dtype=self.params.dtype)
+
+        for s, e in live_spans(live_here, POLICY_GAP):
+            out[s:e] = policy.forward(self.params[s:e], obs[s:e], self.spec.action_bound,
+                                      self.spec.obs_dim, self.spec.act_dim, np)
+        actions = np.zeros((live.size, *out.shape[1:]), dtype=out.dtype)
+        actions[self.index] = out
+        return actions
+
+
+class CpuEnv:
+    """A task on MuJoCo's C engine (``envs.make(name, engine="cpu")``).
+
+    All state is batched: ``reset(key, num_envs)`` -> ``State`` with leading dimension B. Random
+    keys are JAX PRNG keys; reset noise is drawn with ``envs.noise`` so a key gives the same initial
+    states as on ``mjx``. Results are deterministic for a given key, whatever the thread count.
+    """
+
+    engine = "cpu"
+
+    def __init__(self, task: MujocoTask | ArrayTask, nthread: int | None = None):
+        self.task = task
+        self.spec = task.spec
+        self.nthread = nthread or os.cpu_count() or 1
+        self._model = task.load_model() if isinstance(task, MujocoTask) else None
+        self._sims: dict[int, _MujocoSims | _ArraySims] = {}
+        self._shard_cache: dict[tuple[int, int], _MujocoSims | _ArraySims] = {}
+        self._pool = ThreadPoolExecutor(self.nthread) if self.nthread > 1 else None
+        self.last_timing: dict[str, float] = {}  # the last rollout's wall time and its parts
+
+    # -- functional API (parity hook, small batches) ---------------------------------------------
+    def reset(self, key, num_envs: int = 1) -> State:
+        """``num_envs`` environments with the task's reset noise drawn from ``key``."""
+        if isinstance(self.task, MujocoTask):
+            nq, nv = self._model.nq, self._model.nv
+            s = self.task.reset_noise
+            unit = noise.uniform_numpy(key, (num_envs, nq + nv), -s, s)
+            return self.reset_to(self._model.qpos0 + unit[:, :nq], unit[:, nq:])
+        unit = noise.uniform_numpy(key, (num_envs, 1), 0.0, 1.0)
+        state = self.task.initial_state(unit, np)
+        return self.reset_to(state[:, 0], state[:, 1])
+
+    def reset_to(self, qpos, qvel) -> State:
+        """Start from given physical states: ``qpos [B, nq]``, ``qvel [B, nv]`` (``[nq]`` for one env).
+
+        For ``mountain_car`` pass ``position [B]`` and ``velocity [B]``.
+        """
+        if isinstance(self.task, MujocoTask):
+            qpos, qvel = np.atleast_2d(np.asarray(qpos, np.float64)), np.atleast_2d(np.asarray(qvel, np.float64))
+            sims = self._sims_for(qpos.shape[0])
+            sims.set_physical_state(qpos, qvel)
+        else:
+            state = np.stack([np.atleast_1d(qpos), np.atleast_1d(qvel)], axis=1).astype(np.float64)
+            sims = self._sims_for(state.shape[0])
+            sims.load_rows(state)
+        obs = sims.observe(slice(None))
+        n = obs.shape[0]
+        zeros, false = np.zeros(n), np.zeros(n, dtype=bool)
+        return State(sims.rows(), obs, zeros, zeros.copy(), false, false.copy(), false.copy(),
+                     np.zeros(n, dtype=np.int32))
+
+    def physical_state(self, state: State):
+        """The inverse of ``reset_to``: ``(qpos [B, nq], qvel [B, nv])`` (mountain_car: position, velocity)."""
+        if self._model is None:
+            return state.physics[:, 0].copy(), state.physics[:, 1].copy()
+        time_size = mujoco.mj_stateSize(self._model, mujoco.mjtState.mjSTATE_TIME)
+        nq, nv = self._model.nq, self._model.nv
+        return (state.physics[:, time_size : time_size + nq].copy(),
+                state.physics[:, time_size + nq : time_size + nq + nv].copy())
+
+    def step(self, state: State, action) -> State:
+        """All B environments one env step with ``action [B, act_dim]`` (a done env is stepped too)."""
+        action = np.asarray(action)
+        n = state.obs.shape[0]
+        sims = self._sims_for(n)
+        sims.load_rows(state.physics)
+        every = slice(None)
+        reward, reward_no_bonus, terminated, obs = sims.advance(every, action, state.steps == 0)
+        steps = state.steps + 1
+        truncated = steps >= self.spec.horizon
+        return State(sims.rows(), obs, reward, reward_no_bonus, terminated, truncated, terminated | truncated, steps)
+
+    # -- population rollout ----------------------------------------------------------------------
+    def rollout(self, params: np.ndarray, obs_mean: np.ndarray, obs_std: np.ndarray, key,
+                episodes: int = 1) -> RolloutResult:
+        """One or more full episodes of each of P policies (validated by ``envs.rollout``).
+
+        The ``[P, E]`` grid of episodes is cut into one shard per thread; each thread runs its
+        shard's whole episodes alone (policy forward, then physics in its own single-threaded
+        batch), so threads never wait for each other within an episode.
+        """
+        P = params.shape[0]
+        initial = self.reset(key, P * episodes).physics.reshape(P, episodes, -1)
+        shards = grid_shards(P, episodes, self.nthread)
+        jobs = [(i, params[ps], obs_mean, obs_std, initial[ps, es]) for i, (ps, es) in enumerate(shards)]
+        start = time.perf_counter()
+        if self._pool is None or len(jobs) == 1:
+            outcomes = [self._run_shard(*job) for job in jobs]
+        else:
+            outcomes = list(self._pool.map(lambda job: self._run_shard(*job), jobs))
+        returns = np.zeros((2, P, episodes))
+        lengths = np.zeros((P, episodes), dtype=np.int64)
+        obs_sum, obs_sumsq = np.zeros(self.spec.obs_dim), np.zeros(self.spec.obs_dim)
+        policy_s = physics_s = 0.0
+        for (ps, es), outcome in zip(shards, outcomes):
+            returns[:, ps, es], lengths[ps, es] = outcome["returns"], outcome["lengths"]
+            obs_sum, obs_sumsq = obs_sum + outcome["obs_sum"], obs_sumsq + outcome["obs_sumsq"]
+            policy_s, physics_s = policy_s + outcome["policy_s"], physics_s + outcome["physics_s"]
+        total_s = time.perf_counter() - start
+        busy = len(jobs) * total_s  # thread-seconds: the shares below are of all threads' time
+        self.last_timing = {"total_s": total_s, "policy_s": policy_s, "physics_s": physics_s,
+                            "policy_share": policy_s / busy, "physics_share": physics_s / busy}
+        return RolloutResult.from_episodes(returns[0], returns[1], lengths, int(lengths.sum()), obs_sum, obs_sumsq)
+
+    def _run_shard(self, index: int, params, obs_mean, obs_std, initial) -> dict:
+        """Whole episodes of ``params [Ps, D]`` x ``Es`` episodes from state rows ``initial [Ps, Es, nstate]``."""
+        spec = self.spec
+        P, episodes = initial.shape[:2]
+        n = P * episodes
+        sims = self._shard_sims(index, n)
+        sims.load_rows(initial.reshape(n, -1))
+        policies = _LivePolicies(params, spec)
+        obs = sims.observe(slice(None))  # [n, obs_dim]; rows of terminated sims go stale
+        alive = np.ones(n, dtype=bool)
+        totals = np.zeros((2, n))  # returns with and without the survival bonus
+        lengths = np.zeros(n, dtype=np.int64)
+        obs_sum, obs_sumsq = np.zeros(spec.obs_dim), np.zeros(spec.obs_dim)
+        policy_s = physics_s = 0.0
+        for t in range(spec.horizon):
+            ids = np.flatnonzero(alive)
+            if ids.size == 0:
+                break
+            seen = obs[ids]
+            obs_sum += seen.sum(axis=0)
+            obs_sumsq += np.square(seen).sum(axis=0)
+            normalised = ((obs - obs_mean) / obs_std).astype(params.dtype).reshape(P, episodes, spec.obs_dim)
+            tick = time.perf_counter()
+            actions = policies.actions(normalised, alive.reshape(P, episodes).any(axis=1))
+            tock = time.perf_counter()
+            reward, reward_no_bonus, terminated, new_obs = sims.advance(
+                ids, actions.reshape(n, spec.act_dim)[ids], np.full(ids.size, t == 0))
+            policy_s, physics_s = policy_s + tock - tick, physics_s + time.perf_counter() - tock
+            totals[0, ids] += reward
+            totals[1, ids] += reward_no_bonus
+            lengths[ids] += 1
+            obs[ids] = new_obs
+            alive[ids] = ~terminated
+        return {"returns": totals.reshape(2, P, episodes), "lengths": lengths.reshape(P, episodes),
+                "obs_sum": obs_sum, "obs_sumsq": obs_sumsq, "policy_s": policy_s, "physics_s": physics_s}
+
+    def _sims_for(self, n: int):
+        """Simulations for the functional API: one batch of n on all threads."""
+        if n not in self._sims:
+            self._sims[n] = self._new_sims(n, self.nthread)
+        return self._sims[n]
+
+    def _shard_sims(self, index: int, n: int):
+        """Shard ``index``'s own simulations, stepped on the calling thread only."""
+        key = (index, n)
+        if key not in self._shard_cache:
+            self._shard_cache[key] = self._new_sims(n, 1)
+        return self._shard_cache[key]
+
+    def _new_sims(self, n: int, nthread: int):
+        if isinstance(self.task, MujocoTask):
+            return _MujocoSims(self.task, self._model, n, nthread)
+        return _ArraySims(self.task, n)
+
+
+def grid_shards(P: int, episodes: int, parts: int) -> list[tuple[slice, slice]]:
+    """Cut the ``[P, E]`` episode grid into at most ``parts`` blocks: by policy, or by episode if P is small."""
+    if P >= parts or episodes == 1:
+        bounds = np.linspace(0, P, min(parts, P) + 1).round().astype(int)
+        return [(slice(a, b), slice(0, episodes)) for a, b in zip(bounds[:-1], bounds[1:])]
+    bounds = np.linspace(0, episodes, min(parts, episodes) + 1).round().astype(int)
+    return [(slice(0, P), slice(a, b)) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def live_spans(live: np.ndarray, max_gap: int) -> list[tuple[int, int]]:
+    """Half-open index ranges covering every True of ``live [P]``; gaps <= ``max_gap`` are bridged."""
+    ids = np.flatnonzero(live)
+    if ids.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(ids) > max_gap + 1)
+    starts = np.concatenate([ids[:1], ids[breaks + 1]])
+    ends = np.concatenate([ids[breaks], ids[-1:]]) + 1
+    return list(zip(starts.tolist(), ends.tolist()))

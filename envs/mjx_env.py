@@ -1,0 +1,157 @@
+"""The ``mjx`` engine: the same tasks on MJX (MuJoCo in JAX), jittable end to end.
+
+State is a pytree (``envs.State``) holding a batched ``mjx.Data``; ``reset``/``step`` are pure
+and jitted, and ``rollout`` runs whole episodes of all P policies, policy included, inside one
+compiled ``while_loop`` that stops as soon as every environment is done. The precision is JAX's
+process-wide one: float32 by default, float64 when ``jax_enable_x64`` is on (``JAX_ENABLE_X64=1``).
+Switching per env with ``jax.enable_x64`` as a context does not work: MJX's inner jitted helpers
+are cached across the switch and then fail to lower, so ``envs.make`` refuses a dtype that does
+not match the process.
+
+Under x64, contact index fields come back from ``mjx.step`` as int64 where ``make_data`` made
+int32, which a loop carry cannot accept, so every substep casts its output to the input dtypes.
+"""
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from mujoco import mjx
+
+from envs import noise, policy
+from envs.result import RolloutResult
+from envs.state import State
+from envs.tasks.base import MujocoTask
+
+
+def _same_dtypes(new, old):
+    return jax.tree.map(lambda n, o: n.astype(o.dtype), new, old)
+
+
+class MjxEnv:
+    """A task on MJX (``envs.make(name, engine="mjx", dtype=...)``); all state batched ``[B, ...]``."""
+
+    engine = "mjx"
+
+    def __init__(self, task, dtype: str = "float32"):
+        self.task = task
+        self.spec = task.spec
+        self.dtype = dtype
+        self._dtype = jnp.dtype(dtype)
+        if isinstance(task, MujocoTask):
+            model = task.load_model()
+            self._model = mjx.put_model(model, impl="jax")
+            self._data0 = mjx.make_data(self._model, impl="jax")
+            self._qpos0 = jnp.asarray(model.qpos0, self._dtype)
+            self._nq, self._nv = model.nq, model.nv
+            self._dt = model.opt.timestep * task.frame_skip
+        self._reset = jax.jit(self._reset_impl, static_argnums=1)
+        self._reset_to = jax.jit(self._reset_to_impl)
+        self._step = jax.jit(self._step_impl)
+        self._rollout = jax.jit(self._rollout_impl, static_argnames=("episodes",))
+
+    # -- functional API --------------------------------------------------------------------------
+    def reset(self, key, num_envs: int = 1) -> State:
+        """``num_envs`` environments with reset noise from ``key`` (same draws as the ``cpu`` engine)."""
+        return self._reset(key, num_envs)
+
+    def reset_to(self, qpos, qvel) -> State:
+        """Start from ``qpos [B, nq]``, ``qvel [B, nv]`` (``mountain_car``: position, velocity ``[B]``)."""
+        as_batch = jnp.atleast_2d if isinstance(self.task, MujocoTask) else jnp.atleast_1d
+        return self._reset_to(as_batch(jnp.asarray(qpos, self._dtype)), as_batch(jnp.asarray(qvel, self._dtype)))
+
+    def physical_state(self, state: State):
+        """The inverse of ``reset_to``: ``(qpos [B, nq], qvel [B, nv])`` (mountain_car: position, velocity)."""
+        if isinstance(self.task, MujocoTask):
+            return state.physics.qpos, state.physics.qvel
+        return state.physics[:, 0], state.physics[:, 1]
+
+    def step(self, state: State, action) -> State:
+        """All B environments one env step with ``action [B, act_dim]``."""
+        return self._step(state, jnp.asarray(action))
+
+    def _reset_impl(self, key, num_envs: int) -> State:
+        if isinstance(self.task, MujocoTask):
+            hi, lo = noise.random_bits(key, (num_envs, self._nq + self._nv))
+            s = self.task.reset_noise
+            unit = noise.uniform_from_bits(hi, lo, -s, s, jnp, self._dtype)
+            return self._reset_to_impl(self._qpos0 + unit[:, : self._nq], unit[:, self._nq :])
+        hi, lo = noise.random_bits(key, (num_envs, 1))
+        state = self.task.initial_state(noise.uniform_from_bits(hi, lo, 0.0, 1.0, jnp, self._dtype), jnp)
+        return self._reset_to_impl(state[:, 0], state[:, 1])
+
+    def _reset_to_impl(self, qpos, qvel) -> State:
+        if isinstance(self.task, MujocoTask):
+            physics = jax.vmap(lambda q, v: self._data0.replace(qpos=q, qvel=v))(qpos, qvel)
+            obs = self.task.observe(qpos, qvel, jnp)
+        else:
+            physics = jnp.stack([qpos, qvel], axis=1)
+            obs = self.task.observe(physics, jnp)
+        n = obs.shape[0]
+        zeros, false = jnp.zeros(n, self._dtype), jnp.zeros(n, bool)
+        return State(physics, obs, zeros, zeros, false, false, false, jnp.zeros(n, jnp.int32))
+
+    def _step_impl(self, state: State, action) -> State:
+        task = self.task
+        if isinstance(task, MujocoTask):
+            physics = jax.vmap(self._physics_step)(state.physics, action)
+            qpos, qvel = physics.qpos, physics.qvel
+            obs = task.observe(qpos, qvel, jnp)
+            reward, reward_no_bonus = task.reward(state.physics.qpos, qpos, action, self._dt, jnp)
+            terminated = task.terminated(qpos, qvel, obs, jnp)
+        else:
+            physics, reward, terminated = task.advance(state.physics, action, state.steps == 0, jnp)
+            reward_no_bonus = reward
+            obs = task.observe(physics, jnp)
+        steps = state.steps + 1
+        truncated = steps >= self.spec.horizon
+        return State(physics, obs, reward.astype(self._dtype), reward_no_bonus.astype(self._dtype),
+                     terminated, truncated, terminated | truncated, steps)
+
+    def _physics_step(self, data, action):
+        """One env step of one environment: ``frame_skip`` MJX substeps with the action held."""
+        data = data.replace(ctrl=action.astype(data.ctrl.dtype))
+
+        def substep(_, d):
+            return _same_dtypes(mjx.step(self._model, d), d)
+
+        return jax.lax.fori_loop(0, self.task.frame_skip, substep, data)
+
+    # -- population rollout ----------------------------------------------------------------------
+    def rollout(self, params, obs_mean, obs_std, key, episodes: int = 1) -> RolloutResult:
+        """One or more full episodes of each of P policies in one compiled call (validated by ``envs.rollout``)."""
+        out = self._rollout(jnp.asarray(params), jnp.asarray(obs_mean, self._dtype),
+                            jnp.asarray(obs_std, self._dtype), key, episodes=episodes)
+        returns, returns_no_bonus, lengths, count, obs_sum, obs_sumsq = jax.device_get(out)
+        return RolloutResult.from_episodes(returns, returns_no_bonus, lengths, count, obs_sum, obs_sumsq)
+
+    def _rollout_impl(self, params, obs_mean, obs_std, key, episodes: int):
+        spec, P = self.spec, params.shape[0]
+        n = P * episodes
+        act = partial(policy.forward, action_bound=spec.action_bound, obs_dim=spec.obs_dim,
+                      act_dim=spec.act_dim, xp=jnp)
+
+        def keep_going(carry):
+            state, alive, *_ = carry
+            return jnp.any(alive) & (state.steps[0] < spec.horizon)
+
+        def one_step(carry):
+            state, alive, totals, lengths, obs_sum, obs_sumsq = carry
+            seen = jnp.where(alive[:, None], state.obs, 0)
+            normalised = ((state.obs - obs_mean) / obs_std).astype(params.dtype)
+            actions = act(params, normalised.reshape(P, episodes, spec.obs_dim)).reshape(n, spec.act_dim)
+            state = self._step_impl(state, actions)
+            rewards = jnp.stack([state.reward, state.reward_no_bonus])
+            totals = totals + jnp.where(alive, rewards, 0)
+            lengths = lengths + alive
+            return (state, alive & ~state.terminated, totals, lengths, obs_sum + seen.sum(0),
+                    obs_sumsq + jnp.square(seen).sum(0))
+
+        zeros_obs = jnp.zeros(spec.obs_dim, self._dtype)
+        carry = (self._reset_impl(key, n), jnp.ones(n, bool), jnp.zeros((2, n), self._dtype),
+                 jnp.zeros(n, jnp.int32), zeros_obs, zeros_obs)
+        _, _, totals, lengths, obs_sum, obs_sumsq = jax.lax.while_loop(keep_going, one_step, carry)
+        shape = (P, episodes)
+        return (totals[0].reshape(shape), totals[1].reshape(shape), lengths.reshape(shape), lengths.sum(),
+                obs_sum, obs_sumsq)

@@ -1,0 +1,63 @@
+"""``envs.rollout``: validate a population of policies, then run it on the env's engine."""
+
+import numpy as np
+
+from envs.policy import num_params
+from envs.result import RolloutResult
+
+
+def rollout(env, params, obs_mean, obs_std, key, episodes: int = 1) -> RolloutResult:
+    """Run ``episodes`` episodes of each of P policies; dead policies stop counting at termination.
+
+    Args:
+        env: from ``envs.make``.
+        params: ``[P, D]`` flat policy weights (numpy, JAX, or a CPU torch tensor), float32 or
+            float64; layout in ``envs.policy``. Non-finite weights are refused (ValueError naming
+            the first bad policy) rather than simulated: a NaN policy is a bug upstream.
+        obs_mean: ``[obs_dim]`` observation mean for normalisation.
+        obs_std: ``[obs_dim]`` observation std, > 0.
+        key: JAX PRNG key for the reset noise.
+        episodes: E >= 1 episodes per policy (evaluation); the result averages over them.
+
+    Returns:
+        ``RolloutResult`` with ``returns [P]``, ``returns_no_bonus [P]``, ``lengths [P]`` and the
+        count, sum and sum of squares of the observations the policies acted on.
+    """
+    spec = env.spec
+    params = _check_params(params, spec.obs_dim, spec.act_dim)
+    obs_mean = _check_vector("obs_mean", obs_mean, spec.obs_dim)
+    obs_std = _check_vector("obs_std", obs_std, spec.obs_dim)
+    if np.any(obs_std <= 0):
+        raise ValueError(f"obs_std must be > 0 everywhere, got min {obs_std.min()}")
+    if isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or episodes < 1:
+        raise ValueError(f"episodes must be an integer >= 1, got {episodes!r}")
+    return env.rollout(params, obs_mean, obs_std, key, int(episodes))
+
+
+def _check_params(params, obs_dim: int, act_dim: int) -> np.ndarray:
+    if hasattr(params, "detach"):  # torch tensor on the CPU
+        params = params.detach()
+    params = np.asarray(params)
+    expected = num_params(obs_dim, act_dim)
+    if params.ndim != 2:
+        raise ValueError(f"params must be [P, D] with D = {expected}, got shape {params.shape}")
+    if params.shape[0] <= 0:
+        raise ValueError(f"need at least one policy (P >= 1), got P = {params.shape[0]}")
+    if params.shape[1] != expected:
+        raise ValueError(f"params have D = {params.shape[1]} weights per policy; this task needs D = {expected}")
+    if params.dtype not in (np.float32, np.float64):
+        raise ValueError(f"params must be float32 or float64, got {params.dtype}")
+    finite = np.isfinite(params).all(axis=1)
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
+        raise ValueError(f"params of policy {bad[0]} (and {bad.size - 1} more) contain NaN or inf; weights must be finite")
+    return params
+
+
+def _check_vector(name: str, value, size: int) -> np.ndarray:
+    value = np.asarray(value, dtype=np.float64)
+    if value.shape != (size,):
+        raise ValueError(f"{name} must have shape ({size},), got {value.shape}")
+    if not np.isfinite(value).all():
+        raise ValueError(f"{name} contains NaN or inf; it must be finite")
+    return value

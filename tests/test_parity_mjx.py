@@ -1,0 +1,125 @@
+"""The ``mjx`` engine against real Gymnasium, in float64 and float32.
+
+Tolerances, from what was measured (mujoco-mjx 3.17.0, XLA:CPU):
+- float64, step by step: observations ~1e-14 (hopper), 4e-8 after 3000 swimmer steps; rewards
+  ~2e-10 absolute. Asserted: 1e-7 relative + 1e-7 absolute on the first 300 steps of an episode.
+- float64, full-episode returns of random MLP policies on the terminating tasks (hopper,
+  inverted_pendulum) and mountain_car: <= 2.4e-9 relative, identical lengths. Asserted: 1e-8,
+  lengths identical. The policies run in float64 here, as in Gymnasium's reference loop.
+- float32, step by step: observations within 4e-5 (hopper) over an episode, 3e-6
+  (mountain_car). Asserted: 1e-3 relative + 1e-3 absolute on the first 100 steps.
+- float32, full episodes: float32 round-off (1e-7) can move a termination step, so a per-policy
+  bound would be luck; measured 3.8e-5 median-free max relative error with 32/32 equal lengths,
+  and 1 of 8 lengths differing in another draw. Asserted: >= 80% equal lengths, median relative
+  error <= 1e-4 among those.
+- swimmer over 1000 steps is chaotic (float32 steps diverge to 0.6 in the observation), so its
+  full-episode check is statistical: over 16 random policies, returns correlate >= 0.99 with
+  Gymnasium's and the mean difference is within 1% of the mean absolute return.
+"""
+
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+import envs
+from envs.policy import random_params
+from envs.tasks import TASKS
+from tests.reference import gym_episode, make_gym, physical_state
+
+# JAX's precision is process-wide: this process runs one dtype, and the float32 process runs this
+# same file again in a float64 process (test_float64_in_x64_process).
+X64 = bool(jax.config.jax_enable_x64)
+DTYPES = ["float64"] if X64 else ["float32"]
+STEP_TOLERANCE = {"float64": (1e-7, 300), "float32": (1e-3, 100)}  # (rtol = atol, steps checked)
+
+_ENVS: dict = {}
+
+
+def mjx_env(name, dtype):
+    if (name, dtype) not in _ENVS:  # one env per case: its jitted functions compile once
+        _ENVS[name, dtype] = envs.make(name, "mjx", dtype=dtype)
+    return _ENVS[name, dtype]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", list(TASKS))
+def test_steps_match_gymnasium(name, dtype):
+    task = TASKS[name]
+    env = mjx_env(name, dtype)
+    tol, max_steps = STEP_TOLERANCE[dtype]
+    gym_env = make_gym(task.spec.gymnasium_id)
+    rng = np.random.default_rng(1)
+    bound, checked = task.spec.action_bound, 0
+    for episode in range(2):
+        gym_obs, _ = gym_env.reset(seed=episode)
+        state = env.reset_to(*physical_state(gym_env, task))
+        np.testing.assert_allclose(np.asarray(state.obs[0]), gym_obs, rtol=tol, atol=tol)
+        for _ in range(max_steps):
+            action = rng.uniform(-bound, bound, task.spec.act_dim).astype(np.float32)
+            gym_obs, gym_reward, terminated, truncated, _ = gym_env.step(action)
+            state = env.step(state, action[None])
+            checked += 1
+            np.testing.assert_allclose(np.asarray(state.obs[0]), gym_obs, rtol=tol, atol=tol)
+            assert float(state.reward[0]) == pytest.approx(gym_reward, rel=tol, abs=tol)
+            assert bool(state.terminated[0]) == terminated
+            if terminated or truncated:
+                break
+    assert checked > 10
+
+
+def _episodes(name, dtype, count, seed):
+    """Rollout returns/lengths of ``count`` random policies on mjx, and Gymnasium's for the same."""
+    task = TASKS[name]
+    spec = task.spec
+    np_dtype = np.float64 if dtype == "float64" else np.float32
+    params = random_params(np.random.default_rng(seed), count, spec.obs_dim, spec.act_dim, dtype=np_dtype)
+    obs_mean = np.random.default_rng(seed + 1).normal(0.0, 0.1, spec.obs_dim)
+    obs_std = np.random.default_rng(seed + 2).uniform(0.5, 2.0, spec.obs_dim)
+    key = jax.random.key(seed)
+    env = mjx_env(name, dtype)
+    result = envs.rollout(env, params, obs_mean, obs_std, key)
+    # The engines draw identical reset noise from a key; the cpu engine hands it out in float64.
+    qpos, qvel = envs.make(name, "cpu").physical_state(envs.make(name, "cpu").reset(key, count))
+    gym_env = make_gym(spec.gymnasium_id)
+    reference = np.array([gym_episode(gym_env, task, qpos[i], qvel[i], params[i], obs_mean, obs_std)
+                          for i in range(count)])
+    return result, reference[:, 0], reference[:, 1]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["hopper", "inverted_pendulum", "mountain_car"])
+def test_episode_returns(name, dtype):
+    if dtype == "float64":
+        result, returns, lengths = _episodes(name, dtype, 8, seed=11)
+        np.testing.assert_array_equal(result.lengths, lengths)
+        np.testing.assert_allclose(result.returns, returns, rtol=1e-8, atol=1e-8)
+        return
+    result, returns, lengths = _episodes(name, dtype, 16, seed=12)
+    same = result.lengths == lengths
+    assert same.mean() >= 0.8, (result.lengths, lengths)
+    relative = np.abs(result.returns[same] - returns[same]) / np.maximum(1.0, np.abs(returns[same]))
+    assert np.median(relative) <= 1e-4
+
+
+if not X64:
+
+    def test_float64_in_x64_process():
+        """Run this file's float64 cases in a process with JAX's x64 mode on."""
+        env = {**os.environ, "JAX_ENABLE_X64": "1"}
+        run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__],
+                             env=env, capture_output=True, text=True, timeout=1200)
+        assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
+        summary = run.stdout.strip().splitlines()[-1]
+        assert summary.startswith("8 passed"), summary
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_swimmer_population_statistics(dtype):
+    result, returns, lengths = _episodes("swimmer", dtype, 16, seed=13)
+    np.testing.assert_array_equal(result.lengths, lengths)  # no termination: always 1000
+    assert np.corrcoef(result.returns, returns)[0, 1] >= 0.99
+    assert abs(np.mean(result.returns - returns)) <= 0.01 * np.mean(np.abs(returns))

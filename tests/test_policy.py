@@ -1,0 +1,49 @@
+"""The flat policy layout (REFERENCE.md) and its batched forwards in numpy and JAX."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from envs import policy
+from tests.reference import mlp_action
+
+
+@pytest.mark.parametrize("obs_dim, act_dim, expected", [(11, 3, 69_635), (8, 2, 68_610), (4, 1, 67_329),
+                                                        (2, 1, 66_817)])
+def test_parameter_counts(obs_dim, act_dim, expected):
+    assert policy.num_params(obs_dim, act_dim) == expected
+
+
+def test_layout_order_and_shapes():
+    names = [name for name, _ in policy.param_shapes(11, 3)]
+    assert names == ["W1", "b1", "W2", "b2", "W3", "b3"]
+    shapes = dict(policy.param_shapes(11, 3))
+    assert shapes["W1"] == (256, 11) and shapes["W3"] == (3, 256) and shapes["b3"] == (3,)
+
+
+def test_unflatten_reads_weights_as_out_by_in_rows():
+    flat = np.arange(policy.num_params(2, 1), dtype=np.float64)[None]
+    w1, b1, *_ = policy.unflatten(flat, 2, 1)
+    assert w1[0, 0, 1] == 1.0 and w1[0, 1, 0] == 2.0  # row-major (out, in)
+    assert b1[0, 0] == 512.0
+
+
+@pytest.mark.parametrize("xp", [np, jnp], ids=["numpy", "jax"])
+def test_batched_forward_matches_one_at_a_time(xp):
+    rng = np.random.default_rng(0)
+    params = policy.random_params(rng, 5, 11, 3)
+    obs = rng.standard_normal((5, 2, 11)).astype(np.float32)
+    actions = np.asarray(policy.forward(xp.asarray(params), xp.asarray(obs), 2.5, 11, 3, xp))
+    assert actions.shape == (5, 2, 3)
+    for p in range(5):
+        for e in range(2):
+            np.testing.assert_allclose(actions[p, e], mlp_action(params[p], obs[p, e], 11, 3, 2.5), rtol=1e-5, atol=1e-6)
+    assert np.abs(actions).max() <= 2.5
+
+
+def test_random_params_follow_torch_linear_default():
+    params = policy.random_params(np.random.default_rng(0), 64, 11, 3)
+    w1, b1, w2, *_ = policy.unflatten(params, 11, 3)
+    assert np.abs(w1).max() <= 1 / np.sqrt(11) and np.abs(w1).max() > 0.9 / np.sqrt(11)
+    assert np.abs(b1).max() <= 1 / np.sqrt(11)
+    assert np.abs(w2).max() <= 1 / 16 and np.abs(w2).max() > 0.9 / 16
