@@ -131,7 +131,9 @@ class CpuEnv:
 
     All state is batched: ``reset(key, num_envs)`` -> ``State`` with leading dimension B. Random
     keys are JAX PRNG keys; reset noise is drawn with ``envs.noise`` so a key gives the same initial
-    states as on ``mjx``. Results are deterministic for a given key, whatever the thread count.
+    states as on ``mjx``. Results are deterministic for a given key and identical for any thread
+    count, except rollouts with ``episodes > 1`` and fewer policies than threads: those split a
+    policy's episodes across threads, and its float32 matrix products then round differently.
     """
 
     engine = "cpu"
