@@ -97,43 +97,30 @@ def physics_bound(name: str, n_envs: int, n_steps: int, rng) -> float:
         return n_envs * n_steps / (time.perf_counter() - start)
 
 
-def cpu_rows(name: str, cfg: Config, rng) -> list[dict]:
-    env = envs.make(name, "cpu")
+def engine_rows(name: str, engine: str, populations: tuple[int, ...], cfg: Config, rng) -> list[dict]:
+    """One row per P: median env-steps/s over ``cfg.repeats`` rollouts after a (timed) first call."""
+    env = envs.make(name, engine)
     spec = env.spec
     rows = []
-    for P in cfg.populations:
-        params = policy.random_params(rng, P, spec.obs_dim, spec.act_dim)
-        mean, std = np.zeros(spec.obs_dim), np.ones(spec.obs_dim)
-        envs.rollout(env, params, mean, std, jax.random.key(cfg.seed))  # warm-up: thread pools, batch
-        runs = []
-        for r in range(cfg.repeats):
-            result = envs.rollout(env, params, mean, std, jax.random.key(cfg.seed + 1 + r))
-            timing = env.last_timing
-            runs.append((result.obs_count / timing["total_s"], timing, result.obs_count))
-        sps, timing, steps = sorted(runs, key=lambda run: run[0])[len(runs) // 2]
-        rows.append({"task": name, "engine": "cpu", "P": P, "env_steps_per_s": sps, "env_steps": steps,
-                     "policy_share": timing["policy_share"], "physics_share": timing["physics_share"]})
-    return rows
-
-
-def mjx_rows(name: str, cfg: Config, rng) -> list[dict]:
-    env = envs.make(name, "mjx")
-    spec = env.spec
-    rows = []
-    for P in cfg.mjx_populations:
+    for P in populations:
         params = policy.random_params(rng, P, spec.obs_dim, spec.act_dim)
         mean, std = np.zeros(spec.obs_dim), np.ones(spec.obs_dim)
         start = time.perf_counter()
-        envs.rollout(env, params, mean, std, jax.random.key(cfg.seed))
+        envs.rollout(env, params, mean, std, jax.random.key(cfg.seed))  # compiles (mjx), builds pools (cpu)
         first = time.perf_counter() - start
         runs = []
         for r in range(cfg.repeats):
             start = time.perf_counter()
             result = envs.rollout(env, params, mean, std, jax.random.key(cfg.seed + 1 + r))
-            runs.append((time.perf_counter() - start, result.obs_count))
-        seconds, steps = sorted(runs)[len(runs) // 2]
-        rows.append({"task": name, "engine": f"mjx-{env.dtype}", "P": P, "env_steps_per_s": steps / seconds,
-                     "env_steps": steps, "compile_s": max(first - seconds, 0.0)})
+            runs.append((time.perf_counter() - start, result.obs_count, getattr(env, "last_timing", {})))
+        seconds, steps, timing = sorted(runs, key=lambda run: run[0] / run[1])[len(runs) // 2]
+        row = {"task": name, "engine": engine if engine == "cpu" else f"mjx-{env.dtype}", "P": P,
+               "env_steps_per_s": steps / seconds, "env_steps": steps}
+        if engine == "cpu":
+            row.update(policy_share=timing["policy_share"], physics_share=timing["physics_share"])
+        else:
+            row["compile_s"] = max(first - seconds, 0.0)
+        rows.append(row)
     return rows
 
 
@@ -152,7 +139,8 @@ def main(cfg: Config) -> dict:
         if isinstance(TASKS[name], MujocoTask):
             bound = physics_bound(name, cfg.bound_envs, cfg.bound_steps, rng)
             rows.append({"task": name, "engine": "bound", "P": cfg.bound_envs, "env_steps_per_s": bound})
-        task_rows = cpu_rows(name, cfg, rng) + mjx_rows(name, cfg, rng)
+        task_rows = (engine_rows(name, "cpu", cfg.populations, cfg, rng)
+                     + engine_rows(name, "mjx", cfg.mjx_populations, cfg, rng))
         for row in task_rows:
             if row["engine"] == "cpu":
                 row["vs_gym"] = row["env_steps_per_s"] / gym_sps
