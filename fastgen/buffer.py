@@ -1,0 +1,66 @@
+"""Replay buffer of (theta, return) pairs with recency-weighted sampling (paper section 5.1).
+
+Preallocated tensors on the training device: ``params [capacity, D]``, ``returns [capacity]``, and
+the insertion stamp of each slot. Sampling weight ``1 / x^power`` with ``x`` the number of episodes
+since the entry was stored (newest: x = 1), with replacement (the authors' code); ``power=None``
+samples uniformly (the Fig. 4 ablation).
+"""
+
+import torch
+
+
+class ReplayBuffer:
+    def __init__(self, capacity: int, dim: int, device: torch.device | str = "cpu", recency_power: float | None = 1.1):
+        if capacity <= 0:
+            raise ValueError(f"buffer capacity must be positive, got {capacity}")
+        self.capacity, self.recency_power = capacity, recency_power
+        self.params = torch.zeros(capacity, dim, device=device)
+        self.returns = torch.zeros(capacity, device=device)
+        self.stamps = torch.zeros(capacity, dtype=torch.long, device=device)
+        self.stored = 0  # entries ever added; the newest entry has stamp == stored
+
+    def __len__(self) -> int:
+        return min(self.stored, self.capacity)
+
+    def add(self, params: torch.Tensor, returns: torch.Tensor) -> None:
+        """Store ``params [P, D]`` with ``returns [P]``, overwriting the oldest entries when full."""
+        count = params.shape[0]
+        slots = (self.stored + torch.arange(count, device=self.params.device)) % self.capacity
+        self.params[slots] = params.detach().to(self.params.dtype)
+        self.returns[slots] = returns.detach().to(self.returns.dtype)
+        self.stamps[slots] = self.stored + 1 + torch.arange(count, device=self.params.device)
+        self.stored += count
+
+    def weights(self) -> torch.Tensor:
+        """Sampling weights of the filled slots ``[len]`` (unnormalised)."""
+        filled = len(self)
+        if self.recency_power is None:
+            return torch.ones(filled, device=self.params.device)
+        age = (self.stored + 1 - self.stamps[:filled]).to(torch.float64)
+        return age.pow(-self.recency_power)
+
+    def sample(self, rng: torch.Generator, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``batch`` entries drawn with replacement -> ``(params [batch, D], returns [batch])``."""
+        if len(self) == 0:
+            raise ValueError("cannot sample from an empty replay buffer")
+        index = torch.multinomial(self.weights(), batch, replacement=True, generator=rng)
+        return self.params[index], self.returns[index]
+
+    def entries(self, first_stamp: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Entries with stamps ``first_stamp .. stored`` (still held) -> ``(params, returns)`` in stamp order."""
+        first_stamp = max(first_stamp, self.stored - len(self) + 1)
+        slots = (torch.arange(first_stamp, self.stored + 1, device=self.params.device) - 1) % self.capacity
+        return self.params[slots], self.returns[slots]
+
+    def restore(self, params: torch.Tensor, returns: torch.Tensor, stored: int) -> None:
+        """Refill from the newest entries in stamp order (``[n, D]``, ``[n]``) of a buffer that had stored ``stored``."""
+        count = params.shape[0]
+        if count > self.capacity or params.shape[1:] != self.params.shape[1:]:
+            raise ValueError(f"{count} entries of shape {tuple(params.shape[1:])} do not fit a buffer of "
+                             f"capacity {self.capacity} and dim {self.params.shape[1]}")
+        stamps = torch.arange(stored - count + 1, stored + 1, device=self.params.device)
+        slots = (stamps - 1) % self.capacity
+        self.params[slots] = params.to(self.params.device)
+        self.returns[slots] = returns.to(self.params.device)
+        self.stamps[slots] = stamps
+        self.stored = stored

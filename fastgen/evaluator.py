@@ -1,0 +1,33 @@
+"""Evaluator V(theta): predicts a policy's return from its actions on learned probing states.
+
+Paper section 4.2 (policy fingerprinting). 200 probing states, initialised U[0, 1) in
+normalised-observation space, are fed to each policy; the ``200 * act_dim`` probing actions go
+through an MLP ``-> 256 -> 256 -> 1`` (ReLU). Trained by MSE on raw returns; frozen (probing states
+included) while the generator trains. Hopper: 222,105 parameters.
+"""
+
+import torch
+from torch import nn
+
+from envs.spec import EnvSpec
+from fastgen import policy
+
+N_PROBES = 200
+HIDDEN = 256
+
+
+class Evaluator(nn.Module):
+    def __init__(self, spec: EnvSpec, n_probes: int = N_PROBES):
+        super().__init__()
+        self.spec = spec
+        self.probes = nn.Parameter(torch.rand(n_probes, spec.obs_dim))
+        self.head = nn.Sequential(nn.Linear(n_probes * spec.act_dim, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, HIDDEN),
+                                  nn.ReLU(), nn.Linear(HIDDEN, 1))
+
+    def probing_actions(self, params: torch.Tensor) -> torch.Tensor:
+        """``params [N, D]`` -> ``[N, n_probes * act_dim]`` (the policies' fingerprints)."""
+        return policy.forward(params, self.probes, self.spec).flatten(1)
+
+    def forward(self, params: torch.Tensor) -> torch.Tensor:
+        """``params [N, D]`` -> predicted returns ``[N]``."""
+        return self.head(self.probing_actions(params)).squeeze(1)

@@ -1,0 +1,96 @@
+"""``python -m fastgen.run --env hopper --num-envs 64``: train a PoliGen generator.
+
+Run directory (DESIGN.md): ``config.json``, TensorBoard event files, ``metrics.jsonl`` (one line
+per evaluation), ``checkpoint.pt`` (+ ``buffer/`` chunks) after every evaluation, ``summary.json``
+at the end. ``--resume`` continues a killed run from its last checkpoint.
+"""
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import tyro
+
+from fastgen import checkpoint, trainer
+from fastgen.config import Config
+from fastgen.report import Reporter
+
+
+def train(cfg: Config) -> dict:
+    """Run (or resume) training to ``cfg.budget`` env steps; -> the summary written to summary.json."""
+    cfg.validate()
+    run_dir = Path(cfg.run_dir)
+    has_checkpoint = (run_dir / "checkpoint.pt").exists()
+    if cfg.resume and not has_checkpoint:
+        raise ValueError(f"--resume: no checkpoint.pt in {run_dir}")
+    if not cfg.resume and (has_checkpoint or (run_dir / "metrics.jsonl").exists()):
+        raise ValueError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
+    state = trainer.init(cfg)
+    if cfg.resume:
+        state = checkpoint.load(state, run_dir)
+        _truncate_metrics(run_dir, state.evaluations)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config_text = json.dumps({**dataclasses.asdict(cfg), "resolved": _resolved(cfg, state)}, indent=2)
+    (run_dir / "config.json").write_text(config_text + "\n")
+    reporter = Reporter(run_dir, cfg.budget, state.env_steps, config_text, cfg.resume)
+    try:
+        if state.evaluations == 0:
+            _evaluate(state, reporter, run_dir)
+        next_eval = (state.env_steps // cfg.eval_every + 1) * cfg.eval_every
+        while state.env_steps < cfg.budget:
+            state, metrics = trainer.iteration(state)
+            reporter.iteration(state.env_steps, metrics)
+            if state.env_steps >= next_eval or state.env_steps >= cfg.budget:
+                _evaluate(state, reporter, run_dir)
+                next_eval = (state.env_steps // cfg.eval_every + 1) * cfg.eval_every
+    finally:
+        reporter.close()
+    summary = _summary(state, run_dir)
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _evaluate(state, reporter: Reporter, run_dir: Path) -> None:
+    row = {"env_steps": state.env_steps, "wall_s": state.wall_s, "episodes": state.episodes,
+           "train/best_return": state.best_return, **trainer.evaluate(state)}
+    reporter.evaluation(row)
+    checkpoint.save(state, run_dir)
+
+
+def _truncate_metrics(run_dir: Path, evaluations: int) -> None:
+    """Keep the metrics lines the checkpoint knows of (a kill between the two writes leaves one more)."""
+    path = run_dir / "metrics.jsonl"
+    if path.exists():
+        lines = path.read_text().splitlines(keepends=True)[:evaluations]
+        path.write_text("".join(lines))
+
+
+def _resolved(cfg: Config, state) -> dict:
+    return {"num_envs": cfg.population, "total_steps": cfg.budget, "eval_every": cfg.eval_every,
+            "engine": state.env.engine, "device": str(state.device)}
+
+
+def _summary(state, run_dir: Path) -> dict:
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    last = rows[-20:]
+    return {"env": state.cfg.env, "seed": state.cfg.seed, "env_steps": state.env_steps, "episodes": state.episodes,
+            "iterations": state.iterations, "evaluations": state.evaluations, "wall_s": state.wall_s,
+            "best_train_return": state.best_return, "final_eval_return": rows[-1]["eval/return"],
+            "mean_last_20_eval_return": sum(r["eval/return"] for r in last) / len(last),
+            "max_eval_return": max(r["eval/return"] for r in rows)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg = tyro.cli(Config, args=argv, description=__doc__.splitlines()[0])
+    try:
+        summary = train(cfg)
+    except (ValueError, trainer.TrainingError) as error:
+        print(f"fastgen.run: error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""``python -m fastgen.run`` end to end in a subprocess: run directory, bad input, kill and resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+TINY = ["--env", "inverted_pendulum", "--num-envs", "4", "--engine", "cpu", "--device", "cpu",
+        "--eval.every", "200", "--eval.episodes", "2", "--generator.updates-per-episode", "1",
+        "--evaluator.updates-per-episode", "1"]
+
+
+def _run(args, **kwargs):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, "-m", "fastgen.run", *args], capture_output=True, text=True, env=env,
+                          timeout=600, **kwargs)
+
+
+def _metrics(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_tiny_run_writes_the_run_directory(tmp_path):
+    out = tmp_path / "run"
+    done = _run([*TINY, "--total-steps", "600", "--out", str(out)])
+    assert done.returncode == 0, done.stderr[-3000:]
+    config = json.loads((out / "config.json").read_text())
+    assert config["env"] == "inverted_pendulum" and config["resolved"]["engine"] == "cpu"
+    rows = _metrics(out)
+    assert rows[0]["env_steps"] == 0 and rows[-1]["env_steps"] >= 600
+    assert [r["env_steps"] for r in rows] == sorted(r["env_steps"] for r in rows)
+    for key in ("env_steps", "wall_s", "eval/return", "train/best_return"):
+        assert key in rows[-1]
+    saved = torch.load(out / "checkpoint.pt", weights_only=False)
+    for key in ("generator", "evaluator", "generator_opt", "evaluator_opt", "buffer", "obs_stats", "rng", "counters"):
+        assert key in saved
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["env_steps"] == rows[-1]["env_steps"] and summary["evaluations"] == len(rows)
+    assert list(out.glob("events.out.tfevents.*"))
+
+
+def test_hopper_metrics_report_the_bonus_free_return(tmp_path):
+    out = tmp_path / "hop"
+    args = ["--env", "hopper", "--num-envs", "2", "--engine", "cpu", "--device", "cpu", "--total-steps", "50",
+            "--eval.episodes", "1", "--generator.updates-per-episode", "1", "--evaluator.updates-per-episode", "1"]
+    done = _run([*args, "--out", str(out)])
+    assert done.returncode == 0, done.stderr[-3000:]
+    row = _metrics(out)[-1]
+    assert row["eval/return"] - row["eval/return_no_bonus"] == pytest.approx(row["eval/length"], abs=1e-6)
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--env", "walker"], "unknown env 'walker'"),
+    (["--num-envs", "0"], "--num-envs must be >= 1, got 0"),
+    (["--engine", "tpu"], "unknown engine 'tpu'"),
+])
+def test_bad_input_is_one_line_and_nonzero(tmp_path, args, fragment):
+    done = _run([*args, "--out", str(tmp_path / "bad")])
+    assert done.returncode != 0
+    lines = [line for line in done.stderr.splitlines() if line.startswith("fastgen.run: error")]
+    assert len(lines) == 1 and fragment in lines[0], done.stderr[-2000:]
+    assert not (tmp_path / "bad").exists()
+
+
+def test_kill_then_resume_finishes_consistently(tmp_path):
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "fastgen.run", *TINY, "--total-steps", "100000", "--out", str(out)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.time() + 300
+    while time.time() < deadline and len(_lines(out)) < 2:  # the second evaluation: a checkpoint after training
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_rows = _metrics(out)
+    assert len(killed_rows) >= 2
+    checkpoint_steps = torch.load(out / "checkpoint.pt", weights_only=False)["counters"]["env_steps"]
+    budget = str(checkpoint_steps + 400)
+
+    wrong_env = _run(["--env", "mountain_car", "--out", str(out), "--resume"])
+    assert wrong_env.returncode != 0 and "checkpoint is from env 'inverted_pendulum'" in wrong_env.stderr
+    assert _metrics(out) == killed_rows  # a refused resume writes nothing
+
+    done = _run([*TINY, "--total-steps", budget, "--out", str(out), "--resume"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = _metrics(out)
+    steps = [r["env_steps"] for r in rows]
+    assert steps == sorted(steps) and len(set(steps)) == len(steps)
+    assert rows[: len(killed_rows)][0] == killed_rows[0]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["env_steps"] >= int(budget) and summary["evaluations"] == len(rows)
+    assert summary["episodes"] * 1 >= len(rows)
+
+
+def _lines(run_dir: Path) -> list[str]:
+    path = run_dir / "metrics.jsonl"
+    return path.read_text().splitlines() if path.exists() else []

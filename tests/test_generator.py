@@ -1,0 +1,71 @@
+"""Generator G(c): sizes, tile placement against a per-tile loop (paper eqs. 5-6), scaling, noise."""
+
+import math
+
+import torch
+
+from envs.tasks import TASKS
+from fastgen.generator import EMBED_DIM, TILE, Generator
+
+HOPPER = TASKS["hopper"].spec
+
+
+def test_hopper_sizes():
+    generator = Generator(HOPPER)
+    assert sum(p.numel() for p in generator.parameters()) == 544_771
+    assert generator(torch.zeros(3)).shape == (3, 69_635)
+
+
+def _tile_loop_reference(layer, command_scaled: float):
+    """One tile at a time: W[m-th row block, n-th column block] = H(z_mn, c); b = mean_n Hb(z_mn, c)."""
+    rows = []
+    biases = []
+    for m in range(layer.tiles_out):
+        row, bias_parts = [], []
+        for n in range(layer.tiles_in):
+            z = layer.embeddings[m * layer.tiles_in + n]
+            x = torch.cat([z, torch.tensor([command_scaled])])
+            row.append(layer.weight_net(x).reshape(layer.tile_h, layer.tile_w))
+            bias_parts.append(layer.bias_net(x))
+        rows.append(torch.cat(row, dim=1))
+        biases.append(torch.stack(bias_parts).mean(0))
+    return torch.cat(rows, dim=0) * layer.scale, torch.cat(biases) * layer.scale
+
+
+def test_batched_tiles_equal_per_tile_loop():
+    torch.manual_seed(0)
+    generator = Generator(TASKS["swimmer"].spec)
+    commands = torch.tensor([12.0, 250.0])
+    flat = generator(commands)
+    offset = 0
+    for layer in generator.layers:
+        weight, bias = _tile_loop_reference(layer, float(commands[1]) * generator.command_scale)
+        w_size, b_size = weight.numel(), bias.numel()
+        torch.testing.assert_close(flat[1, offset : offset + w_size], weight.flatten(), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(flat[1, offset + w_size : offset + w_size + b_size], bias, rtol=1e-5, atol=1e-6)
+        offset += w_size + b_size
+    assert offset == flat.shape[1]
+
+
+def test_output_scaling_is_two_over_sqrt_fan_in():
+    torch.manual_seed(1)
+    scaled = Generator(HOPPER, output_scaling=True)
+    torch.manual_seed(1)
+    raw = Generator(HOPPER, output_scaling=False)
+    c = torch.tensor([100.0])
+    ratio = scaled(c) / raw(c)
+    w1 = 256 * 11
+    assert torch.allclose(ratio[0, :w1], torch.tensor(2 / math.sqrt(11)))
+    assert torch.allclose(ratio[0, -3:], torch.tensor(2 / math.sqrt(256)))
+    assert TILE == 16 and EMBED_DIM == 8
+
+
+def test_command_changes_the_policy_and_noise_has_the_set_std():
+    torch.manual_seed(2)
+    generator = Generator(HOPPER, noise_std=0.1)
+    assert not torch.allclose(generator(torch.tensor([0.0])), generator(torch.tensor([3000.0])))
+    rng = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        commands = torch.full((4,), 50.0)
+        noise = generator.sample(rng, commands) - generator(commands)
+    assert abs(noise.std().item() - 0.1) < 0.002 and abs(noise.mean().item()) < 0.002
