@@ -1,0 +1,121 @@
+"""Learning curves of PoliGen against env steps and wall clock, for several population sizes.
+
+    python -m bench.learning --tasks inverted_pendulum mountain_car --populations 1 8 64 --seeds 0 1 2
+
+Each (task, P, seed) is a full ``fastgen.run`` training run in ``<runs-dir>/<task>-P<P>-seed<seed>``;
+finished runs are read back, killed ones resumed, so the sweep can be stopped and restarted. Writes
+``bench/results/learning_<tasks>.json`` (per-run summaries and curves, and a table per task and P:
+final return, best return, env steps and wall clock to the task's threshold) and one PNG per task
+with return against env steps and against wall-clock seconds (mean and min-max over seeds).
+"""
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import tyro  # noqa: E402
+
+from bench.common import RESULTS, machine, table, write_json  # noqa: E402
+from fastgen.config import Config  # noqa: E402
+from fastgen.run import train  # noqa: E402
+
+# Evaluation return a run must reach: the issue's bar, ~the paper's final returns less one std.
+THRESHOLDS = {"inverted_pendulum": 900.0, "mountain_car": 90.0, "swimmer": 300.0, "hopper": 2000.0}
+
+
+@dataclass
+class Settings:
+    tasks: tuple[str, ...] = ("inverted_pendulum", "mountain_car")
+    """Tasks to train on."""
+    populations: tuple[int, ...] = (1, 8, 64)
+    """Population sizes P to compare."""
+    seeds: tuple[int, ...] = (0, 1, 2)
+    """Seeds per (task, P)."""
+    total_steps: int | None = None
+    """Env-step budget per run (default: the task's, 100k for inverted_pendulum/mountain_car)."""
+    runs_dir: str = "runs/learning"
+    """Where the run directories live."""
+    name: str = ""
+    """Result name (default: learning_<tasks>)."""
+
+
+def run_one(task: str, P: int, seed: int, settings: Settings) -> dict:
+    out = Path(settings.runs_dir) / f"{task}-P{P}-seed{seed}"
+    if not (out / "summary.json").exists():
+        resume = (out / "checkpoint.pt").exists()
+        train(Config(env=task, num_envs=P, seed=seed, total_steps=settings.total_steps, out=str(out), resume=resume))
+    summary = json.loads((out / "summary.json").read_text())
+    curve = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return {"task": task, "P": P, "seed": seed, "summary": summary,
+            "curve": [{k: row[k] for k in ("env_steps", "wall_s", "eval/return")} for row in curve]}
+
+
+def first_reach(curve: list[dict], threshold: float, key: str) -> float | None:
+    return next((row[key] for row in curve if row["eval/return"] >= threshold), None)
+
+
+def aggregate(runs: list[dict]) -> list[dict]:
+    rows = []
+    for task in sorted({r["task"] for r in runs}):
+        for P in sorted({r["P"] for r in runs if r["task"] == task}):
+            group = [r for r in runs if r["task"] == task and r["P"] == P]
+            finals = [r["summary"]["mean_last_20_eval_return"] for r in group]
+            best = [r["summary"]["max_eval_return"] for r in group]
+            threshold = THRESHOLDS[task]
+            steps = [first_reach(r["curve"], threshold, "env_steps") for r in group]
+            walls = [first_reach(r["curve"], threshold, "wall_s") for r in group]
+            reached = [s for s in steps if s is not None]
+            rows.append({"task": task, "P": P, "seeds": len(group), "final_mean": float(np.mean(finals)),
+                         "final_std": float(np.std(finals)), "best_mean": float(np.mean(best)),
+                         "threshold": threshold, "reached": f"{len(reached)}/{len(group)}",
+                         "steps_to_threshold": float(np.median(reached)) if reached else None,
+                         "wall_s_to_threshold": float(np.median([w for w in walls if w is not None])) if reached else None,
+                         "wall_s_per_run": float(np.mean([r["summary"]["wall_s"] for r in group]))})
+    return rows
+
+
+def plot(task: str, runs: list[dict], path: Path) -> None:
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for P in sorted({r["P"] for r in runs if r["task"] == task}):
+        group = [r for r in runs if r["task"] == task and r["P"] == P]
+        for ax, key in zip(axes, ("env_steps", "wall_s")):
+            grid = np.linspace(0, max(row[key] for r in group for row in r["curve"]), 200)
+            curves = np.array([np.interp(grid, [row[key] for row in r["curve"]],
+                                         [row["eval/return"] for row in r["curve"]]) for r in group])
+            line, = ax.plot(grid, curves.mean(0), label=f"P={P} ({len(group)} seeds)")
+            ax.fill_between(grid, curves.min(0), curves.max(0), color=line.get_color(), alpha=0.2)
+    for ax, label in zip(axes, ("env steps", "wall-clock seconds")):
+        ax.axhline(THRESHOLDS[task], color="grey", linestyle=":", linewidth=1)
+        ax.set_xlabel(label)
+        ax.set_ylabel("evaluation return")
+        ax.legend()
+    fig.suptitle(f"PoliGen on {task}: mean and min-max over seeds")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(settings: Settings) -> dict:
+    runs = [run_one(task, P, seed, settings) for task in settings.tasks for P in settings.populations
+            for seed in settings.seeds]
+    rows = aggregate(runs)
+    print(table(rows, ["task", "P", "seeds", "final_mean", "final_std", "best_mean", "reached", "steps_to_threshold",
+                       "wall_s_to_threshold", "wall_s_per_run"]))
+    name = settings.name or "learning_" + "_".join(settings.tasks)
+    for task in settings.tasks:
+        plot(task, runs, RESULTS / f"{name}_{task}.png")
+    payload = {"benchmark": "learning", "machine": machine(), "settings": dataclasses.asdict(settings),
+               "table": rows, "runs": runs}
+    path = write_json(f"{name}.json", payload)
+    print(f"wrote {path}")
+    return payload
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Settings))
