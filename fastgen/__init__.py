@@ -1,5 +1,7 @@
-"""fastgen: the learning layer (PoliGen generator, evaluator, trainer), built on ``envs``.
+"""fastgen: the learning layer of PoliGen (paper section 4), built on the simulation layer ``envs``.
 
-The simulation layer (``envs``: tasks, engines, population rollouts) is complete; the generator,
-evaluator, DLPack bridge and ``python -m fastgen.run`` arrive with the PoliGen issue.
+``generator`` (hypernetwork G(c)), ``evaluator`` (fingerprinting V(theta)), ``buffer`` (replay with
+recency weighting), ``normalizer`` (observation statistics), ``bridge`` (torch <-> JAX/numpy
+hand-offs), ``trainer`` (init / iteration / evaluate), ``checkpoint``, ``report`` and the CLI
+``python -m fastgen.run``.
 """
