@@ -17,8 +17,10 @@ def _cfg(**changes) -> Config:
     return dataclasses.replace(base, **changes)
 
 
-def test_iteration_stores_counts_and_updates():
-    state = trainer.init(_cfg())
+@pytest.mark.parametrize("engine", ["cpu", "mjx"])
+def test_iteration_stores_counts_and_updates(engine):
+    state = trainer.init(_cfg(engine=engine))
+    assert state.env.engine == engine
     assert state.command == 0.0  # first command (paper)
     generator_before = [p.clone() for p in state.generator.parameters()]
     state, metrics = trainer.iteration(state)
