@@ -10,7 +10,7 @@ from envs.tasks import TASKS
 
 # Default population per task: 100k-step budgets hold only ~100 full episodes (see
 # bench/learning.py for the sample-efficiency / wall-clock trade-off behind these).
-DEFAULT_NUM_ENVS = {"hopper": 64, "swimmer": 64, "inverted_pendulum": 8, "mountain_car": 1}
+DEFAULT_NUM_ENVS = {"hopper": 64, "swimmer": 64, "inverted_pendulum": 1, "mountain_car": 1}
 
 
 @dataclass
@@ -69,7 +69,7 @@ class Config:
     """Task: hopper, swimmer, inverted_pendulum or mountain_car."""
     num_envs: int | None = None
     """Policies generated and simulated per iteration, P (default per task: hopper/swimmer 64,
-    inverted_pendulum 8, mountain_car 1)."""
+    inverted_pendulum/mountain_car 1)."""
     total_steps: int | None = None
     """Env-step budget (default: the task's, 3M hopper/swimmer, 100k inverted_pendulum/mountain_car)."""
     seed: int = 0
