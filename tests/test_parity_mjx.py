@@ -9,7 +9,7 @@ Tolerances, from what was measured (mujoco-mjx 3.17.0, XLA:CPU):
 - float32, step by step: observations within 4e-5 (hopper) over an episode, 3e-6
   (mountain_car). Asserted: 1e-3 relative + 1e-3 absolute on the first 100 steps.
 - float32, full episodes: float32 round-off (1e-7) can move a termination step, so a per-policy
-  bound would be luck; measured 3.8e-5 median-free max relative error with 32/32 equal lengths,
+  bound would be luck; measured a max relative error of 3.8e-5 with 32/32 equal lengths,
   and 1 of 8 lengths differing in another draw. Asserted: >= 80% equal lengths, median relative
   error <= 1e-4 among those.
 - swimmer over 1000 steps is chaotic (float32 steps diverge to 0.6 in the observation), so its
