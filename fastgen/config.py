@@ -61,6 +61,9 @@ class EvalConfig:
     """Evaluate every this many env steps (default: 10k; 1k for inverted_pendulum, mountain_car)."""
     episodes: int = 10
     """Episodes per evaluation of G(best return so far), without noise."""
+    bonus: bool = True
+    """eval/return includes the survival bonus, the env's own reward (code: yes); with --eval.no-bonus
+    it is the bonus-free return. Both are logged on hopper either way."""
 
 
 @dataclass

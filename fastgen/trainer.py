@@ -166,8 +166,10 @@ def evaluate(state: TrainState) -> dict[str, float]:
     result = envs.rollout(state.env, to_engine(theta.contiguous(), state.env.engine), state.obs_stats.mean,
                           state.obs_stats.std, key, episodes=state.cfg.eval.episodes)
     state.evaluations += 1
-    metrics = {"eval/command": command, "eval/return": float(result.returns[0]),
-               "eval/return_std": float(result.episode_returns[0].std()), "eval/length": float(result.lengths[0])}
+    episodes = result.episode_returns if state.cfg.eval.bonus else result.episode_returns_no_bonus
+    metrics = {"eval/command": command, "eval/return": float(episodes[0].mean()),
+               "eval/return_std": float(episodes[0].std()), "eval/length": float(result.lengths[0])}
     if state.spec.has_survival_bonus:
+        metrics["eval/return_with_bonus"] = float(result.returns[0])
         metrics["eval/return_no_bonus"] = float(result.returns_no_bonus[0])
     return metrics

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from fastgen import trainer
-from fastgen.config import BufferConfig, Config, EvaluatorConfig, GeneratorConfig
+from fastgen.config import BufferConfig, Config, EvalConfig, EvaluatorConfig, GeneratorConfig
 
 
 def _cfg(**changes) -> Config:
@@ -70,3 +70,12 @@ def test_evaluation_uses_best_command_without_noise():
     metrics = trainer.evaluate(state)
     assert metrics["eval/command"] == state.best_return
     assert metrics["eval/length"] <= 999 and state.evaluations == 1
+
+
+@pytest.mark.parametrize("bonus", [True, False])
+def test_evaluation_return_with_or_without_the_survival_bonus(bonus):
+    cfg = _cfg(env="hopper", num_envs=2, eval=EvalConfig(episodes=2, bonus=bonus))
+    metrics = trainer.evaluate(trainer.init(cfg))
+    chosen = metrics["eval/return_with_bonus"] if bonus else metrics["eval/return_no_bonus"]
+    assert metrics["eval/return"] == chosen
+    assert metrics["eval/return_with_bonus"] - metrics["eval/return_no_bonus"] == pytest.approx(metrics["eval/length"])
