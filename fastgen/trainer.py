@@ -99,8 +99,7 @@ def iteration(state: TrainState) -> tuple[TrainState, dict[str, float]]:
     with torch.no_grad():
         theta = state.generator.sample(state.rng, torch.full((P,), command, device=state.device))
     state.key, rollout_key = jax.random.split(state.key)
-    result = envs.rollout(state.env, to_engine(theta.contiguous(), state.env.engine), state.obs_stats.mean,
-                          state.obs_stats.std, rollout_key)
+    result = _simulate(state, theta, rollout_key)
     rollout_s = time.perf_counter() - start
     returns = result.returns_no_bonus if cfg.command.bonus_free else result.returns
     if not np.isfinite(returns).all():
@@ -129,6 +128,12 @@ def iteration(state: TrainState) -> tuple[TrainState, dict[str, float]]:
         "train/generator_loss": generator_loss, "perf/rollout_s": rollout_s,
         "perf/update_s": time.perf_counter() - update_start, "perf/sps": result.obs_count / elapsed,
     }
+
+
+def _simulate(state: TrainState, theta: torch.Tensor, key, episodes: int = 1) -> envs.RolloutResult:
+    """Episodes of the policies ``theta [P, D]`` on the engine, normalised with the current statistics."""
+    return envs.rollout(state.env, to_engine(theta.contiguous(), state.env.engine), state.obs_stats.mean,
+                        state.obs_stats.std, key, episodes=episodes)
 
 
 def _repeat(update, state: TrainState, count: int) -> float:
@@ -163,8 +168,7 @@ def evaluate(state: TrainState) -> dict[str, float]:
     with torch.no_grad():
         theta = state.generator(torch.tensor([command], device=state.device))
     key = jax.random.fold_in(jax.random.key(state.cfg.seed + 1), state.evaluations)
-    result = envs.rollout(state.env, to_engine(theta.contiguous(), state.env.engine), state.obs_stats.mean,
-                          state.obs_stats.std, key, episodes=state.cfg.eval.episodes)
+    result = _simulate(state, theta, key, episodes=state.cfg.eval.episodes)
     state.evaluations += 1
     episodes = result.episode_returns if state.cfg.eval.bonus else result.episode_returns_no_bonus
     metrics = {"eval/command": command, "eval/return": float(episodes[0].mean()),
