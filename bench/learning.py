@@ -3,7 +3,10 @@
     python -m bench.learning --tasks inverted_pendulum mountain_car --populations 1 8 64 --seeds 0 1 2
 
 Each (task, P, seed) is a full ``fastgen.run`` training run in ``<runs-dir>/<task>-P<P>-seed<seed>``;
-finished runs are read back, killed ones resumed, so the sweep can be stopped and restarted. Writes
+finished runs are read back, killed ones resumed, so the sweep can be stopped and restarted. With
+``--time-limit`` every run stops after that much training wall time; a run it stopped counts as
+unfinished in the table (``finished``, ``env_steps``) and is resumed by a later sweep with a larger
+limit or none. Writes
 ``bench/results/learning_<tasks>.json`` (per-run summaries and curves, and a table per task and P:
 final return, best return, env steps and wall clock to the task's threshold) and one PNG per task
 with return against env steps and against wall-clock seconds (mean and min-max over seeds).
@@ -39,6 +42,8 @@ class Settings:
     """Seeds per (task, P)."""
     total_steps: int | None = None
     """Env-step budget per run (default: the task's, 100k for inverted_pendulum/mountain_car)."""
+    time_limit: float | None = None
+    """Training wall-clock seconds per run before it is stopped (unfinished, resumable)."""
     runs_dir: str = "runs/learning"
     """Where the run directories live."""
     name: str = ""
@@ -47,13 +52,22 @@ class Settings:
 
 def run_one(task: str, P: int, seed: int, settings: Settings) -> dict:
     out = Path(settings.runs_dir) / f"{task}-P{P}-seed{seed}"
-    if not (out / "summary.json").exists():
-        resume = (out / "checkpoint.pt").exists()
-        train(Config(env=task, num_envs=P, seed=seed, total_steps=settings.total_steps, out=str(out), resume=resume))
-    summary = json.loads((out / "summary.json").read_text())
+    summary_path = out / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
+    if summary is None or not _done(summary, settings):
+        train(Config(env=task, num_envs=P, seed=seed, total_steps=settings.total_steps, out=str(out),
+                     resume=(out / "checkpoint.pt").exists(), time_limit=settings.time_limit))
+        summary = json.loads(summary_path.read_text())
     curve = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     return {"task": task, "P": P, "seed": seed, "summary": summary,
             "curve": [{k: row[k] for k in ("env_steps", "wall_s", "eval/return")} for row in curve]}
+
+
+def _done(summary: dict, settings: Settings) -> bool:
+    """Finished its budget, or stopped by a time limit at least as large as this sweep's."""
+    if summary.get("finished", True):  # summaries without the field were written at the budget
+        return True
+    return settings.time_limit is not None and summary["time_limit"] >= settings.time_limit
 
 
 def first_reach(curve: list[dict], threshold: float, key: str) -> float | None:
@@ -76,6 +90,8 @@ def aggregate(runs: list[dict]) -> list[dict]:
                          "threshold": threshold, "reached": f"{len(reached)}/{len(group)}",
                          "steps_to_threshold": float(np.median(reached)) if reached else None,
                          "wall_s_to_threshold": float(np.median([w for w in walls if w is not None])) if reached else None,
+                         "finished": f"{sum(r['summary'].get('finished', True) for r in group)}/{len(group)}",
+                         "env_steps": float(np.mean([r["summary"]["env_steps"] for r in group])),
                          "wall_s_per_run": float(np.mean([r["summary"]["wall_s"] for r in group]))})
     return rows
 
@@ -106,7 +122,7 @@ def main(settings: Settings) -> dict:
             for seed in settings.seeds]
     rows = aggregate(runs)
     print(table(rows, ["task", "P", "seeds", "final_mean", "final_std", "best_mean", "reached", "steps_to_threshold",
-                       "wall_s_to_threshold", "wall_s_per_run"]))
+                       "wall_s_to_threshold", "finished", "env_steps", "wall_s_per_run"]))
     name = settings.name or "learning_" + "_".join(settings.tasks)
     for task in settings.tasks:
         plot(task, runs, RESULTS / f"{name}_{task}.png")

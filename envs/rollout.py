@@ -1,5 +1,7 @@
 """``envs.rollout``: validate a population of policies, then run it on the env's engine."""
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from envs.policy import num_params
@@ -31,13 +33,18 @@ def rollout(env, params, obs_mean, obs_std, key, episodes: int = 1) -> RolloutRe
         raise ValueError(f"obs_std must be > 0 everywhere, got min {obs_std.min()}")
     if isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or episodes < 1:
         raise ValueError(f"episodes must be an integer >= 1, got {episodes!r}")
+    if env.engine == "cpu":
+        params = np.asarray(params)
     return env.rollout(params, obs_mean, obs_std, key, int(episodes))
 
 
-def _check_params(params, obs_dim: int, act_dim: int) -> np.ndarray:
+def _check_params(params, obs_dim: int, act_dim: int):
+    """-> ``params`` validated; a JAX array stays where it is (only P flags come to the host)."""
     if hasattr(params, "detach"):  # torch tensor on the CPU
         params = params.detach()
-    params = np.asarray(params)
+    xp = jnp if isinstance(params, jax.Array) else np
+    if xp is np:
+        params = np.asarray(params)
     expected = num_params(obs_dim, act_dim)
     if params.ndim != 2:
         raise ValueError(f"params must be [P, D] with D = {expected}, got shape {params.shape}")
@@ -47,7 +54,7 @@ def _check_params(params, obs_dim: int, act_dim: int) -> np.ndarray:
         raise ValueError(f"params have D = {params.shape[1]} weights per policy; this task needs D = {expected}")
     if params.dtype not in (np.float32, np.float64):
         raise ValueError(f"params must be float32 or float64, got {params.dtype}")
-    finite = np.isfinite(params).all(axis=1)
+    finite = np.asarray(xp.isfinite(params).all(axis=1))
     if not finite.all():
         bad = np.flatnonzero(~finite)
         raise ValueError(f"params of policy {bad[0]} (and {bad.size - 1} more) contain NaN or inf; weights must be finite")

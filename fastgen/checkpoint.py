@@ -1,5 +1,7 @@
 """Checkpoints: everything a run needs to continue, written atomically (temp file + rename).
 
+The helpers at the top (``atomic_save``, ``check_compatible``, ``counters``/``restore_counters``)
+serve every algorithm; ``save``/``load`` below are PoliGen's.
 ``checkpoint.pt`` holds networks, optimisers, statistics, RNG states, counters and the config. The
 replay buffer (up to 10k x ~70k floats) is not rewritten every time: each checkpoint adds one
 chunk file under ``buffer/`` with the entries stored since the previous one, and ``checkpoint.pt``
@@ -17,9 +19,9 @@ import torch
 
 from fastgen.config import RESUMABLE_CHANGES
 from fastgen.normalizer import ObsStats
-from fastgen.trainer import TrainState
 
 FORMAT = 1
+COUNTERS = ("env_steps", "episodes", "iterations", "evaluations", "best_return", "wall_s")
 
 
 def atomic_save(obj, path: Path) -> None:
@@ -28,7 +30,30 @@ def atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def save(state: TrainState, run_dir: Path) -> None:
+def counters(state) -> dict:
+    return {name: getattr(state, name) for name in COUNTERS}
+
+
+def restore_counters(state, saved: dict) -> None:
+    for name in COUNTERS:
+        setattr(state, name, saved[name])
+
+
+def header(state) -> dict:
+    """What every algorithm's checkpoint starts with: format, algo, env, config and counters."""
+    return {"format": FORMAT, "algo": state.cfg.algo, "env": state.cfg.env, "config": dataclasses.asdict(state.cfg),
+            "counters": counters(state)}
+
+
+def read(state, run_dir: Path) -> dict:
+    """Load ``run_dir/checkpoint.pt``, refuse it if it belongs to another run, restore the counters."""
+    saved = torch.load(Path(run_dir) / "checkpoint.pt", weights_only=False, map_location=state.device)
+    check_compatible(saved, state.cfg)
+    restore_counters(state, saved["counters"])
+    return saved
+
+
+def save(state, run_dir: Path) -> None:
     """Write the buffer chunk of new entries, then ``checkpoint.pt``, then drop unneeded chunks."""
     run_dir, chunk_dir = Path(run_dir), Path(run_dir) / "buffer"
     chunk_dir.mkdir(parents=True, exist_ok=True)
@@ -44,9 +69,7 @@ def save(state: TrainState, run_dir: Path) -> None:
     oldest_needed = buffer.stored - len(buffer) + 1
     chunks = [(a, b) for a, b in chunks if b >= oldest_needed]
     atomic_save({
-        "format": FORMAT,
-        "env": state.cfg.env,
-        "config": dataclasses.asdict(state.cfg),
+        **header(state),
         "generator": state.generator.state_dict(),
         "evaluator": state.evaluator.state_dict(),
         "generator_opt": state.generator_opt.state_dict(),
@@ -55,8 +78,6 @@ def save(state: TrainState, run_dir: Path) -> None:
         "obs_stats": state.obs_stats.state_dict(),
         "rng": state.rng.get_state(),
         "key": np.asarray(jax.random.key_data(state.key)),
-        "counters": {"env_steps": state.env_steps, "episodes": state.episodes, "iterations": state.iterations,
-                     "evaluations": state.evaluations, "best_return": state.best_return, "wall_s": state.wall_s},
     }, run_dir / "checkpoint.pt")
     keep = {f"{a}-{b}.pt" for a, b in chunks}
     for path in chunk_dir.glob("*.pt"):
@@ -75,6 +96,8 @@ def check_compatible(saved: dict, cfg) -> None:
     """One-line ValueError if the checkpoint belongs to another env or an incompatible config."""
     if saved.get("format") != FORMAT:
         raise ValueError(f"checkpoint format {saved.get('format')!r} is not {FORMAT}")
+    if saved.get("algo", "poligen") != cfg.algo:
+        raise ValueError(f"checkpoint is from algo {saved.get('algo', 'poligen')!r}, not {cfg.algo!r}")
     if saved["env"] != cfg.env:
         raise ValueError(f"checkpoint is from env {saved['env']!r}, not {cfg.env!r}")
     current = dataclasses.asdict(cfg)
@@ -83,11 +106,10 @@ def check_compatible(saved: dict, cfg) -> None:
             raise ValueError(f"--resume with a different {name}: checkpoint has {value!r}, this run {current.get(name)!r}")
 
 
-def load(state: TrainState, run_dir: Path) -> TrainState:
+def load(state, run_dir: Path):
     """Restore ``state`` (made by ``trainer.init`` with the same config) from ``run_dir``."""
     run_dir = Path(run_dir)
-    saved = torch.load(run_dir / "checkpoint.pt", weights_only=False, map_location=state.device)
-    check_compatible(saved, state.cfg)
+    saved = read(state, run_dir)
     state.generator.load_state_dict(saved["generator"])
     state.evaluator.load_state_dict(saved["evaluator"])
     state.generator_opt.load_state_dict(saved["generator_opt"])
@@ -101,8 +123,4 @@ def load(state: TrainState, run_dir: Path) -> TrainState:
     state.obs_stats = ObsStats.from_state_dict(saved["obs_stats"])
     state.rng.set_state(saved["rng"].cpu() if hasattr(saved["rng"], "cpu") else saved["rng"])
     state.key = jax.random.wrap_key_data(saved["key"])
-    counters = saved["counters"]
-    state.env_steps, state.episodes = counters["env_steps"], counters["episodes"]
-    state.iterations, state.evaluations = counters["iterations"], counters["evaluations"]
-    state.best_return, state.wall_s = counters["best_return"], counters["wall_s"]
     return state

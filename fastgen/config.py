@@ -1,9 +1,11 @@
 """Run configuration: one nested dataclass whose field docstrings are ``python -m fastgen.run --help``.
 
 Defaults follow the paper (appendix A.1, REFERENCE.md); every behaviour of the authors' code that
-differs is one flag away (marked "code:"). Task-dependent defaults are resolved by properties.
+differs is one flag away (marked "code:"). Task-dependent defaults are resolved by properties and
+``resolved`` methods (per-task tuned presets of the baselines).
 """
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from envs.tasks import TASKS
@@ -66,13 +68,104 @@ class EvalConfig:
     it is the bonus-free return. Both are logged on hopper either way."""
 
 
+# Paper appendix A.1, tuned per task: step size, (directions, elite directions), noise.
+ARS_PRESETS = {"swimmer": (0.01, 8, 4, 0.05), "hopper": (0.01, 8, 4, 0.05),
+               "inverted_pendulum": (0.001, 1, 1, 0.025), "mountain_car": (0.01, 1, 1, 0.05)}
+# Paper appendix A.1, tuned per task: hidden nonlinearity, learning rate, last_few.
+UDRL_PRESETS = {"swimmer": ("relu", 1e-3, 10), "hopper": ("relu", 1e-5, 10),
+                "inverted_pendulum": ("tanh", 1e-3, 1), "mountain_car": ("relu", 1e-5, 1)}
+
+
+@dataclass
+class ArsConfig:
+    step_size: float | None = None
+    """ARS step size alpha (default per task, paper A.1: 0.01; inverted_pendulum 0.001)."""
+    directions: int | None = None
+    """Random directions per iteration; 2 x this many policies are simulated (default per task: 8
+    hopper/swimmer, 1 inverted_pendulum/mountain_car)."""
+    elite: int | None = None
+    """Top directions used in the update (default per task: 4 hopper/swimmer, 1 otherwise)."""
+    noise: float | None = None
+    """Exploration noise nu on the weights (default per task: 0.05; inverted_pendulum 0.025)."""
+    bonus_free: bool = True
+    """Train on returns without hopper's survival bonus (as Mania et al. and the paper do)."""
+
+    def resolved(self, env: str) -> "ArsConfig":
+        step_size, directions, elite, noise = ARS_PRESETS[env]
+        return dataclasses.replace(
+            self, step_size=step_size if self.step_size is None else self.step_size,
+            directions=directions if self.directions is None else self.directions,
+            elite=elite if self.elite is None else self.elite, noise=noise if self.noise is None else self.noise)
+
+
+@dataclass
+class DdpgConfig:
+    start_steps: int = 10_000
+    """Env steps of uniformly random actions at the start (spinning-up, paper A.1)."""
+    update_after: int = 1_000
+    """Env steps before the first update."""
+    update_every: int = 50
+    """Env steps between update rounds; each round makes this many gradient updates."""
+    batch_size: int = 128
+    """Minibatch size (paper A.1)."""
+    lr: float = 1e-3
+    """Adam learning rate of actor and critic."""
+    polyak: float = 0.995
+    """Target networks: target <- polyak * target + (1 - polyak) * online."""
+    gamma: float = 0.99
+    """Discount of the critic's TD target."""
+    action_noise: float = 0.1
+    """Std of the Gaussian noise added to actions, in the env's action units."""
+    buffer_size: int = 1_000_000
+    """Replay capacity in transitions (capped at the run's budget, which it can never exceed)."""
+
+
+@dataclass
+class UdrlConfig:
+    activation: str | None = None
+    """Hidden nonlinearity of the behaviour function, relu or tanh (default per task, paper A.1:
+    tanh on inverted_pendulum, else relu)."""
+    lr: float | None = None
+    """Adam learning rate (default per task: 1e-3 swimmer/inverted_pendulum, 1e-5 hopper/mountain_car)."""
+    last_few: int | None = None
+    """Exploration commands come from the best this-many episodes (default per task: 10
+    swimmer/hopper, 1 inverted_pendulum/mountain_car)."""
+    batch_size: int = 768
+    """Transitions per gradient update."""
+    updates_per_iteration: int = 100
+    """Gradient updates per iteration."""
+    episodes_per_iteration: int = 20
+    """Exploration episodes per iteration, simulated as one batch (this is P)."""
+    warm_up_episodes: int = 10
+    """Episodes of uniformly random actions that fill the buffer first."""
+    replay_size: int = 500
+    """Episodes kept in the buffer: the best this-many by return."""
+    return_scale: float = 0.02
+    """Desired return is multiplied by this at the network's input."""
+    horizon_scale: float = 0.01
+    """Desired horizon is multiplied by this at the network's input."""
+
+    def resolved(self, env: str) -> "UdrlConfig":
+        activation, lr, last_few = UDRL_PRESETS[env]
+        return dataclasses.replace(
+            self, activation=activation if self.activation is None else self.activation,
+            lr=lr if self.lr is None else self.lr, last_few=last_few if self.last_few is None else self.last_few)
+
+
+ALGORITHMS = ("poligen", "ars", "ddpg", "udrl")
+
+
 @dataclass
 class Config:
+    algo: str = "poligen"
+    """Algorithm: poligen, ars (augmented random search V2-t), ddpg (Stable-Baselines3, spinning-up
+    settings) or udrl (upside-down RL with episodic resets)."""
     env: str = "hopper"
     """Task: hopper, swimmer, inverted_pendulum or mountain_car."""
     num_envs: int | None = None
-    """Policies generated and simulated per iteration, P (default per task: hopper/swimmer 64,
-    inverted_pendulum/mountain_car 1)."""
+    """Policies generated and simulated per iteration, P (poligen default per task: hopper/swimmer
+    64, inverted_pendulum/mountain_car 1; ars: 2 x --ars.directions; ddpg: 1; udrl:
+    --udrl.episodes-per-iteration)."""
     total_steps: int | None = None
     """Env-step budget (default: the task's, 3M hopper/swimmer, 100k inverted_pendulum/mountain_car)."""
     seed: int = 0
@@ -83,6 +176,10 @@ class Config:
     """Run directory (default: runs/<env>-seed<seed>)."""
     resume: bool = False
     """Continue the run in --out from its last checkpoint."""
+    time_limit: float | None = None
+    """Stop once this many seconds of training wall time (wall_s in metrics.jsonl, summed over
+    resumptions) have passed, after an evaluation and checkpoint; --resume with a larger limit,
+    or none, continues the run."""
     device: str = "auto"
     """Torch device for generator and evaluator: auto (cuda if available), cpu or cuda."""
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
@@ -90,9 +187,19 @@ class Config:
     command: CommandConfig = field(default_factory=CommandConfig)
     buffer: BufferConfig = field(default_factory=BufferConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    ars: ArsConfig = field(default_factory=ArsConfig)
+    ddpg: DdpgConfig = field(default_factory=DdpgConfig)
+    udrl: UdrlConfig = field(default_factory=UdrlConfig)
 
     @property
     def population(self) -> int:
+        """Episodes simulated per iteration, fixed by the algorithm's own settings except for poligen."""
+        if self.algo == "ars":
+            return 2 * self.ars.resolved(self.env).directions
+        if self.algo == "ddpg":
+            return 1
+        if self.algo == "udrl":
+            return self.udrl.episodes_per_iteration
         return self.num_envs if self.num_envs is not None else DEFAULT_NUM_ENVS[self.env]
 
     @property
@@ -109,25 +216,57 @@ class Config:
 
     def validate(self) -> None:
         """Raise a one-line ValueError naming the first bad value and what is allowed."""
+        if self.algo not in ALGORITHMS:
+            raise ValueError(f"unknown algo {self.algo!r}; choose one of {', '.join(ALGORITHMS)}")
         if self.env not in TASKS:
             raise ValueError(f"unknown env {self.env!r}; choose one of {', '.join(TASKS)}")
+        if self.num_envs is not None and self.num_envs < 1:
+            raise ValueError(f"--num-envs must be >= 1, got {self.num_envs}")
         if self.engine not in ("auto", "cpu", "mjx"):
             raise ValueError(f"unknown engine {self.engine!r}; choose one of auto, cpu, mjx")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"unknown device {self.device!r}; choose one of auto, cpu, cuda")
-        checks = [("--num-envs", self.population, 1), ("--total-steps", self.budget, 1),
+        ars, udrl, ddpg = self.ars.resolved(self.env), self.udrl.resolved(self.env), self.ddpg
+        checks = [("--ars.directions", ars.directions, 1), ("--ars.elite", ars.elite, 1),
+                  ("--udrl.last-few", udrl.last_few, 1), ("--udrl.batch-size", udrl.batch_size, 1),
+                  ("--udrl.episodes-per-iteration", udrl.episodes_per_iteration, 1),
+                  ("--udrl.replay-size", udrl.replay_size, 1), ("--udrl.warm-up-episodes", udrl.warm_up_episodes, 0),
+                  ("--udrl.updates-per-iteration", udrl.updates_per_iteration, 0),
+                  ("--ddpg.batch-size", ddpg.batch_size, 1), ("--ddpg.update-every", ddpg.update_every, 1),
+                  ("--ddpg.buffer-size", ddpg.buffer_size, 1), ("--ddpg.start-steps", ddpg.start_steps, 0),
+                  ("--ddpg.update-after", ddpg.update_after, 0),
+                  ("--num-envs", self.population, 1), ("--total-steps", self.budget, 1),
                   ("--eval.every", self.eval_every, 1), ("--eval.episodes", self.eval.episodes, 1),
                   ("--buffer.size", self.buffer.size, 1), ("--buffer.batch-size", self.buffer.batch_size, 1),
                   ("--evaluator.probes", self.evaluator.probes, 1)]
         for flag, value, least in checks:
             if value < least:
                 raise ValueError(f"{flag} must be >= {least}, got {value}")
+        if self.time_limit is not None and not self.time_limit > 0:
+            raise ValueError(f"--time-limit must be > 0 seconds, got {self.time_limit}")
         for flag, value in [("--generator.updates-per-episode", self.generator.updates_per_episode),
                             ("--evaluator.updates-per-episode", self.evaluator.updates_per_episode),
                             ("--buffer.recency-power", self.buffer.recency_power)]:
             if not value >= 0:
                 raise ValueError(f"{flag} must be >= 0, got {value}")
+        if ars.elite > ars.directions:
+            raise ValueError(f"--ars.elite {ars.elite} must be <= --ars.directions {ars.directions}")
+        for flag, value in [("--ars.step-size", ars.step_size), ("--ars.noise", ars.noise), ("--udrl.lr", udrl.lr),
+                            ("--ddpg.lr", ddpg.lr), ("--udrl.return-scale", udrl.return_scale),
+                            ("--udrl.horizon-scale", udrl.horizon_scale), ("--ddpg.action-noise", ddpg.action_noise)]:
+            if not value > 0:
+                raise ValueError(f"{flag} must be > 0, got {value}")
+        if udrl.activation not in ("relu", "tanh"):
+            raise ValueError(f"unknown --udrl.activation {udrl.activation!r}; choose relu or tanh")
+        for flag, value in [("--ddpg.polyak", ddpg.polyak), ("--ddpg.gamma", ddpg.gamma)]:
+            if not 0 <= value <= 1:
+                raise ValueError(f"{flag} must be in [0, 1], got {value}")
+        if self.algo != "poligen" and self.num_envs is not None and self.num_envs != self.population:
+            how = {"ars": "2 x --ars.directions", "ddpg": "1 (one env, as spinning-up)",
+                   "udrl": "--udrl.episodes-per-iteration"}[self.algo]
+            raise ValueError(f"--num-envs {self.num_envs} does not fit --algo {self.algo}: it simulates {how} = "
+                             f"{self.population} episodes per iteration; leave --num-envs out or change that setting")
 
 
 # Fields that may differ between a run and its resumption; everything else must match.
-RESUMABLE_CHANGES = ("resume", "total_steps", "out")
+RESUMABLE_CHANGES = ("resume", "total_steps", "out", "time_limit")

@@ -1,8 +1,9 @@
-"""``python -m fastgen.run --env hopper --num-envs 64``: train a PoliGen generator.
+"""``python -m fastgen.run --env hopper --num-envs 64``: train a PoliGen generator (or ``--algo`` a baseline).
 
 Run directory (DESIGN.md): ``config.json``, TensorBoard event files, ``metrics.jsonl`` (one line
 per evaluation), ``checkpoint.pt`` (+ ``buffer/`` chunks) after every evaluation, ``summary.json``
-at the end. ``--resume`` continues a killed run from its last checkpoint.
+at the end (also when ``--time-limit`` stopped the run early: ``finished`` says which). ``--resume``
+continues a killed or time-limited run from its last checkpoint.
 """
 
 import dataclasses
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import tyro
 
-from fastgen import checkpoint, trainer
+from fastgen import algorithms, trainer
 from fastgen.config import Config
 from fastgen.report import Reporter
 
@@ -26,9 +27,10 @@ def train(cfg: Config) -> dict:
         raise ValueError(f"--resume: no checkpoint.pt in {run_dir}")
     if not cfg.resume and (has_checkpoint or (run_dir / "metrics.jsonl").exists()):
         raise ValueError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
-    state = trainer.init(cfg)
+    algo = algorithms.get(cfg.algo)
+    state = algo.init(cfg)
     if cfg.resume:
-        state = checkpoint.load(state, run_dir)
+        state = algo.load(state, run_dir)
         _truncate_metrics(run_dir, state.evaluations)
     run_dir.mkdir(parents=True, exist_ok=True)
     config_text = json.dumps({**dataclasses.asdict(cfg), "resolved": _resolved(cfg, state)}, indent=2)
@@ -36,13 +38,13 @@ def train(cfg: Config) -> dict:
     reporter = Reporter(run_dir, cfg.budget, state.env_steps, config_text, cfg.resume)
     try:
         if state.evaluations == 0:
-            _evaluate(state, reporter, run_dir)
+            _evaluate(algo, state, reporter, run_dir)
         next_eval = (state.env_steps // cfg.eval_every + 1) * cfg.eval_every
-        while state.env_steps < cfg.budget:
-            state, metrics = trainer.iteration(state)
+        while state.env_steps < cfg.budget and not _out_of_time(state):
+            state, metrics = algo.iteration(state)
             reporter.iteration(state.env_steps, metrics)
-            if state.env_steps >= next_eval or state.env_steps >= cfg.budget:
-                _evaluate(state, reporter, run_dir)
+            if state.env_steps >= next_eval or state.env_steps >= cfg.budget or _out_of_time(state):
+                _evaluate(algo, state, reporter, run_dir)
                 next_eval = (state.env_steps // cfg.eval_every + 1) * cfg.eval_every
     finally:
         reporter.close()
@@ -51,11 +53,15 @@ def train(cfg: Config) -> dict:
     return summary
 
 
-def _evaluate(state, reporter: Reporter, run_dir: Path) -> None:
+def _out_of_time(state) -> bool:
+    return state.cfg.time_limit is not None and state.wall_s >= state.cfg.time_limit
+
+
+def _evaluate(algo, state, reporter: Reporter, run_dir: Path) -> None:
     row = {"env_steps": state.env_steps, "wall_s": state.wall_s, "episodes": state.episodes,
-           "train/best_return": state.best_return, **trainer.evaluate(state)}
+           "train/best_return": state.best_return, **algo.evaluate(state)}
     reporter.evaluation(row)
-    checkpoint.save(state, run_dir)
+    algo.save(state, run_dir)
 
 
 def _truncate_metrics(run_dir: Path, evaluations: int) -> None:
@@ -74,7 +80,9 @@ def _resolved(cfg: Config, state) -> dict:
 def _summary(state, run_dir: Path) -> dict:
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     last = rows[-20:]
-    return {"env": state.cfg.env, "seed": state.cfg.seed, "env_steps": state.env_steps, "episodes": state.episodes,
+    return {"algo": state.cfg.algo, "env": state.cfg.env, "seed": state.cfg.seed, "finished": state.env_steps >= state.cfg.budget,
+            "budget": state.cfg.budget, "time_limit": state.cfg.time_limit,
+            "env_steps": state.env_steps, "episodes": state.episodes,
             "iterations": state.iterations, "evaluations": state.evaluations, "wall_s": state.wall_s,
             "best_train_return": state.best_return, "final_eval_return": rows[-1]["eval/return"],
             "mean_last_20_eval_return": sum(r["eval/return"] for r in last) / len(last),

@@ -19,13 +19,11 @@ import envs
 from fastgen.bridge import to_engine
 from fastgen.buffer import ReplayBuffer
 from fastgen.config import Config
+from fastgen.errors import TrainingError  # noqa: F401 (re-exported)
+from fastgen.evaluation import eval_key, eval_metrics
 from fastgen.evaluator import Evaluator
 from fastgen.generator import Generator
 from fastgen.normalizer import ObsStats
-
-
-class TrainingError(RuntimeError):
-    """Training produced something unusable (NaN returns or losses): stop without writing."""
 
 
 @dataclass
@@ -167,13 +165,6 @@ def evaluate(state: TrainState) -> dict[str, float]:
     command = state.cfg.command.first if state.best_return is None else state.best_return
     with torch.no_grad():
         theta = state.generator(torch.tensor([command], device=state.device))
-    key = jax.random.fold_in(jax.random.key(state.cfg.seed + 1), state.evaluations)
-    result = _simulate(state, theta, key, episodes=state.cfg.eval.episodes)
+    result = _simulate(state, theta, eval_key(state.cfg, state.evaluations), episodes=state.cfg.eval.episodes)
     state.evaluations += 1
-    episodes = result.episode_returns if state.cfg.eval.bonus else result.episode_returns_no_bonus
-    metrics = {"eval/command": command, "eval/return": float(episodes[0].mean()),
-               "eval/return_std": float(episodes[0].std()), "eval/length": float(result.lengths[0])}
-    if state.spec.has_survival_bonus:
-        metrics["eval/return_with_bonus"] = float(result.returns[0])
-        metrics["eval/return_no_bonus"] = float(result.returns_no_bonus[0])
-    return metrics
+    return {"eval/command": command, **eval_metrics(result, state.cfg, state.spec)}

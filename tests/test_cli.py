@@ -59,6 +59,11 @@ def test_hopper_metrics_report_the_bonus_free_return(tmp_path):
     (["--env", "walker"], "unknown env 'walker'"),
     (["--num-envs", "0"], "--num-envs must be >= 1, got 0"),
     (["--engine", "tpu"], "unknown engine 'tpu'"),
+    (["--time-limit", "0"], "--time-limit must be > 0 seconds, got 0"),
+    (["--algo", "sac"], "unknown algo 'sac'; choose one of poligen, ars, ddpg, udrl"),
+    (["--algo", "ars", "--env", "hopper", "--num-envs", "5"], "--num-envs 5 does not fit --algo ars"),
+    (["--algo", "ddpg", "--engine", "mjx"], "--algo ddpg steps one env through the Gymnasium API on the cpu engine"),
+    (["--algo", "ars", "--ars.elite", "3", "--env", "inverted_pendulum"], "--ars.elite 3 must be <= --ars.directions 1"),
 ])
 def test_bad_input_is_one_line_and_nonzero(tmp_path, args, fragment):
     done = _run([*args, "--out", str(tmp_path / "bad")])
@@ -101,3 +106,60 @@ def test_kill_then_resume_finishes_consistently(tmp_path):
 def _lines(run_dir: Path) -> list[str]:
     path = run_dir / "metrics.jsonl"
     return path.read_text().splitlines() if path.exists() else []
+
+
+def test_time_limit_stops_early_and_resume_finishes(tmp_path):
+    out = tmp_path / "run"
+    done = _run([*TINY, "--total-steps", "100000", "--time-limit", "1e-9", "--out", str(out)])
+    assert done.returncode == 0, done.stderr[-3000:]
+    stopped = json.loads((out / "summary.json").read_text())
+    assert not stopped["finished"] and stopped["iterations"] == 1 and stopped["env_steps"] < 100000
+    rows = _metrics(out)
+    assert rows[-1]["env_steps"] == stopped["env_steps"]  # evaluated and checkpointed where it stopped
+    done = _run([*TINY, "--total-steps", "600", "--out", str(out), "--resume"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    finished = json.loads((out / "summary.json").read_text())
+    assert finished["finished"] and finished["env_steps"] >= 600 and finished["iterations"] > 1
+    assert _metrics(out)[:len(rows)] == rows
+
+
+BASELINES = {
+    "ars": [],
+    "udrl": ["--udrl.warm-up-episodes", "2", "--udrl.episodes-per-iteration", "2", "--udrl.updates-per-iteration", "2"],
+    "ddpg": ["--ddpg.start-steps", "100", "--ddpg.update-after", "50"],
+}
+
+
+@pytest.mark.parametrize("algo", list(BASELINES))
+def test_baselines_write_the_same_run_directory_and_resume(tmp_path, algo):
+    out = tmp_path / algo
+    args = ["--algo", algo, "--env", "inverted_pendulum", "--engine", "cpu", "--device", "cpu", "--eval.every", "500",
+            "--eval.episodes", "2", *BASELINES[algo], "--out", str(out)]
+    done = _run([*args, "--total-steps", "1500"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = _metrics(out)
+    assert rows[0]["env_steps"] == 0 and rows[-1]["env_steps"] >= 1500 and len(rows) >= 3
+    for row in rows:
+        for key in ("env_steps", "wall_s", "episodes", "eval/return", "eval/return_std", "eval/length",
+                    "train/best_return"):
+            assert key in row, (algo, key)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["algo"] == algo and summary["finished"] and summary["evaluations"] == len(rows)
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["algo"] == algo
+    done = _run([*args, "--total-steps", "2500", "--resume"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    resumed = _metrics(out)
+    assert resumed[: len(rows)] == rows and resumed[-1]["env_steps"] >= 2500
+
+
+def test_resume_refuses_a_checkpoint_of_another_algo(tmp_path):
+    out = tmp_path / "ars"
+    done = _run(["--algo", "ars", "--env", "inverted_pendulum", "--engine", "cpu", "--total-steps", "300",
+                 "--out", str(out)])
+    assert done.returncode == 0, done.stderr[-3000:]
+    before = (out / "checkpoint.pt").read_bytes()
+    done = _run(["--algo", "udrl", "--env", "inverted_pendulum", "--engine", "cpu", "--total-steps", "600",
+                 "--out", str(out), "--resume"])
+    lines = [line for line in done.stderr.splitlines() if line.startswith("fastgen.run: error")]
+    assert done.returncode != 0 and len(lines) == 1 and "checkpoint is from algo 'ars', not 'udrl'" in lines[0]
+    assert (out / "checkpoint.pt").read_bytes() == before

@@ -94,3 +94,20 @@ def test_bad_episode_count(episodes):
     with pytest.raises(ValueError) as e:
         _rollout(episodes=episodes)
     _one_line(e, "episodes", str(episodes))
+
+
+def test_non_finite_jax_weights_are_refused():
+    params = jax.numpy.zeros((3, HOPPER_D), jax.numpy.float32).at[2, 5].set(jax.numpy.nan)
+    with pytest.raises(ValueError) as e:
+        _rollout(params)
+    _one_line(e, "policy 2", "NaN or inf")
+
+
+def test_jax_weights_reach_the_mjx_engine_without_a_host_copy(monkeypatch):
+    """Validation of a JAX array stays on its device: the engine gets the very same array."""
+    env = envs.make("inverted_pendulum", "mjx")
+    params = jax.numpy.zeros((2, num_params(4, 1)), jax.numpy.float32)
+    seen = []
+    monkeypatch.setattr(env, "rollout", lambda p, *args: seen.append(p))
+    envs.rollout(env, params, np.zeros(4), np.ones(4), jax.random.key(0))
+    assert seen[0] is params

@@ -1,0 +1,25 @@
+"""The algorithms behind ``--algo``: one module each, all with the same five functions.
+
+    init(cfg) -> state                      a fresh run
+    iteration(state) -> (state, metrics)    collect episodes and learn; metrics include
+                                            ``train/best_return`` and ``perf/sps``
+    evaluate(state) -> metrics              ``cfg.eval.episodes`` noise-free episodes, not counted
+    save(state, run_dir)                    ``checkpoint.pt``, written atomically
+    load(state, run_dir) -> state           continue from it (state from ``init`` with the same config)
+
+Every state carries ``cfg``, ``env``, ``device`` and the counters ``env_steps``, ``episodes``,
+``iterations``, ``evaluations``, ``best_return`` (best training return so far) and ``wall_s``.
+Env steps count the transitions of training episodes, the same way for all algorithms.
+"""
+
+import importlib
+
+MODULES = {"poligen": "fastgen.poligen", "ars": "fastgen.baselines.ars", "ddpg": "fastgen.baselines.ddpg",
+           "udrl": "fastgen.baselines.udrl"}
+
+
+def get(name: str):
+    """The module implementing algorithm ``name`` (imported on first use: ddpg pulls in Stable-Baselines3)."""
+    if name not in MODULES:
+        raise ValueError(f"unknown algo {name!r}; choose one of {', '.join(MODULES)}")
+    return importlib.import_module(MODULES[name])

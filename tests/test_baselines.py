@@ -1,0 +1,196 @@
+"""The baselines: update math on tiny problems, one iteration on a cheap task, checkpoints, settings."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from fastgen.baselines import ars, udrl
+from fastgen.config import ArsConfig, Config, DdpgConfig, UdrlConfig
+
+
+# -- ARS -------------------------------------------------------------------------------------------
+def test_ars_step_uses_the_top_directions_and_their_return_std():
+    theta = np.zeros(2)
+    directions = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    r_plus, r_minus = np.array([1.0, 5.0, 2.0]), np.array([0.0, 3.0, 4.0])
+    new, sigma = ars.ars_step(theta, directions, r_plus, r_minus, elite=2, step_size=0.5)
+    # top 2 by max(r+, r-): direction 1 (5) and direction 2 (4)
+    expected_sigma = np.std([5.0, 2.0, 3.0, 4.0])
+    assert sigma == pytest.approx(expected_sigma)
+    expected = 0.5 / (2 * expected_sigma) * ((5 - 3) * directions[1] + (2 - 4) * directions[2])
+    np.testing.assert_allclose(new, expected)
+
+
+def test_ars_step_is_zero_when_all_returns_are_equal():
+    new, sigma = ars.ars_step(np.ones(3), np.eye(3), np.full(3, 7.0), np.full(3, 7.0), elite=3, step_size=1.0)
+    assert sigma == 0.0 and np.array_equal(new, np.ones(3))
+
+
+def test_ars_step_climbs_a_quadratic():
+    rng = np.random.default_rng(0)
+    target = rng.normal(size=20)
+    theta = np.zeros(20)
+    reward = lambda x: -np.sum((x - target) ** 2, axis=-1)  # noqa: E731
+    start = reward(theta)
+    for _ in range(300):
+        deltas = rng.normal(size=(8, 20))
+        theta, _ = ars.ars_step(theta, deltas, reward(theta + 0.05 * deltas), reward(theta - 0.05 * deltas), 4, 0.05)
+    assert reward(theta) > 0.01 * start  # from -||target||^2 to within 1% of it
+
+
+def _ars_cfg(**changes):
+    return dataclasses.replace(Config(algo="ars", env="inverted_pendulum", engine="cpu", device="cpu"), **changes)
+
+
+def test_ars_iteration_counts_and_moves_theta():
+    state = ars.init(_ars_cfg(ars=ArsConfig(directions=3, elite=2)))
+    assert state.settings.step_size == 0.001 and state.settings.noise == 0.025  # paper A.1 preset
+    before = state.theta.copy()
+    state, metrics = ars.iteration(state)
+    assert state.episodes == 6 and state.iterations == 1
+    assert state.env_steps == state.obs_stats.count > 0
+    assert not np.array_equal(before, state.theta) or metrics["train/return_std_elite"] == 0
+    assert metrics["train/best_return"] == state.best_return
+
+
+def test_ars_checkpoint_continues_exactly(tmp_path):
+    cfg = _ars_cfg()
+    state = ars.init(cfg)
+    for _ in range(3):
+        ars.iteration(state)
+    ars.save(state, tmp_path)
+    ars.iteration(state)
+    resumed = ars.load(ars.init(cfg), tmp_path)
+    assert resumed.iterations == 3
+    ars.iteration(resumed)
+    np.testing.assert_array_equal(resumed.theta, state.theta)
+    assert resumed.env_steps == state.env_steps
+    np.testing.assert_array_equal(resumed.obs_stats.mean, state.obs_stats.mean)
+
+
+# -- UDRL ------------------------------------------------------------------------------------------
+def _episode(rewards, tag):
+    """An episode whose observation at step t is ``100 * tag + t``."""
+    n = len(rewards)
+    return {"obs": (100.0 * tag + np.arange(n, dtype=np.float32))[:, None], "actions": np.zeros((n, 1), np.float32),
+            "rewards": np.asarray(rewards, np.float32)}
+
+
+def test_udrl_buffer_keeps_the_best_and_samples_returns_to_go():
+    buffer = udrl.EpisodeBuffer(capacity=2)
+    episodes = {0: [1.0, 2.0, 3.0], 1: [0.0], 2: [10.0, -1.0]}
+    buffer.add([_episode(rewards, tag) for tag, rewards in episodes.items()])
+    assert sorted(float(e["rewards"].sum()) for e in buffer.episodes) == [6.0, 9.0]
+    obs, command, _ = buffer.sample(np.random.default_rng(0), 500)
+    seen = set()
+    for o, (to_go, left) in zip(obs[:, 0], command):
+        tag, t = divmod(int(o), 100)
+        rewards = episodes[tag]
+        assert tag != 1 and to_go == pytest.approx(sum(rewards[t:])) and left == len(rewards) - t
+        seen.add((tag, t))
+    assert seen == {(0, 0), (0, 1), (0, 2), (2, 0), (2, 1)}
+    mean, std, length = buffer.command(last_few=2)
+    assert (mean, std, length) == (pytest.approx(7.5), pytest.approx(1.5), 2.5)
+
+
+class _Batch:
+    def __init__(self, steps, reward, n=2):
+        self.steps, self.reward, self.obs = np.full(n, steps), np.full(n, reward), np.zeros((n, 4))
+
+
+def test_udrl_commands_follow_rewards_and_horizon_floors_at_one():
+    state = udrl.init(Config(algo="udrl", env="inverted_pendulum", engine="cpu", device="cpu"))
+    act = udrl._Commanded(state, np.array([10.0, 3.0]), np.array([2.0, 2.0]), sample=False, max_return=5.0)
+    act(_Batch(0, 0.0))
+    assert np.array_equal(act.d_r, [10.0, 3.0]) and np.array_equal(act.d_h, [2.0, 2.0])
+    act(_Batch(1, 1.0))
+    act(_Batch(2, 1.0))
+    act(_Batch(3, 1.0))
+    assert np.array_equal(act.d_r, [7.0, 0.0]) and np.array_equal(act.d_h, [1.0, 1.0])
+
+
+def test_udrl_behaviour_function_learns_a_command_dependent_action():
+    torch.manual_seed(0)
+    net = udrl.BehaviourNet(obs_dim=3, act_dim=1, activation="relu", scales=(0.02, 0.01))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    obs = torch.randn(256, 3)
+    d_r = torch.where(torch.rand(256) < 0.5, 100.0, 0.0)
+    command = torch.stack([d_r, torch.full((256,), 50.0)], 1)
+    target = torch.where(d_r > 50, 0.6, -0.6)[:, None]
+    for _ in range(400):
+        loss = udrl.nll(net, obs, command, target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    mean, std = net(obs, command)
+    assert torch.allclose(mean, target, atol=0.1) and std.max() < 0.2
+
+
+def test_udrl_warm_up_then_updates_and_exploration():
+    cfg = Config(algo="udrl", env="inverted_pendulum", engine="cpu", device="cpu",
+                 udrl=UdrlConfig(warm_up_episodes=4, episodes_per_iteration=3, updates_per_iteration=2, batch_size=8))
+    state = udrl.init(cfg)
+    assert state.settings.activation == "tanh" and state.settings.last_few == 1  # paper A.1 preset
+    state, _ = udrl.iteration(state)
+    assert state.episodes == 4 and len(state.buffer.episodes) == 4
+    assert state.env_steps == sum(len(e["rewards"]) for e in state.buffer.episodes)
+    before = [p.clone() for p in state.net.parameters()]
+    state, metrics = udrl.iteration(state)
+    assert state.episodes == 7 and np.isfinite(metrics["train/loss"])
+    assert any(not torch.equal(a, b) for a, b in zip(before, state.net.parameters()))
+
+
+# -- DDPG ------------------------------------------------------------------------------------------
+def _ddpg(**changes):
+    from fastgen.baselines import ddpg
+
+    cfg = Config(algo="ddpg", env="inverted_pendulum", engine="cpu", device="cpu", total_steps=1000,
+                 ddpg=DdpgConfig(**changes))
+    return ddpg, ddpg.init(cfg)
+
+
+def test_ddpg_has_the_papers_settings():
+    _, state = _ddpg()
+    model = state.model
+    assert model.batch_size == 128 and model.tau == pytest.approx(0.005) and model.gamma == 0.99
+    assert model.learning_starts == 1000 and model.start_steps == 10_000
+    assert model.train_freq.frequency == 50 and model.gradient_steps == 50
+    assert model.replay_buffer.buffer_size == 1000  # capped at the budget
+    linear = [m for m in model.actor.modules() if isinstance(m, torch.nn.Linear)]
+    assert [m.out_features for m in linear] == [256, 256, 1]
+    assert np.allclose(model.action_noise._sigma, 0.1 / 3.0)  # 0.1 in env units; the bound is 3
+
+
+def test_ddpg_random_phase_ignores_noise_and_updates_start_after_update_after():
+    ddpg, state = _ddpg(start_steps=100, update_after=50, update_every=25)
+    model = state.model
+
+    class Push:
+        def __call__(self):
+            return np.array([0.9])
+
+        def reset(self):
+            pass
+
+    model.action_noise = Push()
+    model._last_obs = model.env.reset()
+    random_phase = np.array([model._sample_action(50, model.action_noise)[1][0, 0] for _ in range(200)])
+    assert random_phase.min() < -0.5  # uniform in [-1, 1]: no +0.9 push
+    model.num_timesteps = 100
+    acting = np.array([model._sample_action(50, model.action_noise)[1][0, 0] for _ in range(5)])
+    assert acting.min() > -0.2  # policy output (|.| < ~0.1 at init) + 0.9
+    _, fresh = _ddpg(start_steps=100, update_after=50, update_every=25)
+    fresh.model.learn(total_timesteps=75, progress_bar=False)
+    assert fresh.model._n_updates == 25  # one round of 25 after step 50, none before
+
+
+def test_ddpg_target_networks_move_by_polyak_averaging():
+    ddpg, state = _ddpg(start_steps=60, update_after=50, update_every=10)
+    model = state.model
+    model.learn(total_timesteps=55, progress_bar=False)
+    old_target = [p.detach().clone() for p in model.critic_target.parameters()]
+    model.train(gradient_steps=1, batch_size=16)
+    for old, online, new in zip(old_target, model.critic.parameters(), model.critic_target.parameters()):
+        torch.testing.assert_close(new, 0.995 * old + 0.005 * online.detach())
