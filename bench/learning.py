@@ -1,15 +1,19 @@
-"""Learning curves of PoliGen against env steps and wall clock, for several population sizes.
+"""Learning curves against env steps and wall clock: PoliGen at several population sizes, and the baselines.
 
     python -m bench.learning --tasks inverted_pendulum mountain_car --populations 1 8 64 --seeds 0 1 2
+    python -m bench.learning --tasks inverted_pendulum mountain_car --algos poligen ars ddpg udrl --populations 1
 
-Each (task, P, seed) is a full ``fastgen.run`` training run in ``<runs-dir>/<task>-P<P>-seed<seed>``;
+Each (task, algorithm, P, seed) is a full ``fastgen.run`` training run in
+``<runs-dir>/<task>-P<P>-seed<seed>`` (PoliGen) or ``<runs-dir>/<task>-<algo>-seed<seed>`` (a
+baseline, whose P its own settings fix);
 finished runs are read back, killed ones resumed, so the sweep can be stopped and restarted. With
 ``--time-limit`` every run stops after that much training wall time; a run it stopped counts as
 unfinished in the table (``finished``, ``env_steps``) and is resumed by a later sweep with a larger
 limit or none. Writes
-``bench/results/learning_<tasks>.json`` (per-run summaries and curves, and a table per task and P:
-final return, best return, env steps and wall clock to the task's threshold) and one PNG per task
-with return against env steps and against wall-clock seconds (mean and min-max over seeds).
+``bench/results/learning_<tasks>[_algos].json`` (per-run summaries and curves, and a table per
+task, algorithm and P: final return beside the paper's, best return, env steps and wall clock to
+the task's threshold) and one PNG per task with return against env steps and against wall-clock
+seconds (each seed thin, their mean bold where every seed's run reaches).
 """
 
 import dataclasses
@@ -30,14 +34,23 @@ from fastgen.run import train  # noqa: E402
 
 # Evaluation return a run must reach: the issue's bar, ~the paper's final returns less one std.
 THRESHOLDS = {"inverted_pendulum": 900.0, "mountain_car": 90.0, "swimmer": 300.0, "hopper": 2000.0}
+# Paper Table 1: final return (mean of the last 20 evaluations), mean +- std over 20 runs.
+PAPER = {
+    "swimmer": {"poligen": "334 +- 16", "ars": "342 +- 21", "ddpg": "129 +- 25", "udrl": "78 +- 17"},
+    "mountain_car": {"poligen": "93 +- 1", "ars": "55 +- 33", "ddpg": "-1 +- 0.01", "udrl": "-3 +- 0.3"},
+    "hopper": {"poligen": "2589 +- 300", "ars": "2340 +- 199", "ddpg": "1634 +- 1036", "udrl": "1010 +- 78"},
+    "inverted_pendulum": {"poligen": "980 +- 40", "ars": "936 +- 42", "ddpg": "960 +- 175", "udrl": "219 +- 299"},
+}
 
 
 @dataclass
 class Settings:
     tasks: tuple[str, ...] = ("inverted_pendulum", "mountain_car")
     """Tasks to train on."""
+    algos: tuple[str, ...] = ("poligen",)
+    """Algorithms: poligen, ars, ddpg, udrl."""
     populations: tuple[int, ...] = (1, 8, 64)
-    """Population sizes P to compare."""
+    """PoliGen population sizes P to compare (the baselines' P is fixed by their settings)."""
     seeds: tuple[int, ...] = (0, 1, 2)
     """Seeds per (task, P)."""
     total_steps: int | None = None
@@ -47,19 +60,27 @@ class Settings:
     runs_dir: str = "runs/learning"
     """Where the run directories live."""
     name: str = ""
-    """Result name (default: learning_<tasks>)."""
+    """Result name (default: learning_<tasks>, plus _algos when baselines are included)."""
+    only_existing: bool = False
+    """Train nothing: tabulate the runs that already have a summary.json (a partial sweep)."""
 
 
-def run_one(task: str, P: int, seed: int, settings: Settings) -> dict:
-    out = Path(settings.runs_dir) / f"{task}-P{P}-seed{seed}"
+def run_dir(task: str, algo: str, P: int | None, seed: int, settings: Settings) -> Path:
+    name = f"{task}-P{P}-seed{seed}" if algo == "poligen" else f"{task}-{algo}-seed{seed}"
+    return Path(settings.runs_dir) / name
+
+
+def run_one(task: str, algo: str, P: int | None, seed: int, settings: Settings) -> dict:
+    out = run_dir(task, algo, P, seed, settings)
+    cfg = Config(algo=algo, env=task, num_envs=P, seed=seed, total_steps=settings.total_steps, out=str(out),
+                 resume=(out / "checkpoint.pt").exists(), time_limit=settings.time_limit)
     summary_path = out / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
     if summary is None or not _done(summary, settings):
-        train(Config(env=task, num_envs=P, seed=seed, total_steps=settings.total_steps, out=str(out),
-                     resume=(out / "checkpoint.pt").exists(), time_limit=settings.time_limit))
+        train(cfg)
         summary = json.loads(summary_path.read_text())
     curve = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    return {"task": task, "P": P, "seed": seed, "summary": summary,
+    return {"task": task, "algo": algo, "P": cfg.population, "seed": seed, "summary": summary,
             "curve": [{k: row[k] for k in ("env_steps", "wall_s", "eval/return")} for row in curve]}
 
 
@@ -74,19 +95,25 @@ def first_reach(curve: list[dict], threshold: float, key: str) -> float | None:
     return next((row[key] for row in curve if row["eval/return"] >= threshold), None)
 
 
+def _groups(runs: list[dict], task: str) -> list[tuple[str, int, list[dict]]]:
+    """(algo, P, runs) of one task, in the order the runs were listed."""
+    keys = list(dict.fromkeys((r["algo"], r["P"]) for r in runs if r["task"] == task))
+    return [(algo, P, [r for r in runs if r["task"] == task and r["algo"] == algo and r["P"] == P]) for algo, P in keys]
+
+
 def aggregate(runs: list[dict]) -> list[dict]:
     rows = []
-    for task in sorted({r["task"] for r in runs}):
-        for P in sorted({r["P"] for r in runs if r["task"] == task}):
-            group = [r for r in runs if r["task"] == task and r["P"] == P]
+    for task in dict.fromkeys(r["task"] for r in runs):
+        for algo, P, group in _groups(runs, task):
             finals = [r["summary"]["mean_last_20_eval_return"] for r in group]
             best = [r["summary"]["max_eval_return"] for r in group]
             threshold = THRESHOLDS[task]
             steps = [first_reach(r["curve"], threshold, "env_steps") for r in group]
             walls = [first_reach(r["curve"], threshold, "wall_s") for r in group]
             reached = [s for s in steps if s is not None]
-            rows.append({"task": task, "P": P, "seeds": len(group), "final_mean": float(np.mean(finals)),
-                         "final_std": float(np.std(finals)), "best_mean": float(np.mean(best)),
+            rows.append({"task": task, "algo": algo, "P": P, "seeds": len(group), "final_mean": float(np.mean(finals)),
+                         "final_std": float(np.std(finals)), "paper": PAPER.get(task, {}).get(algo),
+                         "best_mean": float(np.mean(best)),
                          "threshold": threshold, "reached": f"{len(reached)}/{len(group)}",
                          "steps_to_threshold": float(np.median(reached)) if reached else None,
                          "wall_s_to_threshold": float(np.median([w for w in walls if w is not None])) if reached else None,
@@ -98,32 +125,37 @@ def aggregate(runs: list[dict]) -> list[dict]:
 
 def plot(task: str, runs: list[dict], path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for P in sorted({r["P"] for r in runs if r["task"] == task}):
-        group = [r for r in runs if r["task"] == task and r["P"] == P]
+    for algo, P, group in _groups(runs, task):
         for ax, key in zip(axes, ("env_steps", "wall_s")):
             grid = np.linspace(0, max(row[key] for r in group for row in r["curve"]), 200)
+            # A run contributes only up to its last evaluation (a time-limited run is not extended).
             curves = np.array([np.interp(grid, [row[key] for row in r["curve"]],
-                                         [row["eval/return"] for row in r["curve"]]) for r in group])
-            line, = ax.plot(grid, curves.mean(0), label=f"P={P} ({len(group)} seeds)")
-            ax.fill_between(grid, curves.min(0), curves.max(0), color=line.get_color(), alpha=0.2)
+                                         [row["eval/return"] for row in r["curve"]], right=np.nan) for r in group])
+            everyone = ~np.isnan(curves).any(0)
+            line, = ax.plot(grid[everyone], curves[:, everyone].mean(0), label=f"{algo} P={P} ({len(group)} seeds)")
+            for curve in curves:
+                ax.plot(grid, curve, color=line.get_color(), alpha=0.35, linewidth=0.8)
     for ax, label in zip(axes, ("env steps", "wall-clock seconds")):
         ax.axhline(THRESHOLDS[task], color="grey", linestyle=":", linewidth=1)
         ax.set_xlabel(label)
         ax.set_ylabel("evaluation return")
         ax.legend()
-    fig.suptitle(f"PoliGen on {task}: mean and min-max over seeds")
+    fig.suptitle(f"{task}: evaluation return per seed (thin) and mean where all seeds got that far (bold)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
 def main(settings: Settings) -> dict:
-    runs = [run_one(task, P, seed, settings) for task in settings.tasks for P in settings.populations
-            for seed in settings.seeds]
+    grid = [(task, algo, P, seed) for task in settings.tasks for algo in settings.algos
+            for P in (settings.populations if algo == "poligen" else (None,)) for seed in settings.seeds]
+    if settings.only_existing:
+        grid = [job for job in grid if (run_dir(*job, settings) / "summary.json").exists()]
+    runs = [run_one(*job, settings) for job in grid]
     rows = aggregate(runs)
-    print(table(rows, ["task", "P", "seeds", "final_mean", "final_std", "best_mean", "reached", "steps_to_threshold",
-                       "wall_s_to_threshold", "finished", "env_steps", "wall_s_per_run"]))
-    name = settings.name or "learning_" + "_".join(settings.tasks)
+    print(table(rows, ["task", "algo", "P", "seeds", "final_mean", "final_std", "paper", "best_mean", "reached",
+                       "steps_to_threshold", "wall_s_to_threshold", "finished", "env_steps", "wall_s_per_run"]))
+    name = settings.name or "learning_" + "_".join(settings.tasks) + ("" if settings.algos == ("poligen",) else "_algos")
     for task in settings.tasks:
         plot(task, runs, RESULTS / f"{name}_{task}.png")
     payload = {"benchmark": "learning", "machine": machine(), "settings": dataclasses.asdict(settings),

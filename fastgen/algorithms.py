@@ -13,6 +13,7 @@ Env steps count the transitions of training episodes, the same way for all algor
 """
 
 import importlib
+from dataclasses import dataclass
 
 MODULES = {"poligen": "fastgen.poligen", "ars": "fastgen.baselines.ars", "ddpg": "fastgen.baselines.ddpg",
            "udrl": "fastgen.baselines.udrl"}
@@ -23,3 +24,15 @@ def get(name: str):
     if name not in MODULES:
         raise ValueError(f"unknown algo {name!r}; choose one of {', '.join(MODULES)}")
     return importlib.import_module(MODULES[name])
+
+
+@dataclass(kw_only=True)
+class Counters:
+    """The counters every algorithm's state carries (keyword-only, so states list their own fields first)."""
+
+    env_steps: int = 0
+    episodes: int = 0
+    iterations: int = 0
+    evaluations: int = 0
+    best_return: float | None = None
+    wall_s: float = 0.0  # training wall time, summed over resumptions

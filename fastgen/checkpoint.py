@@ -2,6 +2,7 @@
 
 The helpers at the top (``atomic_save``, ``check_compatible``, ``counters``/``restore_counters``)
 serve every algorithm; ``save``/``load`` below are PoliGen's.
+
 ``checkpoint.pt`` holds networks, optimisers, statistics, RNG states, counters and the config. The
 replay buffer (up to 10k x ~70k floats) is not rewritten every time: each checkpoint adds one
 chunk file under ``buffer/`` with the entries stored since the previous one, and ``checkpoint.pt``
@@ -17,11 +18,12 @@ import jax
 import numpy as np
 import torch
 
+from fastgen.algorithms import Counters
 from fastgen.config import RESUMABLE_CHANGES
 from fastgen.normalizer import ObsStats
 
 FORMAT = 1
-COUNTERS = ("env_steps", "episodes", "iterations", "evaluations", "best_return", "wall_s")
+COUNTERS = tuple(f.name for f in dataclasses.fields(Counters))
 
 
 def atomic_save(obj, path: Path) -> None:

@@ -17,6 +17,8 @@ DEFAULT_NUM_ENVS = {"hopper": 64, "swimmer": 64, "inverted_pendulum": 1, "mounta
 
 @dataclass
 class GeneratorConfig:
+    """PoliGen: the generator G(c)."""
+
     lr: float = 2e-6
     """Adam learning rate of the generator."""
     updates_per_episode: float = 20.0
@@ -29,6 +31,8 @@ class GeneratorConfig:
 
 @dataclass
 class EvaluatorConfig:
+    """PoliGen: the evaluator V(theta)."""
+
     lr: float = 5e-3
     """Adam learning rate of the evaluator (probing states included)."""
     updates_per_episode: float = 5.0
@@ -39,6 +43,8 @@ class EvaluatorConfig:
 
 @dataclass
 class CommandConfig:
+    """PoliGen: commands."""
+
     drive: float = 20.0
     """Next command = best training return so far + drive (Fig. 8: 0 is slightly worse)."""
     first: float = 0.0
@@ -49,6 +55,8 @@ class CommandConfig:
 
 @dataclass
 class BufferConfig:
+    """PoliGen: the (theta, return) replay buffer."""
+
     size: int = 10_000
     """Replay buffer capacity in (theta, return) pairs."""
     batch_size: int = 16
@@ -59,25 +67,36 @@ class BufferConfig:
 
 @dataclass
 class EvalConfig:
+    """Evaluation protocol (all algorithms)."""
+
     every: int | None = None
     """Evaluate every this many env steps (default: 10k; 1k for inverted_pendulum, mountain_car)."""
     episodes: int = 10
-    """Episodes per evaluation of G(best return so far), without noise."""
+    """Episodes per evaluation, without exploration noise (PoliGen: of G(best return so far))."""
     bonus: bool = True
     """eval/return includes the survival bonus, the env's own reward (code: yes); with --eval.no-bonus
     it is the bonus-free return. Both are logged on hopper either way."""
 
 
 # Paper appendix A.1, tuned per task: step size, (directions, elite directions), noise.
-ARS_PRESETS = {"swimmer": (0.01, 8, 4, 0.05), "hopper": (0.01, 8, 4, 0.05),
-               "inverted_pendulum": (0.001, 1, 1, 0.025), "mountain_car": (0.01, 1, 1, 0.05)}
+ARS_PRESETS = {task: dict(zip(("step_size", "directions", "elite", "noise"), values)) for task, values in {
+    "swimmer": (0.01, 8, 4, 0.05), "hopper": (0.01, 8, 4, 0.05),
+    "inverted_pendulum": (0.001, 1, 1, 0.025), "mountain_car": (0.01, 1, 1, 0.05)}.items()}
 # Paper appendix A.1, tuned per task: hidden nonlinearity, learning rate, last_few.
-UDRL_PRESETS = {"swimmer": ("relu", 1e-3, 10), "hopper": ("relu", 1e-5, 10),
-                "inverted_pendulum": ("tanh", 1e-3, 1), "mountain_car": ("relu", 1e-5, 1)}
+UDRL_PRESETS = {task: dict(zip(("activation", "lr", "last_few"), values)) for task, values in {
+    "swimmer": ("relu", 1e-3, 10), "hopper": ("relu", 1e-5, 10),
+    "inverted_pendulum": ("tanh", 1e-3, 1), "mountain_car": ("relu", 1e-5, 1)}.items()}
+
+
+def _fill(settings, preset: dict):
+    """``settings`` with every field left at None taken from ``preset``."""
+    return dataclasses.replace(settings, **{k: v for k, v in preset.items() if getattr(settings, k) is None})
 
 
 @dataclass
 class ArsConfig:
+    """ARS V2-t (--algo ars)."""
+
     step_size: float | None = None
     """ARS step size alpha (default per task, paper A.1: 0.01; inverted_pendulum 0.001)."""
     directions: int | None = None
@@ -91,15 +110,13 @@ class ArsConfig:
     """Train on returns without hopper's survival bonus (as Mania et al. and the paper do)."""
 
     def resolved(self, env: str) -> "ArsConfig":
-        step_size, directions, elite, noise = ARS_PRESETS[env]
-        return dataclasses.replace(
-            self, step_size=step_size if self.step_size is None else self.step_size,
-            directions=directions if self.directions is None else self.directions,
-            elite=elite if self.elite is None else self.elite, noise=noise if self.noise is None else self.noise)
+        return _fill(self, ARS_PRESETS[env])
 
 
 @dataclass
 class DdpgConfig:
+    """DDPG (--algo ddpg), spinning-up defaults as in the paper."""
+
     start_steps: int = 10_000
     """Env steps of uniformly random actions at the start (spinning-up, paper A.1)."""
     update_after: int = 1_000
@@ -122,6 +139,8 @@ class DdpgConfig:
 
 @dataclass
 class UdrlConfig:
+    """Upside-down RL (--algo udrl); defaults from Srivastava et al. 2019 unless per task."""
+
     activation: str | None = None
     """Hidden nonlinearity of the behaviour function, relu or tanh (default per task, paper A.1:
     tanh on inverted_pendulum, else relu)."""
@@ -146,10 +165,7 @@ class UdrlConfig:
     """Desired horizon is multiplied by this at the network's input."""
 
     def resolved(self, env: str) -> "UdrlConfig":
-        activation, lr, last_few = UDRL_PRESETS[env]
-        return dataclasses.replace(
-            self, activation=activation if self.activation is None else self.activation,
-            lr=lr if self.lr is None else self.lr, last_few=last_few if self.last_few is None else self.last_few)
+        return _fill(self, UDRL_PRESETS[env])
 
 
 ALGORITHMS = ("poligen", "ars", "ddpg", "udrl")

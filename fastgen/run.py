@@ -13,8 +13,9 @@ from pathlib import Path
 
 import tyro
 
-from fastgen import algorithms, trainer
+from fastgen import algorithms
 from fastgen.config import Config
+from fastgen.errors import TrainingError
 from fastgen.report import Reporter
 
 
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = tyro.cli(Config, args=argv, description=__doc__.splitlines()[0])
     try:
         summary = train(cfg)
-    except (ValueError, trainer.TrainingError) as error:
+    except (ValueError, TrainingError) as error:
         print(f"fastgen.run: error: {error}", file=sys.stderr)
         return 2
     print(json.dumps(summary))

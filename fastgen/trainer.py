@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 import envs
+from fastgen.algorithms import Counters
 from fastgen.bridge import to_engine
 from fastgen.buffer import ReplayBuffer
 from fastgen.config import Config
@@ -27,7 +28,7 @@ from fastgen.normalizer import ObsStats
 
 
 @dataclass
-class TrainState:
+class TrainState(Counters):
     cfg: Config
     env: object
     device: torch.device
@@ -39,12 +40,6 @@ class TrainState:
     obs_stats: ObsStats
     rng: torch.Generator
     key: jax.Array
-    env_steps: int = 0
-    episodes: int = 0
-    iterations: int = 0
-    evaluations: int = 0
-    best_return: float | None = None
-    wall_s: float = 0.0  # training wall time, summed over resumptions
 
     @property
     def spec(self):

@@ -194,3 +194,20 @@ def test_ddpg_target_networks_move_by_polyak_averaging():
     model.train(gradient_steps=1, batch_size=16)
     for old, online, new in zip(old_target, model.critic.parameters(), model.critic_target.parameters()):
         torch.testing.assert_close(new, 0.995 * old + 0.005 * online.detach())
+
+
+# -- every algorithm on every task -----------------------------------------------------------------
+@pytest.mark.parametrize("algo", ["ars", "ddpg", "udrl"])
+@pytest.mark.parametrize("task", ["hopper", "swimmer", "inverted_pendulum", "mountain_car"])
+def test_one_iteration_and_evaluation_on_every_task(algo, task):
+    from fastgen import algorithms
+
+    module = algorithms.get(algo)
+    cfg = Config(algo=algo, env=task, engine="cpu", device="cpu", total_steps=1000,
+                 eval=dataclasses.replace(Config().eval, episodes=2), udrl=UdrlConfig(warm_up_episodes=2))
+    state = module.init(cfg)
+    state, metrics = module.iteration(state)
+    assert state.env_steps > 0 and state.iterations == 1 and np.isfinite(metrics["train/best_return"])
+    row = module.evaluate(state)
+    assert np.isfinite(row["eval/return"]) and state.evaluations == 1
+    assert ("eval/return_no_bonus" in row) == (task == "hopper")

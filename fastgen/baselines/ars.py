@@ -13,9 +13,9 @@ zero (Mania et al.'s code would divide 0 by 0). theta starts from PyTorch's defa
 """
 
 import math
-from pathlib import Path
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -24,6 +24,7 @@ import torch
 import envs
 from envs.policy import random_params
 from fastgen import checkpoint
+from fastgen.algorithms import Counters
 from fastgen.config import ArsConfig, Config
 from fastgen.errors import TrainingError
 from fastgen.evaluation import eval_key, eval_metrics
@@ -32,7 +33,7 @@ from fastgen.trainer import resolve_engine
 
 
 @dataclass
-class ArsState:
+class ArsState(Counters):
     cfg: Config
     env: object
     settings: ArsConfig  # per-task presets filled in
@@ -41,12 +42,6 @@ class ArsState:
     rng: np.random.Generator  # directions
     key: jax.Array  # reset noise
     device: torch.device = torch.device("cpu")
-    env_steps: int = 0
-    episodes: int = 0
-    iterations: int = 0
-    evaluations: int = 0
-    best_return: float | None = None
-    wall_s: float = 0.0
 
 
 def init(cfg: Config) -> ArsState:

@@ -28,6 +28,7 @@ from stable_baselines3.common.noise import NormalActionNoise
 import envs
 from envs.gym_env import GymEnv
 from fastgen import checkpoint
+from fastgen.algorithms import Counters
 from fastgen.config import Config
 from fastgen.errors import TrainingError
 from fastgen.evaluation import eval_key, eval_metrics
@@ -50,18 +51,12 @@ class _SpinningUpDDPG(DDPG):
 
 
 @dataclass
-class DdpgState:
+class DdpgState(Counters):
     cfg: Config
     env: object  # the cpu-engine env, for evaluation
     gym_env: GymEnv  # what the agent trains on
     model: _SpinningUpDDPG
     device: torch.device
-    env_steps: int = 0
-    episodes: int = 0
-    iterations: int = 0
-    evaluations: int = 0
-    best_return: float | None = None
-    wall_s: float = 0.0
 
 
 def init(cfg: Config) -> DdpgState:

@@ -29,6 +29,7 @@ from torch import nn
 
 import envs
 from fastgen import checkpoint
+from fastgen.algorithms import Counters
 from fastgen.config import Config, UdrlConfig
 from fastgen.errors import TrainingError
 from fastgen.evaluation import eval_key, eval_metrics
@@ -95,7 +96,7 @@ class EpisodeBuffer:
 
 
 @dataclass
-class UdrlState:
+class UdrlState(Counters):
     cfg: Config
     env: object
     settings: UdrlConfig  # per-task presets filled in
@@ -106,12 +107,6 @@ class UdrlState:
     torch_rng: torch.Generator
     key: jax.Array
     device: torch.device
-    env_steps: int = 0
-    episodes: int = 0
-    iterations: int = 0
-    evaluations: int = 0
-    best_return: float | None = None
-    wall_s: float = 0.0
 
 
 def init(cfg: Config) -> UdrlState:
