@@ -83,7 +83,7 @@ def test_udrl_buffer_keeps_the_best_and_samples_returns_to_go():
     episodes = {0: [1.0, 2.0, 3.0], 1: [0.0], 2: [10.0, -1.0]}
     buffer.add([_episode(rewards, tag) for tag, rewards in episodes.items()])
     assert sorted(float(e["rewards"].sum()) for e in buffer.episodes) == [6.0, 9.0]
-    obs, command, _ = buffer.sample(np.random.default_rng(0), 500)
+    obs, command, _ = (x.numpy() for x in buffer.sample(np.random.default_rng(0), 500))
     seen = set()
     for o, (to_go, left) in zip(obs[:, 0], command):
         tag, t = divmod(int(o), 100)

@@ -69,6 +69,7 @@ class EpisodeBuffer:
     """The ``capacity`` best episodes by return, and flat arrays of all their steps for sampling."""
 
     capacity: int
+    device: torch.device = torch.device("cpu")  # where the flat arrays live, copied once per ``add``
     episodes: list[dict] = field(default_factory=list)  # obs [T, o], actions [T, a] (in [-1, 1]), rewards [T]
 
     def add(self, new: list[dict]) -> None:
@@ -77,14 +78,16 @@ class EpisodeBuffer:
         actions = np.concatenate([e["actions"] for e in self.episodes])
         to_go = np.concatenate([np.cumsum(e["rewards"][::-1])[::-1] for e in self.episodes])
         steps_left = np.concatenate([np.arange(len(e["rewards"]), 0, -1) for e in self.episodes])
-        self.flat = (obs, actions, np.stack([to_go, steps_left], axis=1))
+        self.flat = tuple(torch.as_tensor(x, dtype=torch.float32, device=self.device)
+                          for x in (obs, actions, np.stack([to_go, steps_left], axis=1)))
         self.lengths = np.array([len(e["rewards"]) for e in self.episodes])
         self.starts = np.concatenate([[0], np.cumsum(self.lengths)[:-1]])
 
-    def sample(self, rng: np.random.Generator, batch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def sample(self, rng: np.random.Generator, batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``batch`` steps: episode uniform over the buffer, step uniform within it -> obs, command, action."""
         episode = rng.integers(len(self.episodes), size=batch)
         index = self.starts[episode] + (rng.random(batch) * self.lengths[episode]).astype(np.int64)
+        index = torch.as_tensor(index, device=self.device)
         obs, actions, commands = self.flat
         return obs[index], commands[index], actions[index]
 
@@ -119,7 +122,7 @@ def init(cfg: Config) -> UdrlState:
     torch_rng = torch.Generator(device=device)
     torch_rng.manual_seed(cfg.seed)
     return UdrlState(cfg, env, settings, net, torch.optim.Adam(net.parameters(), lr=settings.lr),
-                     EpisodeBuffer(settings.replay_size), np.random.default_rng(cfg.seed), torch_rng,
+                     EpisodeBuffer(settings.replay_size, device), np.random.default_rng(cfg.seed), torch_rng,
                      jax.random.key(cfg.seed), device)
 
 
@@ -199,9 +202,7 @@ def iteration(state: UdrlState) -> tuple[UdrlState, dict[str, float]]:
 
 
 def _update(state: UdrlState) -> torch.Tensor:
-    obs, command, actions = state.buffer.sample(state.rng, state.settings.batch_size)
-    tensors = [torch.as_tensor(x, dtype=torch.float32, device=state.device) for x in (obs, command, actions)]
-    loss = nll(state.net, *tensors)
+    loss = nll(state.net, *state.buffer.sample(state.rng, state.settings.batch_size))
     state.opt.zero_grad(set_to_none=True)
     loss.backward()
     state.opt.step()
@@ -234,7 +235,7 @@ def load(state: UdrlState, run_dir) -> UdrlState:
     saved = checkpoint.read(state, run_dir)
     state.net.load_state_dict(saved["net"])
     state.opt.load_state_dict(saved["opt"])
-    state.buffer = EpisodeBuffer(state.settings.replay_size)
+    state.buffer = EpisodeBuffer(state.settings.replay_size, state.device)
     if saved["episodes"]:
         state.buffer.add(saved["episodes"])
     state.rng.bit_generator.state = saved["rng"]
