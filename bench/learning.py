@@ -73,22 +73,30 @@ def run_dir(task: str, algo: str, P: int | None, seed: int, settings: Settings) 
 def run_one(task: str, algo: str, P: int | None, seed: int, settings: Settings) -> dict:
     out = run_dir(task, algo, P, seed, settings)
     cfg = Config(algo=algo, env=task, num_envs=P, seed=seed, total_steps=settings.total_steps, out=str(out),
-                 resume=(out / "checkpoint.pt").exists(), time_limit=settings.time_limit)
+                 time_limit=settings.time_limit)
+    return {"task": task, "algo": algo, "P": cfg.population, "seed": seed,
+            **ensure_run(cfg, train_if_needed=not settings.only_existing)}
+
+
+def ensure_run(cfg: Config, train_if_needed: bool = True) -> dict:
+    """Train ``cfg`` in ``cfg.out`` unless a run there is done (resuming a killed or shorter one), or
+    with ``train_if_needed=False`` read whatever summary is there;
+    -> ``{"summary": summary.json, "curve": [{env_steps, wall_s, eval/return}, ...]}``."""
+    out = Path(cfg.out)
     summary_path = out / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
-    if summary is None or not _done(summary, settings):
-        train(cfg)
+    if train_if_needed and (summary is None or not _done(summary, cfg.time_limit)):
+        train(dataclasses.replace(cfg, resume=(out / "checkpoint.pt").exists()))
         summary = json.loads(summary_path.read_text())
     curve = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    return {"task": task, "algo": algo, "P": cfg.population, "seed": seed, "summary": summary,
-            "curve": [{k: row[k] for k in ("env_steps", "wall_s", "eval/return")} for row in curve]}
+    return {"summary": summary, "curve": [{k: row[k] for k in ("env_steps", "wall_s", "eval/return")} for row in curve]}
 
 
-def _done(summary: dict, settings: Settings) -> bool:
+def _done(summary: dict, time_limit: float | None) -> bool:
     """Finished its budget, or stopped by a time limit at least as large as this sweep's."""
     if summary.get("finished", True):  # summaries without the field were written at the budget
         return True
-    return settings.time_limit is not None and summary["time_limit"] >= settings.time_limit
+    return time_limit is not None and summary["time_limit"] >= time_limit
 
 
 def first_reach(curve: list[dict], threshold: float, key: str) -> float | None:

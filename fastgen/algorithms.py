@@ -7,6 +7,9 @@
     save(state, run_dir)                    ``checkpoint.pt``, written atomically
     load(state, run_dir) -> state           continue from it (state from ``init`` with the same config)
 
+and optionally ``snapshot(state, run_dir)``, called before training and after every iteration
+(PoliGen keeps generator snapshots with it).
+
 Every state carries ``cfg``, ``env``, ``device`` and the counters ``env_steps``, ``episodes``,
 ``iterations``, ``evaluations``, ``best_return`` (best training return so far) and ``wall_s``.
 Env steps count the transitions of training episodes, the same way for all algorithms.

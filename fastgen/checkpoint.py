@@ -102,10 +102,21 @@ def check_compatible(saved: dict, cfg) -> None:
         raise ValueError(f"checkpoint is from algo {saved.get('algo', 'poligen')!r}, not {cfg.algo!r}")
     if saved["env"] != cfg.env:
         raise ValueError(f"checkpoint is from env {saved['env']!r}, not {cfg.env!r}")
-    current = dataclasses.asdict(cfg)
-    for name, value in saved["config"].items():
-        if name not in RESUMABLE_CHANGES and current.get(name) != value:
-            raise ValueError(f"--resume with a different {name}: checkpoint has {value!r}, this run {current.get(name)!r}")
+    current = _flat(dataclasses.asdict(cfg))
+    for name, value in _flat(saved["config"]).items():  # settings added since the checkpoint was written pass
+        if name not in RESUMABLE_CHANGES and name in current and current[name] != value:
+            raise ValueError(f"--resume with a different {name}: checkpoint has {value!r}, this run {current[name]!r}")
+
+
+def _flat(config: dict, prefix: str = "") -> dict:
+    """``{"generator": {"lr": x}}`` -> ``{"generator.lr": x}``."""
+    flat = {}
+    for name, value in config.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{name}."))
+        else:
+            flat[prefix + name] = value
+    return flat
 
 
 def load(state, run_dir: Path):

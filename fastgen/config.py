@@ -27,6 +27,9 @@ class GeneratorConfig:
     """Std of the Gaussian exploration noise added to the flat policy vector."""
     output_scaling: bool = True
     """Multiply generated weights by 2/sqrt(fan-in) (paper Fig. 4 ablation: off)."""
+    snapshots: int = 10
+    """Keep this many generator snapshots over the budget, plus the untrained one, in snapshots/
+    (for python -m fastgen.atlas; ~2 MB each on hopper); 0 keeps none."""
 
 
 @dataclass
@@ -254,7 +257,8 @@ class Config:
                   ("--num-envs", self.population, 1), ("--total-steps", self.budget, 1),
                   ("--eval.every", self.eval_every, 1), ("--eval.episodes", self.eval.episodes, 1),
                   ("--buffer.size", self.buffer.size, 1), ("--buffer.batch-size", self.buffer.batch_size, 1),
-                  ("--evaluator.probes", self.evaluator.probes, 1)]
+                  ("--evaluator.probes", self.evaluator.probes, 1),
+                  ("--generator.snapshots", self.generator.snapshots, 0)]
         for flag, value, least in checks:
             if value < least:
                 raise ValueError(f"{flag} must be >= {least}, got {value}")
@@ -285,4 +289,17 @@ class Config:
 
 
 # Fields that may differ between a run and its resumption; everything else must match.
-RESUMABLE_CHANGES = ("resume", "total_steps", "out", "time_limit")
+RESUMABLE_CHANGES = ("resume", "total_steps", "out", "time_limit", "generator.snapshots")
+
+
+def from_dict(values: dict, cls=Config):
+    """The config a run directory's ``config.json`` describes (unknown keys, e.g. ``resolved``, ignored;
+    fields added since the run was made keep their defaults)."""
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in values:
+            continue
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+        kwargs[f.name] = (from_dict(values[f.name], type(default)) if dataclasses.is_dataclass(default)
+                          else values[f.name])
+    return cls(**kwargs)

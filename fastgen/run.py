@@ -37,13 +37,16 @@ def train(cfg: Config) -> dict:
     config_text = json.dumps({**dataclasses.asdict(cfg), "resolved": _resolved(cfg, state)}, indent=2)
     (run_dir / "config.json").write_text(config_text + "\n")
     reporter = Reporter(run_dir, cfg.budget, state.env_steps, config_text, cfg.resume)
+    snapshot = getattr(algo, "snapshot", lambda state, run_dir: None)
     try:
+        snapshot(state, run_dir)
         if state.evaluations == 0:
             _evaluate(algo, state, reporter, run_dir)
         next_eval = (state.env_steps // cfg.eval_every + 1) * cfg.eval_every
         while state.env_steps < cfg.budget and not _out_of_time(state):
             state, metrics = algo.iteration(state)
             reporter.iteration(state.env_steps, metrics)
+            snapshot(state, run_dir)
             if state.env_steps >= next_eval or state.env_steps >= cfg.budget or _out_of_time(state):
                 _evaluate(algo, state, reporter, run_dir)
                 next_eval = (state.env_steps // cfg.eval_every + 1) * cfg.eval_every

@@ -1,0 +1,207 @@
+"""The paper's evaluation protocol (Table 1, Fig. 3) and its ablations (Fig. 4, 8) from full training runs.
+
+    python -m bench.paper --tasks inverted_pendulum mountain_car --seeds 0 1 2 3 4
+    python -m bench.paper --preset ablations --tasks mountain_car --seeds 0 1 2 3 4
+
+Each (task, variant, seed) is one ``fastgen.run`` training run at the task's budget in
+``<runs-dir>/<task>-<variant>-seed<seed>`` (default PoliGen: ``<task>-P<P>-seed<seed>``, the
+directories ``bench.learning`` uses, so the two share runs). Finished runs are read back, killed
+or time-limited ones resumed: a sweep stopped half way continues where it was.
+
+Per task and variant: final return = mean of the run's last 20 evaluations, mean +- std over
+seeds, beside the paper's Table 1 where it has one; learning curves of evaluation return against
+env steps and against training wall-clock, the mean over seeds with a 95% bootstrap confidence
+interval (seeds resampled), drawn where every seed's run got that far. Writes
+``bench/results/paper_<preset>_<tasks>.{json,md}`` and ``..._<task>.png``.
+
+Variants: ``poligen``, ``ars``, ``ddpg``, ``udrl`` (preset ``table1``); the ablations
+``poligen-no-output-scaling`` (Fig. 4), ``poligen-uniform-buffer`` (Fig. 4: no recency weighting)
+and ``poligen-drive-0`` (Fig. 8: command = best return, no drive), beside ``poligen`` (preset
+``ablations``).
+"""
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import tyro  # noqa: E402
+
+from bench.common import RESULTS, machine, table, write_json  # noqa: E402
+from bench.learning import PAPER, ensure_run  # noqa: E402
+from envs.tasks import TASKS  # noqa: E402
+from fastgen.config import Config  # noqa: E402
+
+# variant -> (algo, config changes as "section.field": value)
+VARIANTS = {
+    "poligen": ("poligen", {}),
+    "ars": ("ars", {}),
+    "ddpg": ("ddpg", {}),
+    "udrl": ("udrl", {}),
+    "poligen-no-output-scaling": ("poligen", {"generator.output_scaling": False}),
+    "poligen-uniform-buffer": ("poligen", {"buffer.recency_power": 0.0}),
+    "poligen-drive-0": ("poligen", {"command.drive": 0.0}),
+}
+PRESETS = {"table1": ("poligen", "ars", "ddpg", "udrl"),
+           "ablations": ("poligen", "poligen-no-output-scaling", "poligen-uniform-buffer", "poligen-drive-0")}
+
+
+@dataclass
+class Settings:
+    preset: str = "table1"
+    """table1 (PoliGen and the three baselines) or ablations (PoliGen and its three ablations)."""
+    variants: tuple[str, ...] = ()
+    """Variants to run instead of the preset's (see VARIANTS)."""
+    tasks: tuple[str, ...] = ("inverted_pendulum", "mountain_car")
+    """Tasks (budgets: 3M hopper/swimmer, 100k inverted_pendulum/mountain_car)."""
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    """Seeds per (task, variant); the paper used 20."""
+    total_steps: int | None = None
+    """Env-step budget per run (default: the task's)."""
+    time_limit: float | None = None
+    """Training wall-clock seconds per run before it stops (unfinished, resumed by a later sweep)."""
+    runs_dir: str = "runs/learning"
+    """Where the run directories live (shared with bench.learning)."""
+    bootstrap: int = 2000
+    """Bootstrap resamples for the 95% confidence intervals."""
+    only_existing: bool = False
+    """Train nothing: report the runs that already have a summary.json."""
+    results_dir: str = str(RESULTS)
+    """Where the table, JSON and PNGs go."""
+
+    def validate(self) -> None:
+        if self.preset not in PRESETS:
+            raise SystemExit(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
+        for variant in self.variants:
+            if variant not in VARIANTS:
+                raise SystemExit(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
+        for task in self.tasks:
+            if task not in TASKS:
+                raise SystemExit(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
+        if not self.seeds or self.bootstrap < 1:
+            raise SystemExit(f"need at least one seed and one bootstrap resample, got {self.seeds}, {self.bootstrap}")
+
+    @property
+    def chosen(self) -> tuple[str, ...]:
+        return self.variants or PRESETS[self.preset]
+
+
+def make_config(task: str, variant: str, seed: int, settings: Settings) -> Config:
+    algo, changes = VARIANTS[variant]
+    cfg = Config(algo=algo, env=task, seed=seed, total_steps=settings.total_steps, time_limit=settings.time_limit)
+    for name, value in changes.items():
+        section, field = name.split(".")
+        cfg = dataclasses.replace(cfg, **{section: dataclasses.replace(getattr(cfg, section), **{field: value})})
+    name = f"{task}-P{cfg.population}-seed{seed}" if variant == "poligen" else f"{task}-{variant}-seed{seed}"
+    return dataclasses.replace(cfg, out=str(Path(settings.runs_dir) / name))
+
+
+def bootstrap_mean_ci(values: np.ndarray, resamples: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """95% interval of the mean over seeds: ``values [seeds, points]`` -> (low ``[points]``, high ``[points]``)."""
+    picks = rng.integers(0, values.shape[0], (resamples, values.shape[0]))
+    means = values[picks].mean(axis=1)  # [resamples, points]
+    return np.percentile(means, 2.5, axis=0), np.percentile(means, 97.5, axis=0)
+
+
+def curves(runs: list[dict], key: str, points: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """Evaluation return of each run on a common ``key`` grid: (grid ``[points]``, returns ``[runs, points]``),
+    nan past a run's last evaluation."""
+    grid = np.linspace(0, max(row[key] for r in runs for row in r["curve"]), points)
+    values = np.array([np.interp(grid, [row[key] for row in r["curve"]], [row["eval/return"] for row in r["curve"]],
+                                 right=np.nan) for r in runs])
+    return grid, values
+
+
+def paper_number(task: str, variant: str) -> tuple[float, float] | None:
+    text = PAPER.get(task, {}).get(variant)
+    if text is None:
+        return None
+    mean, std = text.split("+-")
+    return float(mean), float(std)
+
+
+def aggregate(task: str, variant: str, runs: list[dict]) -> dict:
+    finals = np.array([r["summary"]["mean_last_20_eval_return"] for r in runs])
+    paper = paper_number(task, variant)
+    return {"task": task, "variant": variant, "seeds": len(runs), "budget": runs[0]["budget"],
+            "final_mean": float(finals.mean()), "final_std": float(finals.std()),
+            "paper_mean": paper[0] if paper else None, "paper_std": paper[1] if paper else None,
+            "vs_paper": float(finals.mean() - paper[0]) if paper else None,
+            "best_eval_mean": float(np.mean([r["summary"]["max_eval_return"] for r in runs])),
+            "finished": f"{sum(r['summary'].get('finished', True) for r in runs)}/{len(runs)}",
+            "wall_s_per_run": float(np.mean([r["summary"]["wall_s"] for r in runs]))}
+
+
+def plot(task: str, groups: dict[str, list[dict]], settings: Settings, path: Path) -> None:
+    rng = np.random.default_rng(0)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for variant, runs in groups.items():
+        for ax, key in zip(axes, ("env_steps", "wall_s")):
+            grid, values = curves(runs, key)
+            everyone = ~np.isnan(values).any(axis=0)
+            low, high = bootstrap_mean_ci(values[:, everyone], settings.bootstrap, rng)
+            line, = ax.plot(grid[everyone], values[:, everyone].mean(axis=0), label=f"{variant} ({len(runs)} seeds)")
+            ax.fill_between(grid[everyone], low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+    for ax, label in zip(axes, ("env steps", "training wall-clock seconds (log)")):
+        ax.set_xlabel(label)
+        ax.set_ylabel("evaluation return")
+    axes[1].set_xscale("symlog", linthresh=10)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"{task}: mean over seeds, 95% bootstrap CI (shaded), where every seed's run got that far")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _num(value: float) -> str:
+    return f"{value:.1f}" if abs(value) >= 1 else f"{value:.2g}"
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = ["| task | algorithm | seeds | budget | final return (ours) | paper (20 seeds) | ours - paper "
+             "| best evaluation | finished | wall-clock per run |", "|" + "---|" * 10]
+    for r in rows:
+        paper = f"{r['paper_mean']:g} +- {r['paper_std']:g}" if r["paper_mean"] is not None else "-"
+        diff = f"{r['vs_paper']:+.1f}" if r["vs_paper"] is not None else "-"
+        lines.append(f"| {r['task']} | {r['variant']} | {r['seeds']} | {r['budget']:,} | {_num(r['final_mean'])} +- "
+                     f"{_num(r['final_std'])} | {paper} | {diff} | {_num(r['best_eval_mean'])} | {r['finished']} "
+                     f"| {r['wall_s_per_run']:.0f} s |")
+    return "\n".join(lines) + "\n"
+
+
+def main(settings: Settings) -> dict:
+    settings.validate()
+    jobs = [(task, variant, seed) for task in settings.tasks for variant in settings.chosen for seed in settings.seeds]
+    runs = []
+    for task, variant, seed in jobs:
+        cfg = make_config(task, variant, seed, settings)
+        if settings.only_existing and not (Path(cfg.out) / "summary.json").exists():
+            continue
+        runs.append({"task": task, "variant": variant, "seed": seed, "run_dir": cfg.out, "budget": cfg.budget,
+                     **ensure_run(cfg, train_if_needed=not settings.only_existing)})
+    results = Path(settings.results_dir)
+    results.mkdir(parents=True, exist_ok=True)
+    name = f"paper_{settings.preset if not settings.variants else 'custom'}_{'_'.join(settings.tasks)}"
+    rows = []
+    for task in settings.tasks:
+        groups = {v: [r for r in runs if r["task"] == task and r["variant"] == v] for v in settings.chosen}
+        groups = {v: g for v, g in groups.items() if g}
+        rows += [aggregate(task, v, g) for v, g in groups.items()]
+        if groups:
+            plot(task, groups, settings, results / f"{name}_{task}.png")
+    print(table(rows, ["task", "variant", "seeds", "final_mean", "final_std", "paper_mean", "paper_std", "vs_paper",
+                       "best_eval_mean", "finished", "wall_s_per_run"]))
+    (results / f"{name}.md").write_text(markdown(rows))
+    payload = {"benchmark": "paper", "machine": machine(), "settings": dataclasses.asdict(settings), "table": rows,
+               "runs": runs}
+    path = write_json(f"{name}.json", payload, results)
+    print(f"wrote {path} and {name}.md")
+    return payload
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Settings))

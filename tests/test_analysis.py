@@ -1,0 +1,195 @@
+"""Reading a trained run back: snapshots, ``fastgen.sweep``, ``fastgen.atlas``, ``fastgen.export`` + its loader."""
+
+import dataclasses
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from envs.tasks import TASKS
+from fastgen import atlas, export, policy_file, snapshots, sweep, trained
+from fastgen.checkpoint import check_compatible
+from fastgen.config import Config, from_dict
+from fastgen.run import train
+from tests.reference import gym_episode, make_gym, mlp_action, physical_state
+
+FAST = dict(engine="cpu", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def mc_run(tmp_path_factory) -> Path:
+    """mountain_car, 3k env steps (~4 episodes of up to 999 steps), 4 snapshots."""
+    out = tmp_path_factory.mktemp("mc") / "run"
+    cfg = Config(env="mountain_car", total_steps=3000, out=str(out), **FAST)
+    train(dataclasses.replace(cfg, generator=dataclasses.replace(cfg.generator, snapshots=4)))
+    return out
+
+
+@pytest.fixture(scope="module")
+def ip_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("ip") / "run"
+    cfg = Config(env="inverted_pendulum", num_envs=4, total_steps=300, out=str(out), **FAST)
+    train(dataclasses.replace(cfg, generator=dataclasses.replace(cfg.generator, updates_per_episode=1.0)))
+    return out
+
+
+def test_config_round_trips_through_config_json(mc_run):
+    cfg = Config(env="swimmer", seed=3, time_limit=5.0)
+    cfg = dataclasses.replace(cfg, command=dataclasses.replace(cfg.command, drive=0.0),
+                              buffer=dataclasses.replace(cfg.buffer, recency_power=0.0))
+    assert from_dict(json.loads(json.dumps(dataclasses.asdict(cfg)))) == cfg
+    assert trained.load_config(mc_run).generator.snapshots == 4
+
+
+def test_resume_accepts_settings_added_later_but_not_changed_ones():
+    cfg = Config(env="mountain_car")
+    old = dataclasses.asdict(cfg)
+    del old["generator"]["snapshots"]  # a checkpoint written before the field existed
+    saved = {"format": 1, "algo": "poligen", "env": "mountain_car", "config": old}
+    check_compatible(saved, cfg)
+    check_compatible(saved, dataclasses.replace(cfg, generator=dataclasses.replace(cfg.generator, snapshots=3)))
+    changed = dataclasses.replace(cfg, generator=dataclasses.replace(cfg.generator, lr=1e-3))
+    with pytest.raises(ValueError, match="different generator.lr"):
+        check_compatible(saved, changed)
+
+
+def test_snapshots_cover_the_budget_from_the_untrained_generator_to_the_last(mc_run):
+    kept = snapshots.load_all(mc_run)
+    steps = [s["env_steps"] for s in kept]
+    assert kept[0]["k"] == 0 and steps[0] == 0 and kept[-1]["k"] == 4
+    assert steps == sorted(steps) and all(s["env_steps"] >= s["k"] * 3000 // 4 for s in kept)
+    # The untrained generator is the one init builds from the seed; the last is the checkpoint's.
+    torch.manual_seed(0)
+    from fastgen.trainer import init
+    fresh = init(Config(env="mountain_car", **FAST)).generator.state_dict()
+    for name, value in fresh.items():
+        torch.testing.assert_close(kept[0]["generator"][name], value)
+    final = torch.load(mc_run / "checkpoint.pt", weights_only=False)["generator"]
+    for name, value in final.items():
+        torch.testing.assert_close(kept[-1]["generator"][name], value)
+
+
+def test_spearman_and_follow_metrics_by_hand():
+    assert sweep.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert sweep.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    # ties share their average rank: y ranks (0.5, 0.5, 2, 3) against x ranks (0, 1, 2, 3)
+    rx, ry = np.array([0, 1, 2, 3.0]), np.array([0.5, 0.5, 2, 3])
+    assert sweep.spearman([1, 2, 3, 4], [5, 5, 6, 7]) == pytest.approx(np.corrcoef(rx, ry)[0, 1])
+    assert np.isnan(sweep.spearman([1, 2, 3], [1, 1, 1]))
+    commands, achieved = np.array([0.0, 50, 100, 150]), np.array([10.0, 40, 100, 100])
+    follow = sweep.follow_metrics(commands, achieved, low=0, high=100)
+    assert follow["achievable_commands"] == 3 and follow["mean_abs_error"] == pytest.approx(20 / 3)
+
+
+def test_sweep_reports_each_command_and_writes_json_and_png(mc_run, tmp_path):
+    prefix = tmp_path / "sw"
+    assert sweep.main([str(mc_run), "--commands", "5", "--episodes", "2", "--out", str(prefix)]) == 0
+    result = json.loads(prefix.with_suffix(".json").read_text())
+    assert result["commands"] == pytest.approx(np.linspace(-100, 100, 5).tolist())
+    assert len(result["achieved_mean"]) == len(result["predicted"]) == 5
+    run = trained.load(mc_run)
+    with torch.no_grad():
+        predicted = run.evaluator(run.generator(torch.tensor(result["commands"], dtype=torch.float32)))
+    np.testing.assert_allclose(result["predicted"], predicted.numpy(), rtol=1e-5, atol=1e-4)
+    returns = torch.cat([r for _, r in trained.buffer_chunks(mc_run)])
+    assert result["achievable_low"] == pytest.approx(float(returns.min()))
+    assert prefix.with_suffix(".png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--commands", "1"], "--commands must be >= 2, got 1"),
+    (["--engine", "gpu"], "unknown engine 'gpu'"),
+    (["--snapshot", "9"], "--snapshot 9: "),
+    (["--low", "5", "--high", "5"], "--high 5.0 must be above --low 5.0"),
+])
+def test_sweep_bad_input_is_one_line(mc_run, tmp_path, capsys, args, fragment):
+    assert sweep.main([str(mc_run), *args, "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and fragment in err[0]
+    assert not list(tmp_path.iterdir())
+
+
+def test_sweep_refuses_what_is_not_a_poligen_run(tmp_path, capsys):
+    assert sweep.main([str(tmp_path)]) == 2
+    assert "no config.json" in capsys.readouterr().err
+    (tmp_path / "config.json").write_text(json.dumps({"algo": "ars", "env": "mountain_car"}))
+    assert sweep.main([str(tmp_path)]) == 2
+    assert "is a ars run" in capsys.readouterr().err
+
+
+def test_pca_finds_the_main_axis():
+    rng = np.random.default_rng(0)
+    t = rng.normal(size=500)
+    points = np.outer(t, [3.0, 4.0, 0.0]) / 5 + rng.normal(scale=0.01, size=(500, 3))
+    pca = atlas.Pca2(points)
+    assert pca.explained[0] > 0.99
+    projected = pca.project(points)[:, 0]
+    assert abs(np.corrcoef(projected, t)[0, 1]) > 0.999
+
+
+def test_pick_stages_spreads_from_first_to_last():
+    assert atlas.pick_stages([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 5) == [0, 2, 5, 8, 10]
+    assert atlas.pick_stages([0, 1, 4], 5) == [0, 1, 4]
+
+
+def test_atlas_places_buffer_and_snapshot_policies(mc_run, tmp_path):
+    prefix = tmp_path / "atlas"
+    assert atlas.main([str(mc_run), "--commands", "4", "--stages", "3", "--episodes", "1", "--out", str(prefix)]) == 0
+    result = json.loads(prefix.with_suffix(".json").read_text())
+    buffer_size = sum(len(r) for _, r in trained.buffer_chunks(mc_run))
+    assert result["buffer"]["count"] == buffer_size == len(result["buffer"]["xy"])
+    assert [s["k"] for s in result["stages"]] == atlas.pick_stages([s["k"] for s in snapshots.load_all(mc_run)], 3)
+    assert all(len(s["xy"]) == len(s["achieved"]) == 4 for s in result["stages"])
+    assert prefix.with_suffix(".png").stat().st_size > 10_000
+
+
+def test_atlas_needs_snapshots(ip_run, capsys):
+    for path in (ip_run / "snapshots").glob("*.pt"):
+        path.unlink()
+    assert atlas.main([str(ip_run)]) == 2
+    assert "kept no generator snapshots" in capsys.readouterr().err
+
+
+def test_exported_policy_acts_like_the_generated_one(ip_run, tmp_path):
+    out = tmp_path / "p.npz"
+    assert export.main([str(ip_run), "--command", "500", "--out", str(out)]) == 0
+    policy = policy_file.load(str(out))
+    run = trained.load(ip_run)
+    flat = run.policies(np.array([500.0]))[0].numpy()
+    spec = TASKS["inverted_pendulum"].spec
+    obs = np.random.default_rng(0).normal(size=(20, spec.obs_dim))
+    for o in obs:
+        normalised = ((o - run.obs_mean) / run.obs_std).astype(np.float32)
+        np.testing.assert_allclose(policy(o), mlp_action(flat, normalised, spec.obs_dim, spec.act_dim,
+                                                         spec.action_bound), rtol=1e-5, atol=1e-6)
+    assert policy.gymnasium_id == "InvertedPendulum-v4" and policy.command == 500.0
+
+
+def test_exported_policy_earns_in_plain_gymnasium_what_the_reference_loop_earns(ip_run, tmp_path):
+    out = tmp_path / "p.npz"
+    assert export.main([str(ip_run), "--command", "1000", "--out", str(out)]) == 0
+    policy, task = policy_file.load(str(out)), TASKS["inverted_pendulum"]
+    run = trained.load(ip_run)
+    flat = run.policies(np.array([1000.0]))[0].numpy()
+    for seed in range(3):
+        env = make_gym(policy.gymnasium_id)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            got = policy_file.run_episode(policy, env, seed=seed)
+            env.reset(seed=seed)
+            qpos, qvel = physical_state(env, task)
+            expected = gym_episode(env, task, qpos[0], qvel[0], flat, run.obs_mean, run.obs_std)
+        assert got[1] == expected[1] and got[0] == pytest.approx(expected[0], rel=1e-6)
+
+
+def test_export_bad_input(ip_run, tmp_path, capsys):
+    assert export.main([str(ip_run), "--command", "nan", "--out", str(tmp_path / "p.npz")]) == 2
+    assert "--command must be a finite return, got nan" in capsys.readouterr().err
+    assert not (tmp_path / "p.npz").exists()
+    bogus = tmp_path / "bogus.npz"
+    np.savez(bogus, W1=np.zeros(1))
+    with pytest.raises(ValueError, match="is not a fastgen-policy-1 file"):
+        policy_file.load(str(bogus))

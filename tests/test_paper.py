@@ -1,0 +1,78 @@
+"""``bench.paper``: run grid, ablation configs, bootstrap intervals, resuming a partial sweep."""
+
+import json
+
+import numpy as np
+import pytest
+
+from bench import paper
+
+
+def test_variants_change_exactly_their_setting(tmp_path):
+    settings = paper.Settings(runs_dir=str(tmp_path))
+    base = paper.make_config("mountain_car", "poligen", 3, settings)
+    assert base.out == str(tmp_path / "mountain_car-P1-seed3")  # shared with bench.learning
+    changed = {"poligen-no-output-scaling": ("generator", "output_scaling", False),
+               "poligen-uniform-buffer": ("buffer", "recency_power", 0.0),
+               "poligen-drive-0": ("command", "drive", 0.0)}
+    for variant, (section, field, value) in changed.items():
+        cfg = paper.make_config("mountain_car", variant, 3, settings)
+        assert getattr(getattr(cfg, section), field) == value != getattr(getattr(base, section), field)
+        assert cfg.out == str(tmp_path / f"mountain_car-{variant}-seed3")
+        for other in ("generator", "buffer", "command", "evaluator"):
+            if other != section:
+                assert getattr(cfg, other) == getattr(base, other)
+    assert paper.make_config("hopper", "ars", 0, settings).algo == "ars"
+
+
+def test_bootstrap_interval_holds_the_mean_and_vanishes_without_spread():
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(5, 3)) + np.array([0.0, 10.0, 20.0])
+    low, high = paper.bootstrap_mean_ci(values, 4000, rng)
+    assert np.all(low <= values.mean(0)) and np.all(values.mean(0) <= high) and np.all(high - low > 0)
+    # a normal mean's 95% interval is ~ +-1.96 sd/sqrt(n); the bootstrap's is a little narrower for n = 5
+    assert np.all(high - low < 2 * 1.96 * values.std(0, ddof=1) / np.sqrt(5) * 1.2)
+    flat = np.tile([1.0, 2.0], (4, 1))
+    low, high = paper.bootstrap_mean_ci(flat, 100, rng)
+    np.testing.assert_array_equal(low, [1.0, 2.0])
+    np.testing.assert_array_equal(high, [1.0, 2.0])
+
+
+def test_curves_end_where_a_run_ends():
+    runs = [{"curve": [{"env_steps": 0, "eval/return": 0.0}, {"env_steps": 100, "eval/return": 10.0}]},
+            {"curve": [{"env_steps": 0, "eval/return": 0.0}, {"env_steps": 50, "eval/return": 20.0}]}]
+    grid, values = paper.curves(runs, "env_steps", points=11)
+    np.testing.assert_allclose(values[0], np.linspace(0, 10, 11))
+    assert np.isnan(values[1, 6:]).all() and values[1, 5] == 20.0
+
+
+def test_paper_numbers_are_table_1():
+    assert paper.paper_number("hopper", "poligen") == (2589.0, 300.0)
+    assert paper.paper_number("mountain_car", "ddpg") == (-1.0, 0.01)
+    assert paper.paper_number("mountain_car", "poligen-drive-0") is None
+
+
+def test_sweep_trains_reports_and_resumes_without_retraining(tmp_path):
+    settings = paper.Settings(variants=("poligen", "poligen-drive-0"), tasks=("mountain_car",), seeds=(0, 1),
+                              total_steps=1000, runs_dir=str(tmp_path / "runs"), results_dir=str(tmp_path / "results"),
+                              bootstrap=50)
+    payload = paper.main(settings)
+    assert len(payload["runs"]) == 4 and len(payload["table"]) == 2
+    assert [row["variant"] for row in payload["table"]] == ["poligen", "poligen-drive-0"]
+    for run in payload["runs"]:
+        summary = json.loads((tmp_path / "runs" / run["run_dir"].split("/")[-1] / "summary.json").read_text())
+        assert summary["env_steps"] >= 1000 and run["summary"] == summary
+    md = (tmp_path / "results" / "paper_custom_mountain_car.md").read_text()
+    assert md.count("| mountain_car |") == 2
+    assert (tmp_path / "results" / "paper_custom_mountain_car_mountain_car.png").exists()
+    stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").rglob("summary.json")}
+    again = paper.main(settings)  # every run is done: nothing is trained again
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    assert again["table"] == payload["table"]
+
+
+def test_bad_settings_name_the_value():
+    with pytest.raises(SystemExit, match="unknown variant 'poligen-fast'"):
+        paper.Settings(variants=("poligen-fast",)).validate()
+    with pytest.raises(SystemExit, match="unknown preset 'all'"):
+        paper.Settings(preset="all").validate()
