@@ -4,7 +4,8 @@ Every policy in the run's buffer is placed by the first two principal components
 probing actions on the final evaluator's probing states (its fingerprint), and the background is
 coloured by the training returns of those policies (a Delaunay triangulation of the points with
 colours interpolated inside each triangle, the paper's areas made continuous). Over it, for
-several generator snapshots (``--generator.snapshots``, taken during training), the policies the
+several generator snapshots (``--generator.snapshots``, taken during training; the last stage is
+the final checkpoint's generator when the run stopped between snapshots), the policies the
 snapshot generates for N commands evenly spaced over the task's return range: placed by the same
 fingerprint and PCA, coloured by the return they achieve in K episodes on ``--engine`` with the
 observation statistics of their time, joined in command order. One panel per stage. Writes
@@ -101,13 +102,15 @@ def atlas(cfg: AtlasConfig) -> dict:
     buffer_xy = pca.project(prints)
     commands = np.linspace(*final.spec.return_range, cfg.commands)
     by_k = {s["k"]: s for s in kept}
+    picked = [(k, final.with_snapshot(by_k[k])) for k in pick_stages(sorted(by_k), cfg.stages)]
+    if final.env_steps > picked[-1][1].env_steps:  # stopped between snapshots (--time-limit): show where it ended
+        picked[-1] = ("final", final)
     stages = []
-    for k in pick_stages(sorted(by_k), cfg.stages):
-        run = final.with_snapshot(by_k[k])
+    for k, run in picked:
         params = run.policies(commands)
         achieved = achieved_returns(run, params, cfg.episodes, cfg.engine, jax.random.key(cfg.seed)).mean(axis=1)
         xy = pca.project(fingerprints(final.evaluator, params))
-        stages.append({"k": k, "of": by_k[k]["of"], "env_steps": run.env_steps, "achieved": achieved.tolist(),
+        stages.append({"k": k, "of": kept[0]["of"], "env_steps": run.env_steps, "achieved": achieved.tolist(),
                        "xy": xy.tolist()})
     return {"run_dir": cfg.run_dir, "env": final.cfg.env, "env_steps": final.env_steps, "commands": commands.tolist(),
             "episodes": cfg.episodes, "engine": cfg.engine, "explained_variance": pca.explained,
@@ -129,14 +132,15 @@ def plot(result: dict, path: Path) -> None:
         ax.plot(points[:, 0], points[:, 1], color="white", linewidth=0.8, alpha=0.8)
         ax.scatter(points[:, 0], points[:, 1], c=stage["achieved"], cmap="viridis", norm=norm, s=36,
                    edgecolors="red", linewidths=1.0, zorder=3)
-        ax.set_title(f"generator at {stage['env_steps']:,} steps ({stage['k']}/{stage['of']})", fontsize=9)
+        which = "last checkpoint" if stage["k"] == "final" else f"snapshot {stage['k']}/{stage['of']}"
+        ax.set_title(f"generator at {stage['env_steps']:,} env steps\n({which})", fontsize=9)
         ax.set_xlabel("PC 1")
     axes[0][0].set_ylabel("PC 2")
     fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap="viridis"), ax=axes[0].tolist(), label="return",
                  shrink=0.9)
-    fig.suptitle(f"{result['env']}: buffer policies ({result['buffer']['count']:,}) by fingerprint PCA "
-                 f"({sum(result['explained_variance']):.0%} of variance); red-edged: the generator's policies "
-                 f"for {len(result['commands'])} commands", fontsize=9)
+    fig.suptitle(f"{result['env']}: the buffer's policies ({result['buffer']['count']:,}) by fingerprint PCA "
+                 f"({sum(result['explained_variance']):.0%} of variance), coloured by return; red-edged: the "
+                 f"generator's policies for {len(result['commands'])} commands over the return range", fontsize=9, y=1.04)
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
@@ -166,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     plot(result, prefix.with_suffix(".png"))
     for stage in result["stages"]:
         achieved = np.array(stage["achieved"])
-        print(f"snapshot {stage['k']}/{stage['of']} at {stage['env_steps']:,} env steps: achieved returns "
+        print(f"snapshot {stage['k']} at {stage['env_steps']:,} env steps: achieved returns "
               f"{achieved.min():.1f} .. {achieved.max():.1f}")
     print(f"wrote {prefix.with_suffix('.json')} and {prefix.with_suffix('.png')}")
     return 0

@@ -2,7 +2,8 @@
 
 Run directory (DESIGN.md): ``config.json``, TensorBoard event files, ``metrics.jsonl`` (one line
 per evaluation), ``checkpoint.pt`` (+ ``buffer/`` chunks) after every evaluation, ``summary.json``
-at the end (also when ``--time-limit`` stopped the run early: ``finished`` says which). ``--resume``
+at the end (also when ``--time-limit`` stopped the run early: ``finished`` says which), and for
+PoliGen ``snapshots/`` (generator snapshots over training, for ``fastgen.atlas``). ``--resume``
 continues a killed or time-limited run from its last checkpoint.
 """
 

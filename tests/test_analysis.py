@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import shutil
 import warnings
 from pathlib import Path
 
@@ -144,6 +145,16 @@ def test_atlas_places_buffer_and_snapshot_policies(mc_run, tmp_path):
     assert [s["k"] for s in result["stages"]] == atlas.pick_stages([s["k"] for s in snapshots.load_all(mc_run)], 3)
     assert all(len(s["xy"]) == len(s["achieved"]) == 4 for s in result["stages"])
     assert prefix.with_suffix(".png").stat().st_size > 10_000
+
+
+def test_atlas_ends_at_the_last_checkpoint_when_the_run_stopped_between_snapshots(mc_run, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(mc_run, run_dir)
+    (run_dir / "snapshots" / "004.pt").unlink()  # as if --time-limit had stopped it before the last one
+    assert atlas.main([str(run_dir), "--commands", "2", "--stages", "2", "--episodes", "1"]) == 0
+    stages = json.loads((run_dir / "atlas.json").read_text())["stages"]
+    assert [s["k"] for s in stages] == [0, "final"]
+    assert stages[-1]["env_steps"] == trained.load(run_dir).env_steps
 
 
 def test_atlas_needs_snapshots(ip_run, capsys):
