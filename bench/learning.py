@@ -84,12 +84,27 @@ def ensure_run(cfg: Config, train_if_needed: bool = True) -> dict:
     -> ``{"summary": summary.json, "curve": [{env_steps, wall_s, eval/return}, ...]}``."""
     out = Path(cfg.out)
     summary_path = out / "summary.json"
+    if train_if_needed and needs_training(cfg):
+        train(to_continue(cfg))
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
-    if train_if_needed and (summary is None or not _done(summary, cfg.time_limit)):
-        train(dataclasses.replace(cfg, resume=(out / "checkpoint.pt").exists()))
-        summary = json.loads(summary_path.read_text())
     curve = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     return {"summary": summary, "curve": [{k: row[k] for k in ("env_steps", "wall_s", "eval/return")} for row in curve]}
+
+
+def needs_training(cfg: Config) -> bool:
+    """No summary in ``cfg.out``, or one of a run stopped short of what ``cfg`` asks."""
+    path = Path(cfg.out) / "summary.json"
+    return not path.exists() or not _done(json.loads(path.read_text()), cfg.time_limit)
+
+
+def to_continue(cfg: Config) -> Config:
+    """``cfg`` resuming the run in ``cfg.out`` if it has a checkpoint, else starting it afresh (dropping the
+    metrics line of a run killed between its first evaluation and its first checkpoint)."""
+    out = Path(cfg.out)
+    if (out / "checkpoint.pt").exists():
+        return dataclasses.replace(cfg, resume=True)
+    (out / "metrics.jsonl").unlink(missing_ok=True)
+    return dataclasses.replace(cfg, resume=False)
 
 
 def _done(summary: dict, time_limit: float | None) -> bool:

@@ -18,9 +18,19 @@ Variants: ``poligen``, ``ars``, ``ddpg``, ``udrl`` (preset ``table1``); the abla
 ``poligen-no-output-scaling`` (Fig. 4), ``poligen-uniform-buffer`` (Fig. 4: no recency weighting)
 and ``poligen-drive-0`` (Fig. 8: command = best return, no drive), beside ``poligen`` (preset
 ``ablations``).
+
+Jobs and Ray: a job is one (task, variant) and a group of its seeds (``--seeds-per-job``, default all
+of them), done by ``run_group``. Without ``--ray`` the jobs run here one after another; with
+``--ray local`` (a local Ray cluster) or ``--ray auto`` / ``--ray ray://host:10001`` (a running one)
+each job is a Ray task reserving ``--ray-cpus-per-job`` CPUs (bench.cluster). A job writes only its
+own run directories, so ``--runs-dir`` must be on a filesystem every Ray node shares (it is made
+absolute for the workers), and every node needs this repository installed (``pip install -e .``).
+A job that fails is reported in one line and the others' results still go into the table; the
+sweep then exits non-zero, and running it again retries only what is not done.
 """
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,10 +41,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import tyro  # noqa: E402
 
+from bench.cluster import run_jobs  # noqa: E402
 from bench.common import RESULTS, machine, table, write_json  # noqa: E402
-from bench.learning import PAPER, ensure_run  # noqa: E402
+from bench.learning import PAPER, ensure_run, needs_training, to_continue  # noqa: E402
 from envs.tasks import TASKS  # noqa: E402
 from fastgen.config import Config  # noqa: E402
+from fastgen.run_seeds import train_batch  # noqa: E402
 
 # variant -> (algo, config changes as "section.field": value)
 VARIANTS = {
@@ -69,7 +81,17 @@ class Settings:
     bootstrap: int = 2000
     """Bootstrap resamples for the 95% confidence intervals."""
     only_existing: bool = False
-    """Train nothing: report the runs that already have a summary.json."""
+    """Train nothing: report the runs that already have a summary.json (read here, even with --ray)."""
+    seeds_per_job: int | None = None
+    """Seeds per job, the unit handed to Ray: each (task, variant)'s seeds cut into groups of this many
+    (default: all in one job)."""
+    ray: str | None = None
+    """Run the jobs on Ray: "local" starts a local cluster, anything else is ray.init's address
+    ("auto" for the cluster `ray start` began, "ray://host:10001"). Default: in this process."""
+    threads: int | None = None
+    """Threads of the cpu engine in each run (default: all cores; with --ray, --ray-cpus-per-job)."""
+    ray_cpus_per_job: float = 1.0
+    """With --ray: CPUs each job reserves, and the torch threads it trains with (at least 1)."""
     results_dir: str = str(RESULTS)
     """Where the table, JSON and PNGs go."""
 
@@ -84,6 +106,10 @@ class Settings:
                 raise SystemExit(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
         if not self.seeds or self.bootstrap < 1:
             raise SystemExit(f"need at least one seed and one bootstrap resample, got {self.seeds}, {self.bootstrap}")
+        if self.seeds_per_job is not None and self.seeds_per_job < 1:
+            raise SystemExit(f"--seeds-per-job must be >= 1, got {self.seeds_per_job}")
+        if self.ray_cpus_per_job <= 0:
+            raise SystemExit(f"--ray-cpus-per-job must be > 0, got {self.ray_cpus_per_job}")
 
     @property
     def chosen(self) -> tuple[str, ...]:
@@ -98,6 +124,33 @@ def make_config(task: str, variant: str, seed: int, settings: Settings) -> Confi
         cfg = dataclasses.replace(cfg, **{section: dataclasses.replace(getattr(cfg, section), **{field: value})})
     name = f"{task}-P{cfg.population}-seed{seed}" if variant == "poligen" else f"{task}-{variant}-seed{seed}"
     return dataclasses.replace(cfg, out=str(Path(settings.runs_dir) / name))
+
+
+def jobs(settings: Settings) -> list[tuple[str, str, list[Config]]]:
+    """The sweep's jobs in table order: (task, variant, configs of one group of its seeds)."""
+    size = settings.seeds_per_job or len(settings.seeds)
+    return [(task, variant, [make_config(task, variant, seed, settings) for seed in settings.seeds[i:i + size]])
+            for task in settings.tasks for variant in settings.chosen for i in range(0, len(settings.seeds), size)]
+
+
+def run_group(configs: list[Config]) -> list[dict]:
+    """One job's work: train (or resume, or read back when done) each config's run in its ``out``
+    -> per config, in order, ``{"seed", "run_dir", "budget", "summary": summary.json,
+    "curve": [{env_steps, wall_s, eval/return}, ...]}``.
+
+    The configs are one (task, variant)'s seeds, identical but for ``seed`` and ``out``. PoliGen seeds
+    that need training are trained together as one batch (``fastgen.run_seeds.train_batch``), the
+    baselines one after another. A job whose runs are all finished returns at once. Runs where Ray
+    sends it, so it writes nothing but the configs' run directories."""
+    pending = [to_continue(cfg) for cfg in configs if needs_training(cfg)]
+    if len(pending) > 1 and pending[0].algo == "poligen":
+        train_batch(pending)
+    return [run_record(cfg, train_if_needed=True) for cfg in configs]
+
+
+def run_record(cfg: Config, train_if_needed: bool) -> dict:
+    """``ensure_run(cfg)`` with the run's seed, directory and budget (see ``run_group``)."""
+    return {"seed": cfg.seed, "run_dir": cfg.out, "budget": cfg.budget, **ensure_run(cfg, train_if_needed)}
 
 
 def bootstrap_mean_ci(values: np.ndarray, resamples: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -175,14 +228,24 @@ def markdown(rows: list[dict]) -> str:
 
 def main(settings: Settings) -> dict:
     settings.validate()
-    jobs = [(task, variant, seed) for task in settings.tasks for variant in settings.chosen for seed in settings.seeds]
-    runs = []
-    for task, variant, seed in jobs:
-        cfg = make_config(task, variant, seed, settings)
-        if settings.only_existing and not (Path(cfg.out) / "summary.json").exists():
-            continue
-        runs.append({"task": task, "variant": variant, "seed": seed, "run_dir": cfg.out, "budget": cfg.budget,
-                     **ensure_run(cfg, train_if_needed=not settings.only_existing)})
+    if settings.ray is not None:  # Ray workers may start elsewhere than this process's directory
+        settings = dataclasses.replace(settings, runs_dir=str(Path(settings.runs_dir).resolve()))
+    todo = jobs(settings)
+    threads = settings.threads
+    if threads is None and settings.ray is not None:  # as many as the CPUs Ray reserved for the job
+        threads = max(1, math.floor(settings.ray_cpus_per_job))
+    todo = [(task, variant, [dataclasses.replace(c, threads=threads) for c in configs]) for task, variant, configs in todo]
+    if settings.only_existing:  # reading summaries is no job for Ray
+        outputs = [[run_record(cfg, train_if_needed=False) for cfg in configs
+                    if (Path(cfg.out) / "summary.json").exists()] for _, _, configs in todo]
+        failures = []
+    else:
+        labels = [f"{task} {variant} seeds {' '.join(str(cfg.seed) for cfg in configs)}"
+                  for task, variant, configs in todo]
+        outputs, failures = run_jobs(run_group, [configs for _, _, configs in todo], labels, settings.ray,
+                                     settings.ray_cpus_per_job)
+    runs = [{"task": task, "variant": variant, **run} for (task, variant, _), output in zip(todo, outputs)
+            for run in output or []]  # a failed job's output is None
     results = Path(settings.results_dir)
     results.mkdir(parents=True, exist_ok=True)
     name = f"paper_{settings.preset if not settings.variants else 'custom'}_{'_'.join(settings.tasks)}"
@@ -193,13 +256,17 @@ def main(settings: Settings) -> dict:
         rows += [aggregate(task, v, g) for v, g in groups.items()]
         if groups:
             plot(task, groups, settings, results / f"{name}_{task}.png")
-    print(table(rows, ["task", "variant", "seeds", "final_mean", "final_std", "paper_mean", "paper_std", "vs_paper",
-                       "best_eval_mean", "finished", "wall_s_per_run"]))
+    if rows:
+        print(table(rows, ["task", "variant", "seeds", "final_mean", "final_std", "paper_mean", "paper_std", "vs_paper",
+                           "best_eval_mean", "finished", "wall_s_per_run"]))
     (results / f"{name}.md").write_text(markdown(rows))
     payload = {"benchmark": "paper", "machine": machine(), "settings": dataclasses.asdict(settings), "table": rows,
-               "runs": runs}
+               "runs": runs, "failures": failures}
     path = write_json(f"{name}.json", payload, results)
     print(f"wrote {path} and {name}.md")
+    if failures:
+        raise SystemExit(f"{len(failures)} of {len(todo)} jobs failed ({'; '.join(f['job'] for f in failures)}); "
+                         f"the table has the rest. Run the sweep again to retry them: finished runs are kept.")
     return payload
 
 

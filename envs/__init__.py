@@ -2,14 +2,14 @@
 
 ``make(name, engine)`` gives an env with ``spec``, ``reset``, ``step`` and ``reset_to``;
 ``rollout(env, params, obs_mean, obs_std, key)`` runs one episode (or several) of each of P flat
-policies; ``play(env, act, key, B)`` steps B episodes of any controller as one batch. No torch here: ``fastgen`` imports ``envs``, never the reverse.
+policies, ``rollout_groups`` G such populations at once (e.g. G seeds); ``play(env, act, key, B)`` steps B episodes of any controller as one batch. No torch here: ``fastgen`` imports ``envs``, never the reverse.
 """
 
 from envs.make import ENGINES, make
 from envs.play import play
 from envs.policy import num_params, param_shapes
 from envs.result import RolloutResult
-from envs.rollout import rollout
+from envs.rollout import rollout, rollout_groups
 from envs.spec import EnvSpec
 from envs.state import State
 from envs.tasks import TASKS
@@ -17,4 +17,4 @@ from envs.tasks import TASKS
 TASK_NAMES = tuple(TASKS)
 
 __all__ = ["ENGINES", "TASK_NAMES", "EnvSpec", "RolloutResult", "State", "make", "num_params",
-           "param_shapes", "play", "rollout"]
+           "param_shapes", "play", "rollout", "rollout_groups"]

@@ -141,7 +141,7 @@ class CpuEnv:
     def __init__(self, task: MujocoTask | ArrayTask, nthread: int | None = None):
         self.task = task
         self.spec = task.spec
-        self.nthread = nthread or os.cpu_count() or 1
+        self.nthread = nthread or len(os.sched_getaffinity(0)) or 1
         self._model = task.load_model() if isinstance(task, MujocoTask) else None
         self._sims: dict[int, _MujocoSims | _ArraySims] = {}
         self._shard_cache: dict[tuple[int, int], _MujocoSims | _ArraySims] = {}
@@ -203,37 +203,52 @@ class CpuEnv:
     # -- population rollout ----------------------------------------------------------------------
     def rollout(self, params: np.ndarray, obs_mean: np.ndarray, obs_std: np.ndarray, key,
                 episodes: int = 1) -> RolloutResult:
-        """One or more full episodes of each of P policies (validated by ``envs.rollout``).
+        """One or more full episodes of each of P policies (validated by ``envs.rollout``)."""
+        return self.rollout_groups(params[None], obs_mean[None], obs_std[None], [key], episodes)[0]
 
-        The ``[P, E]`` grid of episodes is cut into one shard per thread; each thread runs its
-        shard's whole episodes alone (policy forward, then physics in its own single-threaded
-        batch), so threads never wait for each other within an episode.
+    def rollout_groups(self, params: np.ndarray, obs_mean: np.ndarray, obs_std: np.ndarray, keys,
+                       episodes: int = 1) -> list[RolloutResult]:
+        """G independent populations in one rollout (validated by ``envs.rollout_groups``).
+
+        ``params [G, P, D]``, ``obs_mean``/``obs_std [G, obs_dim]``, ``keys``: G JAX keys. Group g's
+        result is the one ``rollout(params[g], obs_mean[g], obs_std[g], keys[g])`` gives: its own
+        reset states, normalisation and observation statistics. The ``[G * P, E]`` grid of episodes
+        is cut into one shard per thread; each thread runs its shard's whole episodes alone (policy
+        forward, then physics in its own single-threaded batch), so threads never wait for each
+        other within an episode.
         """
-        P = params.shape[0]
-        initial = self.reset(key, P * episodes).physics.reshape(P, episodes, -1)
-        shards = grid_shards(P, episodes, self.nthread)
-        jobs = [(i, params[ps], obs_mean, obs_std, initial[ps, es]) for i, (ps, es) in enumerate(shards)]
+        G, P = params.shape[:2]
+        flat = params.reshape(G * P, -1)
+        initial = np.concatenate([self.reset(key, P * episodes).physics for key in keys])
+        initial = initial.reshape(G * P, episodes, -1)
+        mean, std = np.repeat(obs_mean, P, axis=0), np.repeat(obs_std, P, axis=0)  # [G * P, obs_dim]
+        shards = grid_shards(G * P, episodes, self.nthread)
+        jobs = [(i, flat[ps], mean[ps], std[ps], initial[ps, es]) for i, (ps, es) in enumerate(shards)]
         start = time.perf_counter()
         if self._pool is None or len(jobs) == 1:
             outcomes = [self._run_shard(*job) for job in jobs]
         else:
             outcomes = list(self._pool.map(lambda job: self._run_shard(*job), jobs))
-        returns = np.zeros((2, P, episodes))
-        lengths = np.zeros((P, episodes), dtype=np.int64)
-        obs_sum, obs_sumsq = np.zeros(self.spec.obs_dim), np.zeros(self.spec.obs_dim)
+        returns = np.zeros((2, G * P, episodes))
+        lengths = np.zeros((G * P, episodes), dtype=np.int64)
+        obs_sum, obs_sumsq = np.zeros((G * P, self.spec.obs_dim)), np.zeros((G * P, self.spec.obs_dim))
         policy_s = physics_s = 0.0
         for (ps, es), outcome in zip(shards, outcomes):
             returns[:, ps, es], lengths[ps, es] = outcome["returns"], outcome["lengths"]
-            obs_sum, obs_sumsq = obs_sum + outcome["obs_sum"], obs_sumsq + outcome["obs_sumsq"]
+            obs_sum[ps] += outcome["obs_sum"]
+            obs_sumsq[ps] += outcome["obs_sumsq"]
             policy_s, physics_s = policy_s + outcome["policy_s"], physics_s + outcome["physics_s"]
         total_s = time.perf_counter() - start
         busy = len(jobs) * total_s  # thread-seconds: the shares below are of all threads' time
         self.last_timing = {"total_s": total_s, "policy_s": policy_s, "physics_s": physics_s,
                             "policy_share": policy_s / busy, "physics_share": physics_s / busy}
-        return RolloutResult.from_episodes(returns[0], returns[1], lengths, int(lengths.sum()), obs_sum, obs_sumsq)
+        groups = [slice(g * P, (g + 1) * P) for g in range(G)]
+        return [RolloutResult.from_episodes(returns[0, g], returns[1, g], lengths[g], int(lengths[g].sum()),
+                                            obs_sum[g].sum(0), obs_sumsq[g].sum(0)) for g in groups]
 
     def _run_shard(self, index: int, params, obs_mean, obs_std, initial) -> dict:
-        """Whole episodes of ``params [Ps, D]`` x ``Es`` episodes from state rows ``initial [Ps, Es, nstate]``."""
+        """Whole episodes of ``params [Ps, D]`` x ``Es`` episodes from state rows ``initial [Ps, Es, nstate]``,
+        policy i normalising with ``obs_mean[i]``, ``obs_std[i]``; observation sums per policy ``[Ps, obs_dim]``."""
         spec = self.spec
         P, episodes = initial.shape[:2]
         n = P * episodes
@@ -244,16 +259,17 @@ class CpuEnv:
         alive = np.ones(n, dtype=bool)
         totals = np.zeros((2, n))  # returns with and without the survival bonus
         lengths = np.zeros(n, dtype=np.int64)
-        obs_sum, obs_sumsq = np.zeros(spec.obs_dim), np.zeros(spec.obs_dim)
+        obs_sum, obs_sumsq = np.zeros((n, spec.obs_dim)), np.zeros((n, spec.obs_dim))
+        mean, std = obs_mean[:, None, :], obs_std[:, None, :]
         policy_s = physics_s = 0.0
         for t in range(spec.horizon):
             ids = np.flatnonzero(alive)
             if ids.size == 0:
                 break
             seen = obs[ids]
-            obs_sum += seen.sum(axis=0)
-            obs_sumsq += np.square(seen).sum(axis=0)
-            normalised = ((obs - obs_mean) / obs_std).astype(params.dtype).reshape(P, episodes, spec.obs_dim)
+            obs_sum[ids] += seen
+            obs_sumsq[ids] += np.square(seen)
+            normalised = ((obs.reshape(P, episodes, spec.obs_dim) - mean) / std).astype(params.dtype)
             tick = time.perf_counter()
             actions = policies.actions(normalised, alive.reshape(P, episodes).any(axis=1))
             tock = time.perf_counter()
@@ -266,7 +282,8 @@ class CpuEnv:
             obs[ids] = new_obs
             alive[ids] = ~terminated
         return {"returns": totals.reshape(2, P, episodes), "lengths": lengths.reshape(P, episodes),
-                "obs_sum": obs_sum, "obs_sumsq": obs_sumsq, "policy_s": policy_s, "physics_s": physics_s}
+                "obs_sum": obs_sum.reshape(P, episodes, -1).sum(1), "obs_sumsq": obs_sumsq.reshape(P, episodes, -1).sum(1),
+                "policy_s": policy_s, "physics_s": physics_s}
 
     def _sims_for(self, n: int):
         """Simulations for the functional API: one batch of n on all threads."""

@@ -6,7 +6,8 @@ ENGINES = ("cpu", "mjx")
 DTYPES = ("float32", "float64")
 
 
-def make(name: str, engine: str = "cpu", *, dtype: str | None = None, nthread: int | None = None):
+def make(name: str, engine: str = "cpu", *, dtype: str | None = None, nthread: int | None = None,
+         devices=None):
     """The task ``name`` on ``engine``.
 
     Args:
@@ -16,6 +17,8 @@ def make(name: str, engine: str = "cpu", *, dtype: str | None = None, nthread: i
             process-wide x64 mode (``JAX_ENABLE_X64=1`` for float64), and by default follows it. ``cpu`` physics is
             always MuJoCo's float64.
         nthread: ``cpu`` only: threads for physics and policy (default: all cores).
+        devices: ``mjx`` only: the JAX devices a rollout is sharded over (default: all local devices
+            of the default backend; one device means no sharding).
     """
     task = get_task(name)
     if engine not in ENGINES:
@@ -38,4 +41,4 @@ def make(name: str, engine: str = "cpu", *, dtype: str | None = None, nthread: i
             f"but it is {'on' if x64 else 'off'}: set JAX_ENABLE_X64={int(dtype == 'float64')} before starting Python")
     from envs.mjx_env import MjxEnv
 
-    return MjxEnv(task, dtype=dtype)
+    return MjxEnv(task, dtype=dtype, devices=devices)

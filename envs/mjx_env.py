@@ -2,7 +2,10 @@
 
 State is a pytree (``envs.State``) holding a batched ``mjx.Data``; ``reset``/``step`` are pure
 and jitted, and ``rollout`` runs whole episodes of all P policies, policy included, inside one
-compiled ``while_loop`` that stops as soon as every environment is done. The precision is JAX's
+compiled ``while_loop`` that stops as soon as every environment is done. With several local JAX
+devices (GPUs, or ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` on the CPU) the rollout's
+environments are sharded over all of them with ``jax.sharding``; XLA partitions the loop, and the
+only cross-device traffic is the "anyone still alive?" test per step and the final sums. The precision is JAX's
 process-wide one: float32 by default, float64 when ``jax_enable_x64`` is on (``JAX_ENABLE_X64=1``).
 Switching per env with ``jax.enable_x64`` as a context does not work: MJX's inner jitted helpers
 are cached across the switch and then fail to lower, so ``envs.make`` refuses a dtype that does
@@ -17,6 +20,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from mujoco import mjx
 
 from envs import noise, policy
@@ -34,8 +38,11 @@ class MjxEnv:
 
     engine = "mjx"
 
-    def __init__(self, task, dtype: str = "float32"):
+    def __init__(self, task, dtype: str = "float32", devices=None):
         self.task = task
+        self.devices = np.array(jax.local_devices() if devices is None else list(devices))
+        self._mesh = Mesh(self.devices, ("envs",)) if self.devices.size > 1 else None
+        self._rows = NamedSharding(self._mesh, PartitionSpec("envs")) if self._mesh is not None else None
         self.spec = task.spec
         self.dtype = dtype
         self._dtype = jnp.dtype(dtype)
@@ -49,7 +56,7 @@ class MjxEnv:
         self._reset = jax.jit(self._reset_impl, static_argnums=1)
         self._reset_to = jax.jit(self._reset_to_impl)
         self._step = jax.jit(self._step_impl)
-        self._rollout = jax.jit(self._rollout_impl, static_argnames=("episodes",))
+        self._rollout = jax.jit(self._rollout_impl, static_argnames=("episodes", "per_group"))
 
     # -- functional API --------------------------------------------------------------------------
     def reset(self, key, num_envs: int = 1) -> State:
@@ -121,16 +128,45 @@ class MjxEnv:
     # -- population rollout ----------------------------------------------------------------------
     def rollout(self, params, obs_mean, obs_std, key, episodes: int = 1) -> RolloutResult:
         """One or more full episodes of each of P policies in one compiled call (validated by ``envs.rollout``)."""
-        out = self._rollout(jnp.asarray(params), jnp.asarray(obs_mean, self._dtype),
-                            jnp.asarray(obs_std, self._dtype), key, episodes=episodes)
-        returns, returns_no_bonus, lengths, count, obs_sum, obs_sumsq = jax.device_get(out)
-        return RolloutResult.from_episodes(returns, returns_no_bonus, lengths, count, obs_sum, obs_sumsq)
+        return self.rollout_groups(jnp.asarray(params)[None], np.asarray(obs_mean)[None], np.asarray(obs_std)[None],
+                                   [key], episodes)[0]
 
-    def _rollout_impl(self, params, obs_mean, obs_std, key, episodes: int):
-        spec, P = self.spec, params.shape[0]
-        n = P * episodes
+    def rollout_groups(self, params, obs_mean, obs_std, keys, episodes: int = 1) -> list[RolloutResult]:
+        """G populations ``params [G, P, D]`` (own ``obs_mean``/``obs_std [G, obs_dim]`` and key each) in one call.
+
+        With several devices the ``G * P`` policies are padded to a multiple of the device count
+        with zero-weight policies that start done, and the batch is sharded over the devices.
+        """
+        params = jnp.asarray(params)
+        G, P = params.shape[:2]
+        total = G * P
+        padded = -(-total // self.devices.size) * self.devices.size
+        flat = params.reshape(total, -1)
+        mean = jnp.repeat(jnp.asarray(obs_mean, self._dtype), P, axis=0)
+        std = jnp.repeat(jnp.asarray(obs_std, self._dtype), P, axis=0)
+        if padded > total:
+            extra = padded - total
+            flat = jnp.concatenate([flat, jnp.zeros((extra, flat.shape[1]), flat.dtype)])
+            mean = jnp.concatenate([mean, jnp.zeros((extra, mean.shape[1]), mean.dtype)])
+            std = jnp.concatenate([std, jnp.ones((extra, std.shape[1]), std.dtype)])
+        if self._mesh is not None:
+            flat, mean, std = (jax.device_put(x, self._rows) for x in (flat, mean, std))
+        keys = keys if isinstance(keys, jax.Array) else jnp.stack(list(keys))
+        out = self._rollout(flat, mean, std, keys, episodes=episodes, per_group=P)
+        returns, returns_no_bonus, lengths, obs_sum, obs_sumsq = jax.device_get(out)
+        return [RolloutResult.from_episodes(returns[g], returns_no_bonus[g], lengths[g], int(lengths[g].sum()),
+                                            obs_sum[g], obs_sumsq[g]) for g in range(G)]
+
+    def _rollout_impl(self, params, obs_mean, obs_std, keys, episodes: int, per_group: int):
+        """``params``, ``obs_mean``, ``obs_std``: ``[Q, ...]`` per policy, the first ``G * per_group`` real (G = number
+        of keys), the rest padding; -> per group ``[G, P, E]`` returns (two kinds) and lengths, and ``[G, obs_dim]``
+        observation sums. Sums are kept per environment until the end, so no step reduces across devices."""
+        spec, Q, G = self.spec, params.shape[0], keys.shape[0]
+        n, real = Q * episodes, G * per_group * episodes
         act = partial(policy.forward, action_bound=spec.action_bound, obs_dim=spec.obs_dim,
                       act_dim=spec.act_dim, xp=jnp)
+        row_mean = jnp.repeat(obs_mean, episodes, axis=0)  # [n, obs_dim], one row per environment
+        row_std = jnp.repeat(obs_std, episodes, axis=0)
 
         def keep_going(carry):
             state, alive, *_ = carry
@@ -139,19 +175,32 @@ class MjxEnv:
         def one_step(carry):
             state, alive, totals, lengths, obs_sum, obs_sumsq = carry
             seen = jnp.where(alive[:, None], state.obs, 0)
-            normalised = ((state.obs - obs_mean) / obs_std).astype(params.dtype)
-            actions = act(params, normalised.reshape(P, episodes, spec.obs_dim)).reshape(n, spec.act_dim)
+            normalised = ((state.obs - row_mean) / row_std).astype(params.dtype)
+            actions = act(params, normalised.reshape(Q, episodes, spec.obs_dim)).reshape(n, spec.act_dim)
             state = self._step_impl(state, actions)
             rewards = jnp.stack([state.reward, state.reward_no_bonus])
             totals = totals + jnp.where(alive, rewards, 0)
             lengths = lengths + alive
-            return (state, alive & ~state.terminated, totals, lengths, obs_sum + seen.sum(0),
-                    obs_sumsq + jnp.square(seen).sum(0))
+            return (state, alive & ~state.terminated, totals, lengths, obs_sum + seen, obs_sumsq + jnp.square(seen))
 
-        zeros_obs = jnp.zeros(spec.obs_dim, self._dtype)
-        carry = (self._reset_impl(key, n), jnp.ones(n, bool), jnp.zeros((2, n), self._dtype),
-                 jnp.zeros(n, jnp.int32), zeros_obs, zeros_obs)
-        _, _, totals, lengths, obs_sum, obs_sumsq = jax.lax.while_loop(keep_going, one_step, carry)
-        shape = (P, episodes)
-        return (totals[0].reshape(shape), totals[1].reshape(shape), lengths.reshape(shape), lengths.sum(),
-                obs_sum, obs_sumsq)
+        initial = jax.vmap(lambda key: self._reset_impl(key, per_group * episodes))(keys)
+        initial = jax.tree.map(lambda x: x.reshape(real, *x.shape[2:]), initial)
+        if n > real:  # padding environments: copies of the first, done from the start
+            initial = jax.tree.map(lambda x: jnp.concatenate([x, jnp.repeat(x[:1], n - real, axis=0)]), initial)
+        zeros_obs = jnp.zeros((n, spec.obs_dim), self._dtype)
+        carry = (initial, jnp.arange(n) < real, jnp.zeros((2, n), self._dtype), jnp.zeros(n, jnp.int32),
+                 zeros_obs, zeros_obs)
+        _, _, totals, lengths, obs_sum, obs_sumsq = jax.lax.while_loop(keep_going, one_step, self._constrain(carry))
+        shape, per_env = (G, per_group, episodes), (G, per_group * episodes, spec.obs_dim)
+        return (totals[0, :real].reshape(shape), totals[1, :real].reshape(shape), lengths[:real].reshape(shape),
+                obs_sum[:real].reshape(per_env).sum(1), obs_sumsq[:real].reshape(per_env).sum(1))
+
+    def _constrain(self, carry):
+        """Shard every per-environment array of the loop carry along its environment axis (no-op on one device)."""
+        if self._mesh is None:
+            return carry
+        state, alive, totals, lengths, obs_sum, obs_sumsq = carry
+        by_row = partial(jax.lax.with_sharding_constraint, shardings=self._rows)
+        by_column = NamedSharding(self._mesh, PartitionSpec(None, "envs"))  # totals are [2, n]
+        return (jax.tree.map(by_row, state), by_row(alive), jax.lax.with_sharding_constraint(totals, by_column),
+                by_row(lengths), by_row(obs_sum), by_row(obs_sumsq))

@@ -1,4 +1,8 @@
-"""``envs.rollout``: validate a population of policies, then run it on the env's engine."""
+"""``envs.rollout``: validate a population of policies, then run it on the env's engine.
+
+``envs.rollout_groups`` runs G independent populations (e.g. the runs of G seeds) as one rollout,
+each with its own normalisation, reset key and observation statistics.
+"""
 
 import jax
 import jax.numpy as jnp
@@ -31,11 +35,53 @@ def rollout(env, params, obs_mean, obs_std, key, episodes: int = 1) -> RolloutRe
     obs_std = _check_vector("obs_std", obs_std, spec.obs_dim)
     if np.any(obs_std <= 0):
         raise ValueError(f"obs_std must be > 0 everywhere, got min {obs_std.min()}")
-    if isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or episodes < 1:
-        raise ValueError(f"episodes must be an integer >= 1, got {episodes!r}")
+    _check_episodes(episodes)
     if env.engine == "cpu":
         params = np.asarray(params)
     return env.rollout(params, obs_mean, obs_std, key, int(episodes))
+
+
+def rollout_groups(env, params, obs_mean, obs_std, keys, episodes: int = 1) -> list[RolloutResult]:
+    """G populations of P policies simulated together; -> G results, group g's equal to
+    ``rollout(env, params[g], obs_mean[g], obs_std[g], keys[g], episodes)``.
+
+    Args:
+        params: ``[G, P, D]`` flat policy weights (numpy, JAX, or a CPU torch tensor).
+        obs_mean: ``[G, obs_dim]`` each group's observation mean.
+        obs_std: ``[G, obs_dim]``, > 0.
+        keys: G JAX PRNG keys (a sequence, or a JAX key array of shape ``[G]``).
+        episodes: E >= 1 episodes per policy.
+    """
+    spec = env.spec
+    if getattr(params, "ndim", None) != 3:
+        raise ValueError(f"params must be [G, P, D] for grouped rollouts, got shape {getattr(params, 'shape', None)}")
+    G, P = params.shape[:2]
+    if G <= 0:
+        raise ValueError(f"need at least one group (G >= 1), got G = {G}")
+    flat = _check_params(params.reshape(G * P, params.shape[2]), spec.obs_dim, spec.act_dim)
+    obs_mean = _check_matrix("obs_mean", obs_mean, (G, spec.obs_dim))
+    obs_std = _check_matrix("obs_std", obs_std, (G, spec.obs_dim))
+    if np.any(obs_std <= 0):
+        raise ValueError(f"obs_std must be > 0 everywhere, got min {obs_std.min()}")
+    if len(keys) != G:
+        raise ValueError(f"need one key per group: {G} groups, got {len(keys)} keys")
+    _check_episodes(episodes)
+    flat = np.asarray(flat) if env.engine == "cpu" else flat
+    return env.rollout_groups(flat.reshape(G, P, -1), obs_mean, obs_std, keys, int(episodes))
+
+
+def _check_episodes(episodes) -> None:
+    if isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or episodes < 1:
+        raise ValueError(f"episodes must be an integer >= 1, got {episodes!r}")
+
+
+def _check_matrix(name: str, value, shape: tuple[int, int]) -> np.ndarray:
+    value = np.asarray(value, dtype=np.float64)
+    if value.shape != shape:
+        raise ValueError(f"{name} must have shape {shape} (one row per group), got {value.shape}")
+    if not np.isfinite(value).all():
+        raise ValueError(f"{name} contains NaN or inf; it must be finite")
+    return value
 
 
 def _check_params(params, obs_dim: int, act_dim: int):

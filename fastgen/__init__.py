@@ -5,4 +5,11 @@ PoliGen: ``generator`` (hypernetwork G(c)), ``evaluator`` (fingerprinting V(thet
 JAX/numpy hand-offs), ``trainer`` (init / iteration / evaluate) and ``checkpoint``. Baselines in
 ``baselines/`` (ARS, DDPG, UDRL); ``algorithms`` maps ``--algo`` to them. ``evaluation`` is the
 shared evaluation protocol, ``report`` the metrics sinks, and ``run`` the CLI ``python -m fastgen.run``.
+``seed_batch`` trains K seeds as one batched computation, ``run_seeds`` is ``run --seeds``.
 """
+
+import os
+
+# torch and JAX share the GPU: JAX must not claim 75% of its memory up front (read when JAX first
+# touches a GPU, so setting it here, before any rollout, is in time; an explicit setting wins).
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")

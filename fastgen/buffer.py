@@ -1,12 +1,15 @@
 """Replay buffer of (theta, return) pairs with recency-weighted sampling (paper section 5.1).
 
-Preallocated tensors on the training device: ``params [capacity, D]``, ``returns [capacity]``, and
-the insertion stamp of each slot. Sampling weight ``1 / x^power`` with ``x`` the number of episodes
+Tensors on the training device: ``params [rows, D]``, ``returns [rows]``, and the insertion stamp of
+each slot. ``rows`` grows by doubling up to ``capacity`` as entries arrive (a full hopper buffer is
+10k x 69,635 floats, 2.8 GB: K seeds in one process must not each hold that from the start). Sampling weight ``1 / x^power`` with ``x`` the number of episodes
 since the entry was stored (newest: x = 1), with replacement (the authors' code); ``power=None``
 samples uniformly (the Fig. 4 ablation).
 """
 
 import torch
+
+INITIAL_ROWS = 64
 
 
 class ReplayBuffer:
@@ -14,10 +17,23 @@ class ReplayBuffer:
         if capacity <= 0:
             raise ValueError(f"buffer capacity must be positive, got {capacity}")
         self.capacity, self.recency_power = capacity, recency_power
-        self.params = torch.zeros(capacity, dim, device=device)
-        self.returns = torch.zeros(capacity, device=device)
-        self.stamps = torch.zeros(capacity, dtype=torch.long, device=device)
+        rows = min(capacity, INITIAL_ROWS)
+        self.params = torch.zeros(rows, dim, device=device)
+        self.returns = torch.zeros(rows, device=device)
+        self.stamps = torch.zeros(rows, dtype=torch.long, device=device)
         self.stored = 0  # entries ever added; the newest entry has stamp == stored
+
+    def _reserve(self, rows: int) -> None:
+        """Make room for slots ``0 .. rows - 1`` (doubling, at most ``capacity``); entries keep their slots."""
+        have = self.params.shape[0]
+        if rows <= have:
+            return
+        new = min(self.capacity, max(rows, 2 * have))
+        for name in ("params", "returns", "stamps"):
+            old = getattr(self, name)
+            grown = torch.zeros((new, *old.shape[1:]), dtype=old.dtype, device=old.device)
+            grown[:have] = old
+            setattr(self, name, grown)
 
     def __len__(self) -> int:
         return min(self.stored, self.capacity)
@@ -25,6 +41,7 @@ class ReplayBuffer:
     def add(self, params: torch.Tensor, returns: torch.Tensor) -> None:
         """Store ``params [P, D]`` with ``returns [P]``, overwriting the oldest entries when full."""
         count = params.shape[0]
+        self._reserve(min(self.stored + count, self.capacity))
         slots = (self.stored + torch.arange(count, device=self.params.device)) % self.capacity
         self.params[slots] = params.detach().to(self.params.dtype)
         self.returns[slots] = returns.detach().to(self.returns.dtype)
@@ -59,6 +76,7 @@ class ReplayBuffer:
             raise ValueError(f"{count} entries of shape {tuple(params.shape[1:])} do not fit a buffer of "
                              f"capacity {self.capacity} and dim {self.params.shape[1]}")
         stamps = torch.arange(stored - count + 1, stored + 1, device=self.params.device)
+        self._reserve(min(stored, self.capacity))
         slots = (stamps - 1) % self.capacity
         self.params[slots] = params.to(self.params.device)
         self.returns[slots] = returns.to(self.params.device)

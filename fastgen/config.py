@@ -189,6 +189,10 @@ class Config:
     """Env-step budget (default: the task's, 3M hopper/swimmer, 100k inverted_pendulum/mountain_car)."""
     seed: int = 0
     """Seed of every random stream (torch and JAX)."""
+    seeds: str | None = None
+    """PoliGen only: train several seeds as one batched computation, e.g. 0-19 or 0,3,7 (instead of
+    --seed); seed s's run goes to <out>/seed<s> (default out: runs/<env>-seeds<SEEDS>), a run
+    directory like a single-seed run's, which --resume continues with the same --seeds."""
     engine: str = "auto"
     """Simulation engine: auto (mjx when JAX sees a GPU, else cpu), cpu or mjx."""
     out: str | None = None
@@ -201,6 +205,8 @@ class Config:
     or none, continues the run."""
     device: str = "auto"
     """Torch device for generator and evaluator: auto (cuda if available), cpu or cuda."""
+    threads: int | None = None
+    """Threads of the cpu engine's rollouts (default: every core this process may run on)."""
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     evaluator: EvaluatorConfig = field(default_factory=EvaluatorConfig)
     command: CommandConfig = field(default_factory=CommandConfig)
@@ -239,6 +245,10 @@ class Config:
             raise ValueError(f"unknown algo {self.algo!r}; choose one of {', '.join(ALGORITHMS)}")
         if self.env not in TASKS:
             raise ValueError(f"unknown env {self.env!r}; choose one of {', '.join(TASKS)}")
+        if self.seeds is not None:
+            parse_seeds(self.seeds)
+            if self.algo != "poligen":
+                raise ValueError(f"--seeds batches PoliGen runs; --algo {self.algo} trains one seed per process (--seed)")
         if self.num_envs is not None and self.num_envs < 1:
             raise ValueError(f"--num-envs must be >= 1, got {self.num_envs}")
         if self.engine not in ("auto", "cpu", "mjx"):
@@ -257,7 +267,7 @@ class Config:
                   ("--num-envs", self.population, 1), ("--total-steps", self.budget, 1),
                   ("--eval.every", self.eval_every, 1), ("--eval.episodes", self.eval.episodes, 1),
                   ("--buffer.size", self.buffer.size, 1), ("--buffer.batch-size", self.buffer.batch_size, 1),
-                  ("--evaluator.probes", self.evaluator.probes, 1),
+                  ("--evaluator.probes", self.evaluator.probes, 1), ("--threads", self.threads or 1, 1),
                   ("--generator.snapshots", self.generator.snapshots, 0)]
         for flag, value, least in checks:
             if value < least:
@@ -288,8 +298,25 @@ class Config:
                              f"{self.population} episodes per iteration; leave --num-envs out or change that setting")
 
 
+def parse_seeds(text: str) -> list[int]:
+    """``"0-3"`` -> [0, 1, 2, 3]; ``"0,5,7"`` -> [0, 5, 7]; ranges and lists mix (``"0-2,9"``); no repeats."""
+    seeds = []
+    for part in text.split(","):
+        low, dash, high = part.strip().partition("-")
+        try:
+            first, last = int(low), int(high if dash else low)
+        except ValueError:
+            raise ValueError(f"--seeds {text!r}: expected non-negative integers and ranges like 0-19 or 0,3,7") from None
+        if last < first:
+            raise ValueError(f"--seeds {text!r}: range {part.strip()!r} runs backwards")
+        seeds += range(first, last + 1)
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds {text!r} must name at least one seed, each once")
+    return seeds
+
+
 # Fields that may differ between a run and its resumption; everything else must match.
-RESUMABLE_CHANGES = ("resume", "total_steps", "out", "time_limit", "generator.snapshots")
+RESUMABLE_CHANGES = ("resume", "total_steps", "out", "time_limit", "generator.snapshots", "threads")
 
 
 def from_dict(values: dict, cls=Config):

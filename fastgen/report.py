@@ -9,13 +9,16 @@ from tqdm import tqdm
 
 
 class Reporter:
-    def __init__(self, run_dir: Path, total_steps: int, start_steps: int, config_text: str, resumed: bool):
+    """One run's metrics; ``progress=False`` leaves the progress bar to the caller (``SeedsBar``)."""
+
+    def __init__(self, run_dir: Path, total_steps: int, start_steps: int, config_text: str, resumed: bool,
+                 progress: bool = True):
         self.run_dir = Path(run_dir)
         self.writer = SummaryWriter(str(self.run_dir))
         if not resumed:
             self.writer.add_text("config", f"```\n{config_text}\n```", 0)
         self.bar = tqdm(total=total_steps, initial=min(start_steps, total_steps), unit="step", dynamic_ncols=True,
-                        desc=self.run_dir.name)
+                        desc=self.run_dir.name, disable=not progress)
         self.latest_eval = None
 
     def iteration(self, env_steps: int, metrics: dict[str, float]) -> None:
@@ -40,3 +43,32 @@ class Reporter:
     def close(self) -> None:
         self.bar.close()
         self.writer.close()
+
+
+class SeedsBar:
+    """One progress bar for K seeds trained together: env steps of all seeds, their summed env-steps/s,
+    the median of their best training returns and of their latest evaluations."""
+
+    def __init__(self, name: str, reporters: list[Reporter], budgets: list[int], start_steps: list[int]):
+        self.reporters = reporters
+        self.bar = tqdm(total=sum(budgets), initial=sum(min(s, b) for s, b in zip(start_steps, budgets)),
+                        unit="step", dynamic_ncols=True, desc=name)
+        self.budgets = budgets
+
+    def update(self, env_steps: list[int], sps: float, best_returns: list[float]) -> None:
+        done = sum(min(s, b) for s, b in zip(env_steps, self.budgets))
+        self.bar.update(max(0, done - self.bar.n))
+        shown = {"sps": f"{sps:,.0f}", "best": f"{_median(best_returns):.1f}"}
+        evals = [r.latest_eval for r in self.reporters if r.latest_eval is not None]
+        if evals:
+            shown["eval"] = f"{_median(evals):.1f}"
+        self.bar.set_postfix(shown, refresh=False)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2

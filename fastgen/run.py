@@ -24,49 +24,63 @@ def train(cfg: Config) -> dict:
     """Run (or resume) training to ``cfg.budget`` env steps; -> the summary written to summary.json."""
     cfg.validate()
     run_dir = Path(cfg.run_dir)
-    has_checkpoint = (run_dir / "checkpoint.pt").exists()
-    if cfg.resume and not has_checkpoint:
-        raise ValueError(f"--resume: no checkpoint.pt in {run_dir}")
-    if not cfg.resume and (has_checkpoint or (run_dir / "metrics.jsonl").exists()):
-        raise ValueError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
+    check_run_dir(cfg)
     algo = algorithms.get(cfg.algo)
     state = algo.init(cfg)
     if cfg.resume:
         state = algo.load(state, run_dir)
-        _truncate_metrics(run_dir, state.evaluations)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config_text = json.dumps({**dataclasses.asdict(cfg), "resolved": _resolved(cfg, state)}, indent=2)
-    (run_dir / "config.json").write_text(config_text + "\n")
-    reporter = Reporter(run_dir, cfg.budget, state.env_steps, config_text, cfg.resume)
+    reporter = open_run_dir(state)
     snapshot = getattr(algo, "snapshot", lambda state, run_dir: None)
     try:
         snapshot(state, run_dir)
         if state.evaluations == 0:
             _evaluate(algo, state, reporter, run_dir)
         next_eval = (state.env_steps // cfg.eval_every + 1) * cfg.eval_every
-        while state.env_steps < cfg.budget and not _out_of_time(state):
+        while state.env_steps < cfg.budget and not out_of_time(state):
             state, metrics = algo.iteration(state)
             reporter.iteration(state.env_steps, metrics)
             snapshot(state, run_dir)
-            if state.env_steps >= next_eval or state.env_steps >= cfg.budget or _out_of_time(state):
+            if state.env_steps >= next_eval or state.env_steps >= cfg.budget or out_of_time(state):
                 _evaluate(algo, state, reporter, run_dir)
                 next_eval = (state.env_steps // cfg.eval_every + 1) * cfg.eval_every
     finally:
         reporter.close()
-    summary = _summary(state, run_dir)
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
+    return write_summary(state)
 
 
-def _out_of_time(state) -> bool:
+def check_run_dir(cfg: Config) -> None:
+    """A fresh run needs an unused directory, ``--resume`` one with a checkpoint (one-line ValueError)."""
+    run_dir = Path(cfg.run_dir)
+    has_checkpoint = (run_dir / "checkpoint.pt").exists()
+    if cfg.resume and not has_checkpoint:
+        raise ValueError(f"--resume: no checkpoint.pt in {run_dir}")
+    if not cfg.resume and (has_checkpoint or (run_dir / "metrics.jsonl").exists()):
+        raise ValueError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
+
+
+def open_run_dir(state, progress: bool = True) -> Reporter:
+    """Write ``config.json`` (dropping metrics lines a resumed checkpoint does not know of); -> the run's Reporter."""
+    cfg, run_dir = state.cfg, Path(state.cfg.run_dir)
+    if cfg.resume:
+        _truncate_metrics(run_dir, state.evaluations)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config_text = json.dumps({**dataclasses.asdict(cfg), "resolved": _resolved(cfg, state)}, indent=2)
+    (run_dir / "config.json").write_text(config_text + "\n")
+    return Reporter(run_dir, cfg.budget, state.env_steps, config_text, cfg.resume, progress)
+
+
+def out_of_time(state) -> bool:
     return state.cfg.time_limit is not None and state.wall_s >= state.cfg.time_limit
 
 
 def _evaluate(algo, state, reporter: Reporter, run_dir: Path) -> None:
-    row = {"env_steps": state.env_steps, "wall_s": state.wall_s, "episodes": state.episodes,
-           "train/best_return": state.best_return, **algo.evaluate(state)}
-    reporter.evaluation(row)
+    log_evaluation(state, algo.evaluate(state), reporter)
     algo.save(state, run_dir)
+
+
+def log_evaluation(state, metrics: dict, reporter: Reporter) -> None:
+    reporter.evaluation({"env_steps": state.env_steps, "wall_s": state.wall_s, "episodes": state.episodes,
+                         "train/best_return": state.best_return, **metrics})
 
 
 def _truncate_metrics(run_dir: Path, evaluations: int) -> None:
@@ -82,22 +96,31 @@ def _resolved(cfg: Config, state) -> dict:
             "engine": state.env.engine, "device": str(state.device)}
 
 
-def _summary(state, run_dir: Path) -> dict:
+def write_summary(state) -> dict:
+    """``summary.json`` of a run that stopped (budget reached or out of time); -> its contents."""
+    run_dir = Path(state.cfg.run_dir)
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     last = rows[-20:]
-    return {"algo": state.cfg.algo, "env": state.cfg.env, "seed": state.cfg.seed, "finished": state.env_steps >= state.cfg.budget,
-            "budget": state.cfg.budget, "time_limit": state.cfg.time_limit,
-            "env_steps": state.env_steps, "episodes": state.episodes,
-            "iterations": state.iterations, "evaluations": state.evaluations, "wall_s": state.wall_s,
-            "best_train_return": state.best_return, "final_eval_return": rows[-1]["eval/return"],
-            "mean_last_20_eval_return": sum(r["eval/return"] for r in last) / len(last),
-            "max_eval_return": max(r["eval/return"] for r in rows)}
+    summary = {"algo": state.cfg.algo, "env": state.cfg.env, "seed": state.cfg.seed,
+               "finished": state.env_steps >= state.cfg.budget, "budget": state.cfg.budget,
+               "time_limit": state.cfg.time_limit, "env_steps": state.env_steps, "episodes": state.episodes,
+               "iterations": state.iterations, "evaluations": state.evaluations, "wall_s": state.wall_s,
+               "best_train_return": state.best_return, "final_eval_return": rows[-1]["eval/return"],
+               "mean_last_20_eval_return": sum(r["eval/return"] for r in last) / len(last),
+               "max_eval_return": max(r["eval/return"] for r in rows)}
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:
     cfg = tyro.cli(Config, args=argv, description=__doc__.splitlines()[0])
     try:
-        summary = train(cfg)
+        if cfg.seeds is not None:
+            from fastgen.run_seeds import train_seeds  # not at the top: it builds on this module
+
+            summary = train_seeds(cfg)
+        else:
+            summary = train(cfg)
     except (ValueError, TrainingError) as error:
         print(f"fastgen.run: error: {error}", file=sys.stderr)
         return 2

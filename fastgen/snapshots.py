@@ -15,15 +15,23 @@ from fastgen.checkpoint import atomic_save
 DIR = "snapshots"
 
 
-def take_due(state, run_dir: Path) -> None:
-    """Write the snapshot for the budget fraction ``state`` has reached, unless it exists (or n = 0)."""
+def due(state, run_dir: Path) -> Path | None:
+    """Where the snapshot for the budget fraction ``state`` has reached goes, if it is not taken yet (or n = 0)."""
     n = state.cfg.generator.snapshots
     if n == 0:
-        return
+        return None
     k = min(state.env_steps * n // state.cfg.budget, n)
     path = Path(run_dir) / DIR / f"{k:03d}.pt"
-    if path.exists():
+    return None if path.exists() else path
+
+
+def take_due(state, run_dir: Path) -> None:
+    """Write the snapshot for the budget fraction ``state`` has reached, unless it exists (or n = 0)."""
+    path = due(state, run_dir)
+    if path is None:
         return
+    n = state.cfg.generator.snapshots
+    k = min(state.env_steps * n // state.cfg.budget, n)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_save({"k": k, "of": n, "env_steps": state.env_steps, "best_return": state.best_return,
                  "generator": {name: t.cpu() for name, t in state.generator.state_dict().items()},

@@ -59,17 +59,23 @@ def resolve_engine(engine: str) -> str:
     return "mjx" if any(d.platform == "gpu" for d in jax.devices()) else "cpu"
 
 
+def make_env(cfg: Config, engine: str | None = None):
+    """The run's task on its engine (``engine`` overrides ``cfg.engine``), with ``cfg.threads`` on ``cpu``."""
+    engine = resolve_engine(engine or cfg.engine)
+    return envs.make(cfg.env, engine, nthread=cfg.threads if engine == "cpu" else None)
+
+
 def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
 
 
-def init(cfg: Config) -> TrainState:
-    """A fresh run: networks initialised from ``cfg.seed``, empty buffer, no statistics."""
+def init(cfg: Config, env=None) -> TrainState:
+    """A fresh run: networks initialised from ``cfg.seed``, empty buffer, no statistics (``env``: share one)."""
     cfg.validate()
     torch.manual_seed(cfg.seed)  # module initialisation
-    env = envs.make(cfg.env, resolve_engine(cfg.engine))
+    env = env if env is not None else make_env(cfg)
     device = resolve_device(cfg.device)
     spec = env.spec
     generator = Generator(spec, cfg.generator.noise_std, cfg.generator.output_scaling).to(device)
@@ -86,7 +92,7 @@ def init(cfg: Config) -> TrainState:
 
 def iteration(state: TrainState) -> tuple[TrainState, dict[str, float]]:
     """Collect P episodes, store them, update evaluator then generator; -> (state, metrics)."""
-    cfg, spec, P = state.cfg, state.spec, state.cfg.population
+    cfg, P = state.cfg, state.cfg.population
     start = time.perf_counter()
     command = state.command
     with torch.no_grad():
@@ -94,33 +100,48 @@ def iteration(state: TrainState) -> tuple[TrainState, dict[str, float]]:
     state.key, rollout_key = jax.random.split(state.key)
     result = _simulate(state, theta, rollout_key)
     rollout_s = time.perf_counter() - start
-    returns = result.returns_no_bonus if cfg.command.bonus_free else result.returns
-    if not np.isfinite(returns).all():
-        raise TrainingError(f"non-finite training return at env step {state.env_steps}: {returns[~np.isfinite(returns)][:3]}")
-    state.buffer.add(theta, torch.as_tensor(returns, dtype=torch.float32, device=state.device))
-    state.obs_stats.update(result.obs_count, result.obs_sum, result.obs_sumsq)
-    state.best_return = max(float(returns.max()), -math.inf if state.best_return is None else state.best_return)
-    state.env_steps += result.obs_count
-    state.episodes += P
-    state.iterations += 1
+    returns = record(state, theta, result)
 
     update_start = time.perf_counter()
     evaluator_loss = _repeat(_evaluator_update, state, round(cfg.evaluator.updates_per_episode * P))
     state.evaluator.requires_grad_(False)
     generator_loss = _repeat(_generator_update, state, round(cfg.generator.updates_per_episode * P))
     state.evaluator.requires_grad_(True)
+    check_losses(state, evaluator_loss, generator_loss)
+    elapsed = time.perf_counter() - start
+    state.wall_s += elapsed
+    return state, iteration_metrics(state, command, returns, result, evaluator_loss, generator_loss, rollout_s,
+                                    time.perf_counter() - update_start, elapsed)
+
+
+def record(state: TrainState, theta: torch.Tensor, result: envs.RolloutResult) -> np.ndarray:
+    """Book an iteration's episodes: buffer, observation statistics, best return, counters; -> returns ``[P]``."""
+    returns = result.returns_no_bonus if state.cfg.command.bonus_free else result.returns
+    if not np.isfinite(returns).all():
+        raise TrainingError(f"non-finite training return at env step {state.env_steps}: {returns[~np.isfinite(returns)][:3]}")
+    state.buffer.add(theta, torch.as_tensor(returns, dtype=torch.float32, device=state.device))
+    state.obs_stats.update(result.obs_count, result.obs_sum, result.obs_sumsq)
+    state.best_return = max(float(returns.max()), -math.inf if state.best_return is None else state.best_return)
+    state.env_steps += result.obs_count
+    state.episodes += theta.shape[0]
+    state.iterations += 1
+    return returns
+
+
+def check_losses(state: TrainState, evaluator_loss: float, generator_loss: float) -> None:
     for name, loss in (("evaluator", evaluator_loss), ("generator", generator_loss)):
         if not math.isfinite(loss):
             raise TrainingError(f"{name} loss became {loss} at env step {state.env_steps}")
-    elapsed = time.perf_counter() - start
-    state.wall_s += elapsed
-    return state, {
-        "train/command": command, "train/best_return": state.best_return,
-        "train/mean_return": float(returns.mean()), "train/max_return": float(returns.max()),
-        "train/mean_length": float(result.lengths.mean()), "train/evaluator_loss": evaluator_loss,
-        "train/generator_loss": generator_loss, "perf/rollout_s": rollout_s,
-        "perf/update_s": time.perf_counter() - update_start, "perf/sps": result.obs_count / elapsed,
-    }
+
+
+def iteration_metrics(state: TrainState, command: float, returns: np.ndarray, result: envs.RolloutResult,
+                      evaluator_loss: float, generator_loss: float, rollout_s: float, update_s: float,
+                      elapsed: float) -> dict[str, float]:
+    return {"train/command": command, "train/best_return": state.best_return,
+            "train/mean_return": float(returns.mean()), "train/max_return": float(returns.max()),
+            "train/mean_length": float(result.lengths.mean()), "train/evaluator_loss": evaluator_loss,
+            "train/generator_loss": generator_loss, "perf/rollout_s": rollout_s, "perf/update_s": update_s,
+            "perf/sps": result.obs_count / elapsed}
 
 
 def _simulate(state: TrainState, theta: torch.Tensor, key, episodes: int = 1) -> envs.RolloutResult:
@@ -155,9 +176,14 @@ def _generator_update(state: TrainState) -> torch.Tensor:
     return loss.detach()
 
 
+def eval_command(state: TrainState) -> float:
+    """What an evaluation asks for: the best training return so far (the first command before any)."""
+    return state.cfg.command.first if state.best_return is None else state.best_return
+
+
 def evaluate(state: TrainState) -> dict[str, float]:
     """G(best return so far), no noise, ``cfg.eval.episodes`` episodes; env steps not counted."""
-    command = state.cfg.command.first if state.best_return is None else state.best_return
+    command = eval_command(state)
     with torch.no_grad():
         theta = state.generator(torch.tensor([command], device=state.device))
     result = _simulate(state, theta, eval_key(state.cfg, state.evaluations), episodes=state.cfg.eval.episodes)

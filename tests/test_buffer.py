@@ -49,3 +49,23 @@ def test_restore_round_trip():
     assert torch.equal(copy.entries(1)[1], returns)
     rng_a, rng_b = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
     assert torch.equal(buffer.sample(rng_a, 50)[1], copy.sample(rng_b, 50)[1])
+
+
+def test_storage_grows_with_the_entries_and_keeps_them():
+    buffer = ReplayBuffer(capacity=300, dim=3)
+    assert buffer.params.shape[0] < 300  # K seeds' buffers must not hold their capacity from the start
+    added = []
+    for step in range(40):  # 40 x 9 = 360 entries: grows, fills, then wraps around
+        params = torch.full((9, 3), float(step)) + torch.arange(9.0)[:, None] / 10
+        buffer.add(params, params[:, 0])
+        added.append(params)
+        assert buffer.params.shape[0] >= len(buffer) and buffer.params.shape[0] <= 300
+    everything = torch.cat(added)
+    params, returns = buffer.entries(1)
+    torch.testing.assert_close(params, everything[-300:])  # the newest 300, oldest first
+    torch.testing.assert_close(returns, everything[-300:, 0])
+    assert buffer.params.shape[0] == 300
+    restored = ReplayBuffer(capacity=300, dim=3)
+    restored.restore(params, returns, buffer.stored)
+    torch.testing.assert_close(restored.entries(1)[0], params)
+    torch.testing.assert_close(restored.weights().sort().values, buffer.weights().sort().values)

@@ -29,7 +29,7 @@ from fastgen.config import ArsConfig, Config
 from fastgen.errors import TrainingError
 from fastgen.evaluation import eval_key, eval_metrics
 from fastgen.normalizer import ObsStats
-from fastgen.trainer import resolve_engine
+from fastgen.trainer import make_env
 
 
 @dataclass
@@ -46,7 +46,7 @@ class ArsState(Counters):
 
 def init(cfg: Config) -> ArsState:
     cfg.validate()
-    env = envs.make(cfg.env, resolve_engine(cfg.engine))
+    env = make_env(cfg)
     rng = np.random.default_rng(cfg.seed)
     theta = random_params(rng, 1, env.spec.obs_dim, env.spec.act_dim, dtype=np.float64)[0]
     return ArsState(cfg, env, cfg.ars.resolved(cfg.env), theta, ObsStats(env.spec.obs_dim), rng,

@@ -32,7 +32,7 @@ from fastgen.algorithms import Counters
 from fastgen.config import Config
 from fastgen.errors import TrainingError
 from fastgen.evaluation import eval_key, eval_metrics
-from fastgen.trainer import resolve_device
+from fastgen.trainer import make_env, resolve_device
 
 STEPS_PER_ITERATION = 1_000
 
@@ -74,7 +74,7 @@ def init(cfg: Config) -> DdpgState:
         buffer_size=min(d.buffer_size, cfg.budget), learning_starts=d.update_after, batch_size=d.batch_size,
         tau=1.0 - d.polyak, gamma=d.gamma, train_freq=(d.update_every, "step"), gradient_steps=d.update_every,
         action_noise=noise, policy_kwargs={"net_arch": [256, 256]}, seed=cfg.seed, device=device, verbose=0)
-    return DdpgState(cfg, envs.make(cfg.env, "cpu"), gym_env, model, device)
+    return DdpgState(cfg, make_env(cfg, "cpu"), gym_env, model, device)
 
 
 def iteration(state: DdpgState) -> tuple[DdpgState, dict[str, float]]:

@@ -33,7 +33,7 @@ from fastgen.algorithms import Counters
 from fastgen.config import Config, UdrlConfig
 from fastgen.errors import TrainingError
 from fastgen.evaluation import eval_key, eval_metrics
-from fastgen.trainer import resolve_device, resolve_engine
+from fastgen.trainer import make_env, resolve_device
 
 MIN_STD = 1e-3  # in actions scaled to [-1, 1]
 
@@ -115,7 +115,7 @@ class UdrlState(Counters):
 def init(cfg: Config) -> UdrlState:
     cfg.validate()
     torch.manual_seed(cfg.seed)
-    env = envs.make(cfg.env, resolve_engine(cfg.engine))
+    env = make_env(cfg)
     settings, device = cfg.udrl.resolved(cfg.env), resolve_device(cfg.device)
     net = BehaviourNet(env.spec.obs_dim, env.spec.act_dim, settings.activation,
                        (settings.return_scale, settings.horizon_scale)).to(device)

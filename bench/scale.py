@@ -1,0 +1,172 @@
+"""Scaling with the number of seeds K trained together and the population P: env-steps/s and updates/s.
+
+    python -m bench.scale                               # hopper, this machine (CPU here; GPU when present)
+    python -m bench.scale --seeds 1 4 16 --populations 1 8 64 --iteration-populations 1 8
+
+Three measurements, each the median of ``--repeats`` timed calls after a warm-up:
+
+- ``rollout``: one ``envs.rollout_groups`` call simulating the ``K x P`` policies of an iteration
+  (K untrained generators' G(c) + noise, each seed's own key and normalisation), one episode each:
+  env-steps/s, and the rollout's ``seconds`` per iteration.
+- ``updates``: one batched evaluator update and one batched generator update of K seeds
+  (``fastgen.seed_batch``, batch 16 from each seed's buffer): seconds per call, and seed-updates/s
+  (K updates per call). ``K = plain`` is the single-seed trainer's update, for comparison.
+- ``iteration``: a whole ``seed_batch.iteration`` (rollout, bookkeeping, 5P evaluator and 20P
+  generator updates per seed): env-steps/s of training and iterations/s.
+
+Writes ``bench/results/scale_<device>.json`` (machine, settings, every row) and prints the tables.
+"""
+
+import dataclasses
+import statistics
+import time
+from dataclasses import dataclass
+
+import jax
+import numpy as np
+import torch
+import tyro
+
+from bench.common import device_tag, machine, table, write_json
+from fastgen import seed_batch, trainer
+from fastgen.config import Config
+
+
+@dataclass
+class Settings:
+    env: str = "hopper"
+    """Task."""
+    seeds: tuple[int, ...] = (1, 2, 4, 8, 16)
+    """K values: seeds trained together."""
+    populations: tuple[int, ...] = (1, 8, 64)
+    """P values for the rollout rows."""
+    iteration_populations: tuple[int, ...] = (1,)
+    """P values for the whole-iteration rows (their updates grow with P: 25 P per seed)."""
+    iteration_seeds: tuple[int, ...] = (1, 4)
+    """K values for the whole-iteration rows."""
+    engine: str = "auto"
+    """Simulation engine (auto: mjx on a GPU, else cpu)."""
+    device: str = "auto"
+    """Torch device (auto: cuda if available)."""
+    repeats: int = 5
+    """Timed calls per row (median reported)."""
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _timed(fn, repeats: int, device: torch.device) -> float:
+    fn()  # warm-up: compilation, thread pools, allocator
+    _sync(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _batch(settings: Settings, K: int, P: int) -> seed_batch.SeedBatch:
+    cfgs = [Config(env=settings.env, seed=s, num_envs=P, engine=settings.engine, device=settings.device)
+            for s in range(K)]
+    return seed_batch.init(cfgs)
+
+
+def rollout_rows(settings: Settings) -> list[dict]:
+    rows = []
+    for K in settings.seeds:
+        for P in settings.populations:
+            batch = _batch(settings, K, P)
+            states, device = batch.states, batch.states[0].device
+            index = torch.arange(K, device=device)
+            with torch.no_grad():
+                mean = seed_batch._generate(batch, index, torch.zeros(K, P, device=device))
+                theta = mean + 0.1 * torch.randn(mean.shape, device=device)
+            keys = [jax.random.key(s) for s in range(K)]
+            steps = []
+
+            def call():
+                results = seed_batch._simulate(states, theta, keys)
+                steps.append(sum(r.obs_count for r in results))
+
+            seconds = _timed(call, settings.repeats, device)
+            rows.append({"kind": "rollout", "K": K, "P": P, "policies": K * P, "seconds": seconds,
+                         "env_steps": int(np.median(steps)), "env_steps_per_s": np.median(steps) / seconds})
+            print(table(rows[-1:], ["kind", "K", "P", "policies", "seconds", "env_steps_per_s"]), flush=True)
+    return rows
+
+
+def update_rows(settings: Settings) -> list[dict]:
+    rows = []
+    for K in ("plain", *settings.seeds):
+        batch = _batch(settings, 1 if K == "plain" else K, 1)
+        for state in batch.states:  # a buffer of 256 random policies to sample from
+            state.buffer.add(0.1 * torch.randn(256, state.buffer.params.shape[1], device=state.device),
+                             100 * torch.randn(256, device=state.device))
+        device = batch.states[0].device
+        index = torch.arange(batch.K, device=device)
+        if K == "plain":
+            state = batch.states[0]
+            evaluator = _timed(lambda: trainer._evaluator_update(state), settings.repeats, device)
+            state.evaluator.requires_grad_(False)
+            generator = _timed(lambda: trainer._generator_update(state), settings.repeats, device)
+            state.evaluator.requires_grad_(True)
+        else:
+            evaluator = _timed(lambda: seed_batch._evaluator_update(batch, batch.states, index), settings.repeats, device)
+            generator = _timed(lambda: seed_batch._generator_update(batch, batch.states, index), settings.repeats, device)
+        seeds = 1 if K == "plain" else K
+        rows.append({"kind": "updates", "K": K, "evaluator_s": evaluator, "generator_s": generator,
+                     "evaluator_updates_per_s": seeds / evaluator, "generator_updates_per_s": seeds / generator})
+        print(table(rows[-1:], ["kind", "K", "evaluator_s", "generator_s", "evaluator_updates_per_s",
+                                "generator_updates_per_s"]), flush=True)
+    return rows
+
+
+def iteration_rows(settings: Settings) -> list[dict]:
+    rows = []
+    for K in settings.iteration_seeds:
+        for P in settings.iteration_populations:
+            batch = _batch(settings, K, P)
+            device = batch.states[0].device
+            before = []
+
+            def call():
+                before.append(sum(s.env_steps for s in batch.states))
+                seed_batch.iteration(batch, list(range(K)))
+                before[-1] = sum(s.env_steps for s in batch.states) - before[-1]
+
+            seconds = _timed(call, settings.repeats, device)
+            steps = float(np.median(before))
+            rows.append({"kind": "iteration", "K": K, "P": P, "seconds": seconds, "env_steps": steps,
+                         "env_steps_per_s": steps / seconds, "iterations_per_s": 1 / seconds,
+                         "seed_iterations_per_s": K / seconds})
+            print(table(rows[-1:], ["kind", "K", "P", "seconds", "env_steps_per_s", "seed_iterations_per_s"]), flush=True)
+    return rows
+
+
+def main(settings: Settings) -> dict:
+    torch.manual_seed(0)
+    engine = trainer.resolve_engine(settings.engine)
+    device = trainer.resolve_device(settings.device)
+    print(f"{settings.env}: engine {engine}, torch device {device}, {torch.get_num_threads()} torch threads", flush=True)
+    rows = rollout_rows(settings) + update_rows(settings) + iteration_rows(settings)
+    print()
+    print(table([r for r in rows if r["kind"] == "rollout"], ["K", "P", "policies", "seconds", "env_steps_per_s"]))
+    print(table([r for r in rows if r["kind"] == "updates"],
+                ["K", "evaluator_s", "generator_s", "evaluator_updates_per_s", "generator_updates_per_s"]))
+    print(table([r for r in rows if r["kind"] == "iteration"],
+                ["K", "P", "seconds", "env_steps_per_s", "seed_iterations_per_s"]))
+    info = {**machine(), "engine": engine, "torch_device": str(device), "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(),
+            "cuda": torch.cuda.get_device_name() if device.type == "cuda" else None}
+    payload = {"benchmark": "scale", "machine": info, "settings": dataclasses.asdict(settings), "rows": rows}
+    path = write_json(f"scale_{device_tag()}.json", payload)
+    print(f"wrote {path}")
+    return payload
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Settings))

@@ -1,0 +1,90 @@
+"""``python -m fastgen.run --env mountain_car --seeds 0-19``: K PoliGen seeds in one process, one batch.
+
+Seed s's run is ``<out>/seed<s>/``, laid out exactly as a single-seed run with ``--seed s --out
+<out>/seed<s>`` (config.json, metrics.jsonl, TensorBoard, checkpoint.pt, snapshots/, summary.json),
+so every tool reads it alike and ``fastgen.run --seed s --out <out>/seed<s> --resume`` could carry
+it on alone. Every seed follows its own schedule (evaluations at its own env steps, stops at its
+own budget or time limit); the computation is shared (``fastgen.seed_batch``). One progress bar
+shows all seeds; ``--resume`` continues every seed from its last checkpoint.
+"""
+
+import dataclasses
+import json
+from pathlib import Path
+
+from fastgen import poligen, seed_batch, snapshots
+from fastgen.config import Config, parse_seeds
+from fastgen.report import SeedsBar
+from fastgen.run import check_run_dir, log_evaluation, open_run_dir, out_of_time, write_summary
+
+
+def seed_configs(cfg: Config) -> list[Config]:
+    """One single-seed config per seed of ``cfg.seeds``, each with its own run directory."""
+    root = Path(cfg.out if cfg.out is not None else f"runs/{cfg.env}-seeds{cfg.seeds}")
+    return [dataclasses.replace(cfg, seed=seed, seeds=None, out=str(root / f"seed{seed}"))
+            for seed in parse_seeds(cfg.seeds)]
+
+
+def train_seeds(cfg: Config) -> dict:
+    """Train (or resume) every seed of ``cfg.seeds`` to its budget; -> ``{"seeds": [summary, ...]}``."""
+    cfg.validate()
+    return {"seeds": train_batch(seed_configs(cfg))}
+
+
+def train_batch(cfgs: list[Config]) -> list[dict]:
+    """Train single-seed PoliGen configs, equal but for ``seed``, ``out`` and ``resume``, as one batch
+    (each resumed from its checkpoint where its ``resume`` says so); -> their summaries."""
+    common = {json.dumps(dataclasses.asdict(dataclasses.replace(c, seed=0, out=None, resume=False))) for c in cfgs}
+    if len(common) > 1:
+        raise ValueError("a batch of seeds needs configs that differ only in seed, out and resume")
+    for c in cfgs:
+        c.validate()
+        check_run_dir(c)
+    batch = seed_batch.init(cfgs)
+    if any(c.resume for c in cfgs):
+        for state in batch.states:
+            if state.cfg.resume:
+                poligen.load(state, Path(state.cfg.run_dir))
+        batch = seed_batch.restack(batch)
+    states = batch.states
+    reporters = [open_run_dir(s, progress=False) for s in states]
+    bar = SeedsBar(Path(cfgs[0].run_dir).parent.name, reporters, [c.budget for c in cfgs],
+                   [s.env_steps for s in states])
+    next_eval = [0] * batch.K
+    try:
+        _snapshot(batch, range(batch.K))
+        _evaluate(batch, [k for k, s in enumerate(states) if s.evaluations == 0], reporters, next_eval)
+        next_eval = [(s.env_steps // s.cfg.eval_every + 1) * s.cfg.eval_every for s in states]
+        while active := [k for k, s in enumerate(states) if s.env_steps < s.cfg.budget and not out_of_time(s)]:
+            metrics = seed_batch.iteration(batch, active)
+            for k, m in zip(active, metrics):
+                reporters[k].iteration(states[k].env_steps, m)
+            bar.update([s.env_steps for s in states], sum(m["perf/sps"] for m in metrics),
+                       [s.best_return for s in states if s.best_return is not None])
+            _snapshot(batch, active)
+            due = [k for k in active if states[k].env_steps >= next_eval[k] or states[k].env_steps >= cfgs[k].budget
+                   or out_of_time(states[k])]
+            _evaluate(batch, due, reporters, next_eval)
+    finally:
+        bar.close()
+        for reporter in reporters:
+            reporter.close()
+    return [write_summary(s) for s in states]
+
+
+def _snapshot(batch: seed_batch.SeedBatch, seeds) -> None:
+    for k in seeds:
+        state = batch.states[k]
+        if snapshots.due(state, Path(state.cfg.run_dir)) is not None:
+            snapshots.take_due(seed_batch.sync(batch, k), Path(state.cfg.run_dir))
+
+
+def _evaluate(batch: seed_batch.SeedBatch, seeds: list[int], reporters, next_eval: list[int]) -> None:
+    """Evaluate ``seeds`` together, log each, checkpoint each (``seed_batch.evaluate`` synced their states)."""
+    if not seeds:
+        return
+    for k, metrics in zip(seeds, seed_batch.evaluate(batch, seeds)):
+        state = batch.states[k]
+        log_evaluation(state, metrics, reporters[k])
+        poligen.save(state, Path(state.cfg.run_dir))
+        next_eval[k] = (state.env_steps // state.cfg.eval_every + 1) * state.cfg.eval_every

@@ -1,0 +1,122 @@
+"""``envs.rollout_groups`` (G populations in one rollout) and the ``mjx`` rollout sharded over devices.
+
+A group's result must be the very result of ``envs.rollout`` on that group alone (which the parity
+tests tie to Gymnasium): the same reset states from its key, its own normalisation and its own
+observation statistics. Sharding is checked in a process with four XLA:CPU devices
+(``XLA_FLAGS=--xla_force_host_platform_device_count=4``) against the same rollout on one device.
+"""
+
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+import envs
+from envs.policy import random_params
+
+FIELDS = ("episode_returns", "episode_returns_no_bonus", "episode_lengths", "obs_count")
+SUMS = ("obs_sum", "obs_sumsq")
+SHARDED_PROCESS = len(jax.devices()) == 4  # this file re-run with four host devices
+
+
+def _population(env, groups: int, per_group: int, seed: int):
+    spec, rng = env.spec, np.random.default_rng(seed)
+    params = random_params(rng, groups * per_group, spec.obs_dim, spec.act_dim).reshape(groups, per_group, -1)
+    mean = rng.normal(scale=0.2, size=(groups, spec.obs_dim))
+    std = rng.uniform(0.5, 2.0, size=(groups, spec.obs_dim))
+    keys = [jax.random.key(seed * 100 + g) for g in range(groups)]
+    return params, mean, std, keys
+
+
+def _assert_same(grouped, single, sums_rtol: float = 0.0):
+    for field in FIELDS:
+        np.testing.assert_array_equal(getattr(grouped, field), getattr(single, field), err_msg=field)
+    for field in SUMS:
+        np.testing.assert_allclose(getattr(grouped, field), getattr(single, field), rtol=sums_rtol, err_msg=field)
+
+
+@pytest.mark.parametrize("name, engine", [("hopper", "cpu"), ("inverted_pendulum", "cpu"), ("mountain_car", "cpu"),
+                                          ("mountain_car", "mjx")])
+@pytest.mark.parametrize("episodes", [1, 3])
+def test_each_group_is_its_own_rollout(name, engine, episodes):
+    env = envs.make(name, engine)
+    params, mean, std, keys = _population(env, groups=3, per_group=4, seed=1)
+    grouped = envs.rollout_groups(env, params, mean, std, keys, episodes=episodes)
+    assert len(grouped) == 3
+    for g in range(3):
+        _assert_same(grouped[g], envs.rollout(env, params[g], mean[g], std[g], keys[g], episodes=episodes))
+    # the groups really differ (own keys, own normalisation): no group is a copy of another
+    assert not np.array_equal(grouped[0].obs_sum, grouped[1].obs_sum)
+
+
+def test_groups_take_a_jax_key_array_and_torch_weights():
+    import torch
+
+    env = envs.make("mountain_car", "cpu")
+    params, mean, std, keys = _population(env, groups=2, per_group=3, seed=2)
+    from_list = envs.rollout_groups(env, params, mean, std, keys)
+    from_array = envs.rollout_groups(env, torch.from_numpy(params), mean, std, jax.numpy.stack(keys))
+    for a, b in zip(from_list, from_array):
+        _assert_same(a, b)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda p, m, s, k: (p[0], m, s, k), "params must be \\[G, P, D\\]"),
+    (lambda p, m, s, k: (p, m[:1], s, k), "obs_mean must have shape \\(2, 2\\)"),
+    (lambda p, m, s, k: (p, m, -s, k), "obs_std must be > 0"),
+    (lambda p, m, s, k: (p, m, s, k[:1]), "need one key per group: 2 groups, got 1 keys"),
+    (lambda p, m, s, k: (np.where(np.arange(p.shape[2]) == 5, np.nan, p).astype(np.float32), m, s, k),
+     "params of policy 0 .* contain NaN"),
+])
+def test_grouped_input_errors_name_the_bad_value(change, message):
+    env = envs.make("mountain_car", "cpu")
+    args = change(*_population(env, groups=2, per_group=3, seed=3))
+    with pytest.raises(ValueError, match=message):
+        envs.rollout_groups(env, *args)
+
+
+if SHARDED_PROCESS:
+
+    @pytest.mark.parametrize("name", ["inverted_pendulum", "mountain_car"])
+    def test_sharded_rollout_equals_one_device(name):
+        sharded = envs.make(name, "mjx")
+        plain = envs.make(name, "mjx", devices=jax.devices()[:1])
+        assert sharded.devices.size == 4 and plain.devices.size == 1
+        # 2 x 3 = 6 policies: padded to 8, two policies per device
+        params, mean, std, keys = _population(sharded, groups=2, per_group=3, seed=4)
+        a = envs.rollout_groups(sharded, params, mean, std, keys, episodes=2)
+        b = envs.rollout_groups(plain, params, mean, std, keys, episodes=2)
+        for x, y in zip(a, b):
+            # per-environment results are bitwise equal; only the final float32 sums over environments
+            # are reduced in another order
+            _assert_same(x, y, sums_rtol=1e-5)
+        # the compiled rollout really is partitioned: its inputs live on four devices, a quarter each
+        flat = jax.device_put(np.zeros((8, params.shape[2]), np.float32), sharded._rows)
+        assert {shard.data.shape for shard in flat.addressable_shards} == {(2, params.shape[2])}
+        assert len(flat.sharding.device_set) == 4
+        lowered = sharded._rollout.lower(flat, flat[:, : sharded.spec.obs_dim], flat[:, : sharded.spec.obs_dim] + 1,
+                                         jax.numpy.stack(keys), episodes=2, per_group=3)
+        assert "all-reduce" in lowered.compile().as_text()  # "anyone alive?" across devices
+
+    def test_single_population_is_padded_and_sharded():
+        env = envs.make("mountain_car", "mjx")
+        plain = envs.make("mountain_car", "mjx", devices=jax.devices()[:1])
+        params, mean, std, keys = _population(env, groups=1, per_group=5, seed=5)
+        a = envs.rollout(env, params[0], mean[0], std[0], keys[0])
+        b = envs.rollout(plain, params[0], mean[0], std[0], keys[0])
+        _assert_same(a, b, sums_rtol=1e-5)
+        assert a.returns.shape == (5,)  # the three padding policies are not reported
+
+else:
+
+    def test_sharded_over_four_host_devices():
+        """Run this file's sharded cases in a process that sees four XLA:CPU devices."""
+        env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+        run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, "-k", "shard"],
+                             env=env, capture_output=True, text=True, timeout=900)
+        assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
+        summary = run.stdout.strip().splitlines()[-1]
+        assert summary.startswith("3 passed"), summary

@@ -1,0 +1,170 @@
+"""K seeds trained as one batch (``--seeds``) against the same seeds trained alone.
+
+A seed's run in the batch draws the same random numbers from the same streams as its single-seed
+run; only float32 products batched over seeds round differently (~1e-7). So over a short run the
+two must agree to round-off amplified by a few updates (asserted: 1e-4 relative on returns,
+measured ~1e-8), with identical schedules: the same env steps at every evaluation, the same files,
+the same config but for the run directory.
+"""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from fastgen import run, seed_batch
+from fastgen.config import BufferConfig, Config, EvalConfig, EvaluatorConfig, GeneratorConfig, parse_seeds
+from fastgen.run_seeds import seed_configs, train_seeds
+
+RTOL = 1e-4
+
+
+def _cfg(tmp_path, **changes) -> Config:
+    base = Config(env="mountain_car", num_envs=1, engine="cpu", device="cpu", total_steps=3000,
+                  generator=GeneratorConfig(updates_per_episode=2, snapshots=2),
+                  evaluator=EvaluatorConfig(updates_per_episode=1), buffer=BufferConfig(size=20),
+                  eval=EvalConfig(every=1000, episodes=2), out=str(tmp_path / "batch"))
+    return dataclasses.replace(base, **changes)
+
+
+def _rows(run_dir) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def _assert_runs_agree(batched_dir, single_dir):
+    a, b = _rows(batched_dir), _rows(single_dir)
+    assert [r["env_steps"] for r in a] == [r["env_steps"] for r in b]
+    for x, y in zip(a, b):
+        assert set(x) == set(y)
+        for key in ("eval/return", "eval/command", "train/best_return", "eval/length"):
+            np.testing.assert_allclose(x[key] if x[key] is not None else np.nan,
+                                       y[key] if y[key] is not None else np.nan, rtol=RTOL, err_msg=key)
+    sa, sb = (json.loads((d / "summary.json").read_text()) for d in (batched_dir, single_dir))
+    assert set(sa) == set(sb) and sa["env_steps"] == sb["env_steps"] and sa["iterations"] == sb["iterations"]
+    ca, cb = (json.loads((d / "config.json").read_text()) for d in (batched_dir, single_dir))
+    for key in ("out", "resume"):
+        ca.pop(key), cb.pop(key)
+    assert ca == cb
+    assert sorted(p.name for p in (batched_dir / "snapshots").iterdir()) == \
+        sorted(p.name for p in (single_dir / "snapshots").iterdir())
+    assert {p.name for p in batched_dir.iterdir()} >= {"checkpoint.pt", "buffer", "config.json", "summary.json"}
+
+
+def test_parse_seeds():
+    assert parse_seeds("0-3") == [0, 1, 2, 3]
+    assert parse_seeds("5") == [5]
+    assert parse_seeds("0-1, 7,9-10") == [0, 1, 7, 9, 10]
+    for bad in ("", "a-b", "3,3", "-1", "4-2"):
+        with pytest.raises(ValueError, match="--seeds"):
+            parse_seeds(bad)
+
+
+def test_seeds_are_poligen_only_and_validated(tmp_path):
+    with pytest.raises(ValueError, match="--seeds batches PoliGen runs; --algo ars"):
+        Config(algo="ars", env="mountain_car", seeds="0-1").validate()
+    with pytest.raises(ValueError, match="--seeds 'x'"):
+        Config(env="mountain_car", seeds="x").validate()
+    cfgs = seed_configs(_cfg(tmp_path, seeds="2,4"))
+    assert [c.seed for c in cfgs] == [2, 4] and [c.out for c in cfgs] == [str(tmp_path / "batch" / f"seed{s}")
+                                                                         for s in (2, 4)]
+    assert all(c.seeds is None for c in cfgs)
+
+
+def test_stacked_adam_is_torch_adam_per_seed():
+    torch.manual_seed(0)
+    K, steps = 3, 6
+    start = {"w": torch.randn(K, 4, 5), "b": torch.randn(K, 5)}
+    stacked = {n: p.clone() for n, p in start.items()}
+    opt = seed_batch.StackedAdam(stacked, lr=1e-2)
+    plain = [{n: torch.nn.Parameter(p[k].clone()) for n, p in start.items()} for k in range(K)]
+    plain_opts = [torch.optim.Adam(list(p.values()), lr=1e-2) for p in plain]
+    for t in range(steps):
+        seeds = torch.tensor([0, 2]) if t % 2 else torch.arange(K)  # seed 1 sits out every other step
+        grads = {n: torch.randn(len(seeds), *p.shape[1:]) for n, p in start.items()}
+        before = {n: p[1].clone() for n, p in stacked.items()}
+        opt.step(grads, seeds)
+        for i, k in enumerate(seeds.tolist()):
+            for n, p in plain[k].items():
+                p.grad = grads[n][i].clone()
+            plain_opts[k].step()
+        if t % 2:
+            assert all(torch.equal(stacked[n][1], before[n]) for n in stacked)  # untouched, bit for bit
+    for k in range(K):
+        for n in start:
+            torch.testing.assert_close(stacked[n][k], plain[k][n].detach(), rtol=1e-6, atol=1e-7)
+    assert opt.steps.tolist() == [6, 3, 6]
+    # the moments survive a round trip through a plain torch Adam (checkpoints are single-seed files)
+    params = [torch.nn.Parameter(stacked[n][1].clone()) for n in ("w", "b")]
+    single = torch.optim.Adam(params, lr=1e-2)
+    opt.to_torch(1, single, ["w", "b"])
+    other = seed_batch.StackedAdam({n: torch.zeros_like(p) for n, p in start.items()}, lr=1e-2)
+    other.from_torch(1, single, ["w", "b"])
+    assert other.steps[1] == 3
+    assert torch.equal(other.exp_avg["w"][1], opt.exp_avg["w"][1])
+    assert torch.equal(other.exp_avg_sq["b"][1], opt.exp_avg_sq["b"][1])
+
+
+def test_batched_seeds_equal_their_single_seed_runs(tmp_path):
+    cfg = _cfg(tmp_path, seeds="0-2")
+    result = train_seeds(cfg)
+    assert [s["seed"] for s in result["seeds"]] == [0, 1, 2]
+    for seed in (0, 1, 2):
+        single = run.train(dataclasses.replace(cfg, seeds=None, seed=seed, out=str(tmp_path / f"single{seed}")))
+        assert single["finished"]
+        _assert_runs_agree(tmp_path / "batch" / f"seed{seed}", tmp_path / f"single{seed}")
+    # the seeds differ from each other (not one run written three times)
+    assert len({json.dumps(_rows(tmp_path / "batch" / f"seed{s}")[-1]["eval/return"]) for s in (0, 1, 2)}) == 3
+
+
+def test_batched_run_resumes_and_a_seed_can_continue_alone(tmp_path):
+    short = _cfg(tmp_path, seeds="0-1", total_steps=1500)
+    train_seeds(short)
+    with pytest.raises(ValueError, match="already holds a run"):
+        train_seeds(short)
+    train_seeds(dataclasses.replace(short, total_steps=3000, resume=True))
+    straight = _cfg(tmp_path, seeds="0-1", out=str(tmp_path / "straight"))
+    train_seeds(straight)
+    for seed in (0, 1):
+        _assert_runs_agree(tmp_path / "batch" / f"seed{seed}", tmp_path / "straight" / f"seed{seed}")
+    # one seed of the batch carried on by a plain single-seed run, from the batch's checkpoint
+    alone = dataclasses.replace(short, seeds=None, seed=1, total_steps=4500, resume=True,
+                                out=str(tmp_path / "straight" / "seed1"))
+    summary = run.train(alone)
+    assert summary["finished"] and summary["env_steps"] >= 4500
+    assert len(_rows(tmp_path / "straight" / "seed1")) > len(_rows(tmp_path / "straight" / "seed0"))
+
+
+def test_cli_seeds_writes_one_directory_per_seed(tmp_path):
+    out = tmp_path / "cli"
+    code = run.main(["--env", "mountain_car", "--seeds", "3,5", "--num-envs", "1", "--engine", "cpu", "--device", "cpu",
+                     "--total-steps", "1000", "--generator.updates-per-episode", "1", "--out", str(out)])
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["seed3", "seed5"]
+    assert [json.loads((out / d / "summary.json").read_text())["seed"] for d in ("seed3", "seed5")] == [3, 5]
+    assert run.main(["--env", "mountain_car", "--seeds", "1-0", "--out", str(out)]) == 2
+
+
+@pytest.mark.parametrize("engine, map_seeds", [("cpu", "loop"), ("cpu", "vmap"), ("mjx", "auto")])
+def test_one_batched_iteration_is_each_seeds_iteration(tmp_path, monkeypatch, engine, map_seeds):
+    monkeypatch.setattr(seed_batch, "MAP_SEEDS", map_seeds)  # vmap: the GPU path, here on the CPU
+    cfgs = [dataclasses.replace(_cfg(tmp_path, engine=engine, num_envs=3), seed=s) for s in (4, 7)]
+    batch = seed_batch.init(cfgs)
+    batched = seed_batch.iteration(batch, [0, 1])
+    for cfg, metrics, state in zip(cfgs, batched, batch.states):
+        single = run.algorithms.get("poligen").init(cfg)
+        _, expected = run.algorithms.get("poligen").iteration(single)
+        assert state.env_steps == single.env_steps and len(state.buffer) == len(single.buffer) == 3
+        np.testing.assert_allclose(state.obs_stats.mean, single.obs_stats.mean, rtol=1e-5, atol=1e-8)
+        for key in ("train/command", "train/mean_return", "train/max_return", "train/evaluator_loss",
+                    "train/generator_loss"):
+            np.testing.assert_allclose(metrics[key], expected[key], rtol=RTOL, err_msg=key)
+        synced = seed_batch.sync(batch, cfgs.index(cfg))
+        for (name, a), b in zip(synced.generator.named_parameters(), single.generator.parameters()):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6, msg=name)
+    # a seed left out of an iteration is not touched
+    before = {n: p[1].clone() for n, p in batch.generator.items()}
+    seed_batch.iteration(batch, [0])
+    assert all(torch.equal(batch.generator[n][1], before[n]) for n in before)
+    assert batch.states[1].iterations == 1 and batch.states[0].iterations == 2
