@@ -27,19 +27,21 @@ Result = TypeVar("Result")
 
 
 def run_jobs(work: Callable[[Job], Result], jobs: Sequence[Job], labels: Sequence[str], ray: str | None = None,
-             cpus_per_job: float = 1.0) -> tuple[list[Result | None], list[dict]]:
+             cpus_per_job: float = 1.0, gpus_per_job: float = 0.0) -> tuple[list[Result | None], list[dict]]:
     """``work(job)`` for every job -> (results in job order, None where the job raised;
     failures ``[{"job": label, "error": one line, "traceback": text}]``). Prints one line per finished job.
 
     ``ray``: None runs the jobs here one after another; ``"local"`` starts a local Ray cluster
     (``ray.init()``); anything else is Ray's ``address`` (``"auto"``, ``"ray://host:10001"``). When
     this process is already connected to Ray (``ray.is_initialized()``), that connection is used.
+    ``gpus_per_job`` (Ray only) may be a fraction, so several jobs share one GPU; with 0 the job is
+    shown no GPU (``CUDA_VISIBLE_DEVICES`` empty) and runs on the CPU.
     """
     if len(labels) != len(jobs):
         raise ValueError(f"{len(jobs)} jobs but {len(labels)} labels")
     results: list[Result | None] = [None] * len(jobs)
     failures = []
-    finished = _in_process(work, jobs) if ray is None else _on_ray(work, jobs, ray, cpus_per_job)
+    finished = _in_process(work, jobs) if ray is None else _on_ray(work, jobs, ray, cpus_per_job, gpus_per_job)
     for count, (index, result, seconds, error, trace) in enumerate(finished, 1):
         head = f"[{count}/{len(jobs)}] {labels[index]}"
         if error is None:
@@ -66,8 +68,8 @@ def _in_process(work: Callable[[Job], Result], jobs: Sequence[Job]) -> Iterator[
             yield index, result, time.perf_counter() - start, None, ""
 
 
-def _on_ray(work: Callable[[Job], Result], jobs: Sequence[Job], address: str,
-            cpus_per_job: float) -> Iterator[Finished]:
+def _on_ray(work: Callable[[Job], Result], jobs: Sequence[Job], address: str, cpus_per_job: float,
+            gpus_per_job: float) -> Iterator[Finished]:
     """The jobs as Ray tasks, yielded as they finish."""
     import ray  # only with --ray: the in-process path works without Ray
 
@@ -77,9 +79,9 @@ def _on_ray(work: Callable[[Job], Result], jobs: Sequence[Job], address: str,
     elif started:
         ray.init(address=address)
     try:
-        task = ray.remote(_in_worker).options(num_cpus=cpus_per_job)
+        task = ray.remote(_in_worker).options(num_cpus=cpus_per_job, num_gpus=gpus_per_job)
         threads = max(1, math.floor(cpus_per_job))
-        pending = {task.remote(work, job, threads): index for index, job in enumerate(jobs)}
+        pending = {task.remote(work, job, threads, gpus_per_job > 0): index for index, job in enumerate(jobs)}
         while pending:
             [ref], _ = ray.wait(list(pending), num_returns=1)
             index = pending.pop(ref)
@@ -94,8 +96,11 @@ def _on_ray(work: Callable[[Job], Result], jobs: Sequence[Job], address: str,
             ray.shutdown()
 
 
-def _in_worker(work: Callable[[Job], Result], job: Job, threads: int) -> tuple[Result, float]:
-    """One job on a Ray worker with ``threads`` torch/OpenMP threads -> (its result, seconds it took)."""
+def _in_worker(work: Callable[[Job], Result], job: Job, threads: int, gpus: bool) -> tuple[Result, float]:
+    """One job on a Ray worker with ``threads`` torch/OpenMP threads -> (its result, seconds it took).
+    Without a GPU share the job is shown no GPU (Ray 2.60 leaves ``CUDA_VISIBLE_DEVICES`` unset then)."""
+    if not gpus:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
     torch.set_num_threads(threads)
     start = time.perf_counter()

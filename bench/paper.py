@@ -91,7 +91,10 @@ class Settings:
     threads: int | None = None
     """Threads of the cpu engine in each run (default: all cores; with --ray, --ray-cpus-per-job)."""
     ray_cpus_per_job: float = 1.0
-    """With --ray: CPUs each job reserves, and the torch threads it trains with (at least 1)."""
+    """With --ray: CPUs each job reserves, and the torch and cpu-engine threads it trains with (at least 1)."""
+    ray_gpus_per_job: float = 0.0
+    """With --ray: GPUs each job reserves, a fraction to share one (e.g. 0.25: four jobs per GPU;
+    JAX then must not preallocate, which fastgen arranges); 0 trains on the CPU."""
     results_dir: str = str(RESULTS)
     """Where the table, JSON and PNGs go."""
 
@@ -110,6 +113,8 @@ class Settings:
             raise SystemExit(f"--seeds-per-job must be >= 1, got {self.seeds_per_job}")
         if self.ray_cpus_per_job <= 0:
             raise SystemExit(f"--ray-cpus-per-job must be > 0, got {self.ray_cpus_per_job}")
+        if self.ray_gpus_per_job < 0:
+            raise SystemExit(f"--ray-gpus-per-job must be >= 0, got {self.ray_gpus_per_job}")
 
     @property
     def chosen(self) -> tuple[str, ...]:
@@ -243,7 +248,7 @@ def main(settings: Settings) -> dict:
         labels = [f"{task} {variant} seeds {' '.join(str(cfg.seed) for cfg in configs)}"
                   for task, variant, configs in todo]
         outputs, failures = run_jobs(run_group, [configs for _, _, configs in todo], labels, settings.ray,
-                                     settings.ray_cpus_per_job)
+                                     settings.ray_cpus_per_job, settings.ray_gpus_per_job)
     runs = [{"task": task, "variant": variant, **run} for (task, variant, _), output in zip(todo, outputs)
             for run in output or []]  # a failed job's output is None
     results = Path(settings.results_dir)

@@ -15,12 +15,20 @@ Three measurements, each the median of ``--repeats`` timed calls after a warm-up
   generator updates per seed): env-steps/s of training and iterations/s.
 
 Writes ``bench/results/scale_<device>.json`` (machine, settings, every row) and prints the tables.
+
+``--protocol-tasks mountain_car --protocol-seeds 20`` instead trains the Table 1 PoliGen protocol
+for those tasks at their full budgets, all seeds of a task as one ``--seeds`` batch in
+``runs/scale/<task>-seeds0-<K-1>`` (read back when done, resumed when interrupted), and reports
+the batch's wall clock and the final returns beside the paper's, in
+``bench/results/scale_protocol_<device>.json``.
 """
 
 import dataclasses
+import json
 import statistics
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -28,8 +36,10 @@ import torch
 import tyro
 
 from bench.common import device_tag, machine, table, write_json
+from bench.learning import PAPER
 from fastgen import seed_batch, trainer
 from fastgen.config import Config
+from fastgen.run_seeds import seed_configs, train_seeds
 
 
 @dataclass
@@ -50,6 +60,10 @@ class Settings:
     """Torch device (auto: cuda if available)."""
     repeats: int = 5
     """Timed calls per row (median reported)."""
+    protocol_tasks: tuple[str, ...] = ()
+    """Train the Table 1 PoliGen protocol on these tasks instead of the speed rows."""
+    protocol_seeds: int = 20
+    """Seeds per protocol task (the paper: 20), trained as one batch."""
 
 
 def _sync(device: torch.device) -> None:
@@ -147,10 +161,40 @@ def iteration_rows(settings: Settings) -> list[dict]:
     return rows
 
 
+def protocol_rows(settings: Settings) -> list[dict]:
+    rows = []
+    for task in settings.protocol_tasks:
+        K = settings.protocol_seeds
+        cfg = Config(env=task, seeds=f"0-{K - 1}", engine=settings.engine, device=settings.device,
+                     out=f"runs/scale/{task}-seeds0-{K - 1}")
+        dirs = [Path(c.out) for c in seed_configs(cfg)]
+        if not all((d / "summary.json").exists() for d in dirs):
+            train_seeds(dataclasses.replace(cfg, resume=(dirs[0] / "checkpoint.pt").exists()))
+        summaries = [json.loads((d / "summary.json").read_text()) for d in dirs]
+        finals = np.array([s["mean_last_20_eval_return"] for s in summaries])
+        rows.append({"kind": "protocol", "task": task, "K": K, "budget": cfg.budget, "P": cfg.population,
+                     "batch_wall_s": max(s["wall_s"] for s in summaries), "final_mean": float(finals.mean()),
+                     "final_std": float(finals.std()), "paper": PAPER[task]["poligen"],
+                     "env_steps": sum(s["env_steps"] for s in summaries),
+                     "finished": f"{sum(s['finished'] for s in summaries)}/{K}"})
+        print(table(rows[-1:], ["task", "K", "budget", "batch_wall_s", "final_mean", "final_std", "paper",
+                                "finished"]), flush=True)
+    return rows
+
+
 def main(settings: Settings) -> dict:
     torch.manual_seed(0)
     engine = trainer.resolve_engine(settings.engine)
     device = trainer.resolve_device(settings.device)
+    info = {**machine(), "engine": engine, "torch_device": str(device), "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(),
+            "cuda": torch.cuda.get_device_name() if device.type == "cuda" else None}
+    if settings.protocol_tasks:
+        rows = protocol_rows(settings)
+        payload = {"benchmark": "scale_protocol", "machine": info, "settings": dataclasses.asdict(settings),
+                   "rows": rows}
+        print(f"wrote {write_json(f'scale_protocol_{device_tag()}.json', payload)}")
+        return payload
     print(f"{settings.env}: engine {engine}, torch device {device}, {torch.get_num_threads()} torch threads", flush=True)
     rows = rollout_rows(settings) + update_rows(settings) + iteration_rows(settings)
     print()
@@ -159,9 +203,6 @@ def main(settings: Settings) -> dict:
                 ["K", "evaluator_s", "generator_s", "evaluator_updates_per_s", "generator_updates_per_s"]))
     print(table([r for r in rows if r["kind"] == "iteration"],
                 ["K", "P", "seconds", "env_steps_per_s", "seed_iterations_per_s"]))
-    info = {**machine(), "engine": engine, "torch_device": str(device), "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(),
-            "cuda": torch.cuda.get_device_name() if device.type == "cuda" else None}
     payload = {"benchmark": "scale", "machine": info, "settings": dataclasses.asdict(settings), "rows": rows}
     path = write_json(f"scale_{device_tag()}.json", payload)
     print(f"wrote {path}")

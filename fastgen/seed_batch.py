@@ -114,7 +114,8 @@ def init(cfgs: list[Config]) -> SeedBatch:
 def _stack(states: list[TrainState]) -> SeedBatch:
     generator, _ = stack_module_state([s.generator for s in states])
     evaluator, _ = stack_module_state([s.evaluator for s in states])
-    # leaves of their own: autograd through a vmapped forward was measured faster than vmap(grad) on the CPU
+    # leaves of their own, differentiated through the seeds' losses (autograd over vmap was measured faster on the
+    # CPU than vmap(grad)); the modules in ``states`` stay behind as the per-seed copies ``sync`` refreshes
     generator = {n: p.detach().requires_grad_(True) for n, p in generator.items()}
     evaluator = {n: p.detach().requires_grad_(True) for n, p in evaluator.items()}
     cfg = states[0].cfg

@@ -22,6 +22,17 @@ def test_mountain_car_reaches_90_quickly(tmp_path):
     assert max(row["eval/return"] for row in rows) >= 90.0
 
 
+@pytest.mark.slow
+def test_a_batch_of_seeds_learns_mountain_car(tmp_path):
+    """Three seeds as one batch (--seeds): each seed reaches 90 within 20k env steps, as single runs do."""
+    from fastgen.run_seeds import train_seeds
+
+    out = tmp_path / "seeds"
+    train_seeds(Config(env="mountain_car", num_envs=1, seeds="0-2", total_steps=20_000, engine="cpu", device="cpu",
+                       out=str(out)))
+    assert [_max_eval(out / f"seed{s}") >= 90.0 for s in range(3)] == [True] * 3
+
+
 def _max_eval(out) -> float:
     return max(json.loads(line)["eval/return"] for line in (out / "metrics.jsonl").read_text().splitlines())
 

@@ -2,18 +2,21 @@
 without retraining, and a failing job is reported without losing the others."""
 
 import json
+import os
 
 import pytest
 import ray
 import torch
 
+from bench import cluster as cluster_jobs
 from bench import paper
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    """A local Ray cluster of 2 CPUs for this module; ``paper.main`` uses the connection it finds."""
-    ray.init(num_cpus=2, include_dashboard=False)
+    """A local Ray cluster of 2 CPUs (and one declared GPU, a resource Ray only counts) for this module;
+    ``paper.main`` uses the connection it finds."""
+    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False)
     yield
     ray.shutdown()
 
@@ -90,3 +93,15 @@ def test_a_failing_job_is_reported_and_the_others_kept(cluster, tmp_path, monkey
     assert "--eval.episodes must be >= 1" in written["failures"][0]["traceback"]
     md = (tmp_path / "results" / "paper_custom_mountain_car.md").read_text()
     assert md.count("| mountain_car | poligen |") == 1
+
+
+def _visible_gpus(_job) -> str:
+    return os.environ.get("CUDA_VISIBLE_DEVICES", "unset")
+
+
+def test_jobs_reserve_gpu_shares(cluster):
+    """Two jobs of half a GPU each share GPU 0; a job without GPUs is shown none."""
+    shared, failures = cluster_jobs.run_jobs(_visible_gpus, [1, 2], ["a", "b"], ray="local", gpus_per_job=0.5)
+    assert failures == [] and shared == ["0", "0"]
+    none, _ = cluster_jobs.run_jobs(_visible_gpus, [1], ["c"], ray="local")
+    assert none == [""]
