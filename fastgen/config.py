@@ -267,7 +267,7 @@ class Config:
                   ("--num-envs", self.population, 1), ("--total-steps", self.budget, 1),
                   ("--eval.every", self.eval_every, 1), ("--eval.episodes", self.eval.episodes, 1),
                   ("--buffer.size", self.buffer.size, 1), ("--buffer.batch-size", self.buffer.batch_size, 1),
-                  ("--evaluator.probes", self.evaluator.probes, 1), ("--threads", self.threads or 1, 1),
+                  ("--evaluator.probes", self.evaluator.probes, 1), ("--threads", 1 if self.threads is None else self.threads, 1),
                   ("--generator.snapshots", self.generator.snapshots, 0)]
         for flag, value, least in checks:
             if value < least:

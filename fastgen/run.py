@@ -4,7 +4,8 @@ Run directory (DESIGN.md): ``config.json``, TensorBoard event files, ``metrics.j
 per evaluation), ``checkpoint.pt`` (+ ``buffer/`` chunks) after every evaluation, ``summary.json``
 at the end (also when ``--time-limit`` stopped the run early: ``finished`` says which), and for
 PoliGen ``snapshots/`` (generator snapshots over training, for ``fastgen.atlas``). ``--resume``
-continues a killed or time-limited run from its last checkpoint.
+continues a killed or time-limited run from its last checkpoint. ``--seeds 0-19`` trains several
+PoliGen seeds as one batch, one such run directory per seed (``fastgen.run_seeds``).
 """
 
 import dataclasses

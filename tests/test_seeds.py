@@ -66,6 +66,8 @@ def test_seeds_are_poligen_only_and_validated(tmp_path):
         Config(algo="ars", env="mountain_car", seeds="0-1").validate()
     with pytest.raises(ValueError, match="--seeds 'x'"):
         Config(env="mountain_car", seeds="x").validate()
+    with pytest.raises(ValueError, match="--threads must be >= 1, got 0"):
+        Config(env="mountain_car", threads=0).validate()
     cfgs = seed_configs(_cfg(tmp_path, seeds="2,4"))
     assert [c.seed for c in cfgs] == [2, 4] and [c.out for c in cfgs] == [str(tmp_path / "batch" / f"seed{s}")
                                                                          for s in (2, 4)]
