@@ -2,9 +2,10 @@
 
 Tensors on the training device: ``params [rows, D]``, ``returns [rows]``, and the insertion stamp of
 each slot. ``rows`` grows by doubling up to ``capacity`` as entries arrive (a full hopper buffer is
-10k x 69,635 floats, 2.8 GB: K seeds in one process must not each hold that from the start). Sampling weight ``1 / x^power`` with ``x`` the number of episodes
-since the entry was stored (newest: x = 1), with replacement (the authors' code); ``power=None``
-samples uniformly (the Fig. 4 ablation).
+10k x 69,635 floats, 2.8 GB: K seeds in one process must not each hold that from the start).
+Sampling weight ``1 / x^power`` with ``x`` the number of episodes since the entry was stored
+(newest: x = 1), with replacement (the authors' code); ``power=None`` samples uniformly (the
+Fig. 4 ablation).
 """
 
 import torch

@@ -5,10 +5,10 @@ counters) and its own run directory, and follows the single-seed schedule step f
 same random draws from the same streams, the same number of updates, evaluations at its own env
 steps. What is shared is the computation:
 
-- the K generators and K evaluators are stacked (every parameter ``[K, ...]``), their losses computed
-  by ``torch.func.vmap`` over the seeds and differentiated as one sum (seed k's parameters get seed
-  k's gradient only); Adam runs on the stacked tensors
-  (``StackedAdam``, elementwise, so seed k's update reads and writes only slice k);
+- the K generators and K evaluators are stacked (every parameter ``[K, ...]``); each seed's loss is
+  differentiated for its own slice only, the seeds mapped by ``torch.func.vmap`` on a GPU or one
+  after another on the CPU (``MAP_SEEDS``); Adam runs on the stacked tensors (``StackedAdam``,
+  elementwise, so seed k's update reads and writes only slice k);
 - the ``K x P`` policies of an iteration are simulated in one ``envs.rollout_groups`` call, each
   seed's P with its own reset key and normalisation, and due evaluations likewise.
 
@@ -114,8 +114,8 @@ def init(cfgs: list[Config]) -> SeedBatch:
 def _stack(states: list[TrainState]) -> SeedBatch:
     generator, _ = stack_module_state([s.generator for s in states])
     evaluator, _ = stack_module_state([s.evaluator for s in states])
-    # leaves of their own, differentiated through the seeds' losses (autograd over vmap was measured faster on the
-    # CPU than vmap(grad)); the modules in ``states`` stay behind as the per-seed copies ``sync`` refreshes
+    # leaves of their own that ``_step`` differentiates; the modules in ``states`` stay behind as the per-seed
+    # copies ``sync`` refreshes
     generator = {n: p.detach().requires_grad_(True) for n, p in generator.items()}
     evaluator = {n: p.detach().requires_grad_(True) for n, p in evaluator.items()}
     cfg = states[0].cfg

@@ -30,8 +30,7 @@ def take_due(state, run_dir: Path) -> None:
     path = due(state, run_dir)
     if path is None:
         return
-    n = state.cfg.generator.snapshots
-    k = min(state.env_steps * n // state.cfg.budget, n)
+    n, k = state.cfg.generator.snapshots, int(path.stem)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_save({"k": k, "of": n, "env_steps": state.env_steps, "best_return": state.best_return,
                  "generator": {name: t.cpu() for name, t in state.generator.state_dict().items()},
