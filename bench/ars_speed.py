@@ -22,6 +22,7 @@ import tyro
 from bench.common import device_tag, machine, table, write_json
 from bench.throughput import gym_loop
 from envs.tasks import TASKS
+from fastgen import runtime
 from fastgen.baselines import ars
 from fastgen.config import Config
 
@@ -86,4 +87,5 @@ COLUMNS = ["task", "engine", "policies", "mean_episode", "env_steps_per_s", "ms_
            "vs_gym_loop", "warmup_s"]
 
 if __name__ == "__main__":
+    runtime.configure()
     main(tyro.cli(Settings))

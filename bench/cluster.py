@@ -10,17 +10,28 @@ jobs are pickled to the workers, so the workers must import the modules ``work``
 local cluster the driver's install does (this package is installed editable); on a remote one,
 install the repository on every node. What a job writes must go to a filesystem all nodes share.
 
+A local cluster is started by a fresh helper process, not by this one (``local_cluster``): ``ray.init()``
+starts Ray's processes with ``subprocess.Popen(preexec_fn=...)``, a fork of this process that runs
+Python before ``exec``, and once JAX has run here its threads make that fork unsafe (JAX warns
+"os.fork() was called ... will likely lead to a deadlock").
+
 Ray is imported only when ``ray`` is given, so the in-process path works without it.
 """
 
+import contextlib
+import json
 import math
 import os
+import subprocess
+import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 import torch
+
+from fastgen import runtime
 
 Job = TypeVar("Job")
 Result = TypeVar("Result")
@@ -32,7 +43,7 @@ def run_jobs(work: Callable[[Job], Result], jobs: Sequence[Job], labels: Sequenc
     failures ``[{"job": label, "error": one line, "traceback": text}]``). Prints one line per finished job.
 
     ``ray``: None runs the jobs here one after another; ``"local"`` starts a local Ray cluster
-    (``ray.init()``); anything else is Ray's ``address`` (``"auto"``, ``"ray://host:10001"``). When
+    (``local_cluster()``); anything else is Ray's ``address`` (``"auto"``, ``"ray://host:10001"``). When
     this process is already connected to Ray (``ray.is_initialized()``), that connection is used.
     ``gpus_per_job`` (Ray only) may be a fraction, so several jobs share one GPU; with 0 the job is
     shown no GPU (``CUDA_VISIBLE_DEVICES`` empty) and runs on the CPU.
@@ -74,11 +85,12 @@ def _on_ray(work: Callable[[Job], Result], jobs: Sequence[Job], address: str, cp
     import ray  # only with --ray: the in-process path works without Ray
 
     started = not ray.is_initialized()
-    if started and address == "local":
-        ray.init()
-    elif started:
-        ray.init(address=address)
-    try:
+    with contextlib.ExitStack() as stack:
+        if started and address == "local":
+            stack.enter_context(local_cluster())
+        elif started:
+            ray.init(address=address)
+            stack.callback(ray.shutdown)
         task = ray.remote(_in_worker).options(num_cpus=cpus_per_job, num_gpus=gpus_per_job)
         threads = max(1, math.floor(cpus_per_job))
         pending = {task.remote(work, job, threads, gpus_per_job > 0): index for index, job in enumerate(jobs)}
@@ -91,9 +103,61 @@ def _on_ray(work: Callable[[Job], Result], jobs: Sequence[Job], address: str, cp
                 yield index, None, 0.0, getattr(error, "cause", None) or error, str(error)
             else:
                 yield index, result, seconds, None, ""
-    finally:
-        if started:
+
+
+# The helper that owns a local cluster: it starts Ray, prints the address and its authentication mode,
+# then serves until its stdin closes (the ``with`` block's end, or the driver's death) and stops Ray.
+_HEAD = """
+import json, os, sys
+import ray
+ray.init(address="local", include_dashboard=False, **json.loads(sys.argv[1]))
+print("ray-head", ray.get_runtime_context().gcs_address, os.environ.get("RAY_AUTH_MODE", ""), flush=True)
+os.dup2(2, 1)  # nothing more on the pipe the driver stops reading
+sys.stdin.read()
+ray.shutdown()
+"""
+
+
+@contextlib.contextmanager
+def local_cluster(num_cpus: int | None = None, num_gpus: float | None = None) -> Iterator[str]:
+    """A fresh local Ray cluster with this process connected as its driver, for the ``with`` block -> its address.
+
+    ``num_cpus``/``num_gpus``: the resources Ray may schedule (default: what Ray detects). The cluster is
+    started by a new interpreter (a plain fork and exec, with no Python run in between), so its start is
+    safe in a process where JAX's threads already run; it stops at the end of the block, or when this
+    process dies (the helper sees its stdin close).
+    """
+    import ray
+
+    resources = {name: value for name, value in (("num_cpus", num_cpus), ("num_gpus", num_gpus)) if value is not None}
+    head = subprocess.Popen([sys.executable, "-c", _HEAD, json.dumps(resources)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        for line in head.stdout:  # the helper's line, or the end of its output if it failed
+            if line.startswith("ray-head "):
+                break
+        else:
+            raise RuntimeError(f"the Ray head process exited (code {head.wait()}) before its cluster was up; "
+                               "its error is above")
+        _, address, *auth_mode = line.split()
+        if auth_mode and os.environ.get("RAY_AUTH_MODE") != auth_mode[0]:
+            # Authenticate as the cluster expects: ray.init() sets this itself for a cluster it starts, and
+            # re-reads Ray's cached settings the same way (ray/_private/authentication, Ray 2.60).
+            os.environ["RAY_AUTH_MODE"] = auth_mode[0]
+            ray._raylet.Config.initialize("")
+        ray.init(address=address)
+        try:
+            yield address
+        finally:
             ray.shutdown()
+    finally:
+        head.stdin.close()
+        head.stdout.close()
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            head.kill()
+            head.wait()
 
 
 def _in_worker(work: Callable[[Job], Result], job: Job, threads: int, gpus: bool) -> tuple[Result, float]:
@@ -102,7 +166,7 @@ def _in_worker(work: Callable[[Job], Result], job: Job, threads: int, gpus: bool
     if not gpus:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
-    torch.set_num_threads(threads)
+    runtime.configure(threads)
     start = time.perf_counter()
     return work(job), time.perf_counter() - start
 

@@ -29,6 +29,7 @@ import numpy as np  # noqa: E402
 import tyro  # noqa: E402
 
 from bench.common import RESULTS, machine, table, write_json  # noqa: E402
+from fastgen import runtime  # noqa: E402
 from fastgen.config import Config  # noqa: E402
 from fastgen.run import train  # noqa: E402
 
@@ -189,4 +190,5 @@ def main(settings: Settings) -> dict:
 
 
 if __name__ == "__main__":
+    runtime.configure()
     main(tyro.cli(Settings))

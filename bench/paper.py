@@ -45,6 +45,7 @@ from bench.cluster import run_jobs  # noqa: E402
 from bench.common import RESULTS, machine, table, write_json  # noqa: E402
 from bench.learning import PAPER, ensure_run, needs_training, to_continue  # noqa: E402
 from envs.tasks import TASKS  # noqa: E402
+from fastgen import runtime  # noqa: E402
 from fastgen.config import Config  # noqa: E402
 from fastgen.run_seeds import train_batch  # noqa: E402
 
@@ -276,4 +277,6 @@ def main(settings: Settings) -> dict:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Settings))
+    settings = tyro.cli(Settings)
+    runtime.configure(settings.threads)
+    main(settings)

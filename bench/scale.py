@@ -9,9 +9,9 @@ Three measurements, each the median of ``--repeats`` timed calls after a warm-up
   (K untrained generators' G(c) + noise, each seed's own key and normalisation), one episode each:
   env-steps/s, and the rollout's ``seconds`` per iteration.
 - ``updates``: one batched evaluator update and one batched generator update of K seeds
-  (``fastgen.seed_batch``, batch 16 from each seed's buffer): seconds per call, and seed-updates/s
-  (K updates per call). ``K = plain`` is the single-seed trainer's update, for comparison.
-- ``iteration``: a whole ``seed_batch.iteration`` (rollout, bookkeeping, 5P evaluator and 20P
+  (``fastgen.learner``, batch 16 from each seed's buffer): seconds per call, and seed-updates/s
+  (K updates per call); K = 1 is a single-seed run's update.
+- ``iteration``: a whole ``trainer.iteration_batch`` (rollout, bookkeeping, 5P evaluator and 20P
   generator updates per seed): env-steps/s of training and iterations/s.
 
 Writes ``bench/results/scale_<device>.json`` (machine, settings, every row) and prints the tables.
@@ -37,8 +37,9 @@ import tyro
 
 from bench.common import device_tag, machine, table, write_json
 from bench.learning import PAPER
-from fastgen import seed_batch, trainer
+from fastgen import learner, runtime, trainer
 from fastgen.config import Config
+from fastgen.engines import resolve_engine
 from fastgen.run_seeds import seed_configs, train_seeds
 
 
@@ -83,27 +84,25 @@ def _timed(fn, repeats: int, device: torch.device) -> float:
     return statistics.median(times)
 
 
-def _batch(settings: Settings, K: int, P: int) -> seed_batch.SeedBatch:
+def _batch(settings: Settings, K: int, P: int) -> list[trainer.TrainState]:
     cfgs = [Config(env=settings.env, seed=s, num_envs=P, engine=settings.engine, device=settings.device)
             for s in range(K)]
-    return seed_batch.init(cfgs)
+    return trainer.init_batch(cfgs)
 
 
 def rollout_rows(settings: Settings) -> list[dict]:
     rows = []
     for K in settings.seeds:
         for P in settings.populations:
-            batch = _batch(settings, K, P)
-            states, device = batch.states, batch.states[0].device
-            index = torch.arange(K, device=device)
-            with torch.no_grad():
-                mean = seed_batch._generate(batch, index, torch.zeros(K, P, device=device))
-                theta = mean + 0.1 * torch.randn(mean.shape, device=device)
+            states = _batch(settings, K, P)
+            device = states[0].device
+            mean = learner.generate(states[0].learner, list(range(K)), torch.zeros(K, P, device=device))
+            theta = mean + 0.1 * torch.randn(mean.shape, device=device)
             keys = [jax.random.key(s) for s in range(K)]
             steps = []
 
             def call():
-                results = seed_batch._simulate(states, theta, keys)
+                results = trainer._simulate(states, theta, keys)
                 steps.append(sum(r.obs_count for r in results))
 
             seconds = _timed(call, settings.repeats, device)
@@ -115,25 +114,18 @@ def rollout_rows(settings: Settings) -> list[dict]:
 
 def update_rows(settings: Settings) -> list[dict]:
     rows = []
-    for K in ("plain", *settings.seeds):
-        batch = _batch(settings, 1 if K == "plain" else K, 1)
-        for state in batch.states:  # a buffer of 256 random policies to sample from
+    for K in settings.seeds:
+        states = _batch(settings, K, 1)
+        for state in states:  # a buffer of 256 random policies to sample from
             state.buffer.add(0.1 * torch.randn(256, state.buffer.params.shape[1], device=state.device),
                              100 * torch.randn(256, device=state.device))
-        device = batch.states[0].device
-        index = torch.arange(batch.K, device=device)
-        if K == "plain":
-            state = batch.states[0]
-            evaluator = _timed(lambda: trainer._evaluator_update(state), settings.repeats, device)
-            state.evaluator.requires_grad_(False)
-            generator = _timed(lambda: trainer._generator_update(state), settings.repeats, device)
-            state.evaluator.requires_grad_(True)
-        else:
-            evaluator = _timed(lambda: seed_batch._evaluator_update(batch, batch.states, index), settings.repeats, device)
-            generator = _timed(lambda: seed_batch._generator_update(batch, batch.states, index), settings.repeats, device)
-        seeds = 1 if K == "plain" else K
+        device, shared, slots = states[0].device, states[0].learner, list(range(K))
+        evaluator = _timed(lambda: learner.evaluator_step(shared, slots, *trainer._samples(states)), settings.repeats,
+                           device)
+        generator = _timed(lambda: learner.generator_step(shared, slots, trainer._commands(states)),
+                           settings.repeats, device)
         rows.append({"kind": "updates", "K": K, "evaluator_s": evaluator, "generator_s": generator,
-                     "evaluator_updates_per_s": seeds / evaluator, "generator_updates_per_s": seeds / generator})
+                     "evaluator_updates_per_s": K / evaluator, "generator_updates_per_s": K / generator})
         print(table(rows[-1:], ["kind", "K", "evaluator_s", "generator_s", "evaluator_updates_per_s",
                                 "generator_updates_per_s"]), flush=True)
     return rows
@@ -143,14 +135,14 @@ def iteration_rows(settings: Settings) -> list[dict]:
     rows = []
     for K in settings.iteration_seeds:
         for P in settings.iteration_populations:
-            batch = _batch(settings, K, P)
-            device = batch.states[0].device
+            states = _batch(settings, K, P)
+            device = states[0].device
             before = []
 
             def call():
-                before.append(sum(s.env_steps for s in batch.states))
-                seed_batch.iteration(batch, list(range(K)))
-                before[-1] = sum(s.env_steps for s in batch.states) - before[-1]
+                before.append(sum(s.env_steps for s in states))
+                trainer.iteration_batch(states)
+                before[-1] = sum(s.env_steps for s in states) - before[-1]
 
             seconds = _timed(call, settings.repeats, device)
             steps = float(np.median(before))
@@ -184,7 +176,7 @@ def protocol_rows(settings: Settings) -> list[dict]:
 
 def main(settings: Settings) -> dict:
     torch.manual_seed(0)
-    engine = trainer.resolve_engine(settings.engine)
+    engine = resolve_engine(settings.engine, max(settings.seeds) * max(settings.populations))
     device = trainer.resolve_device(settings.device)
     info = {**machine(), "engine": engine, "torch_device": str(device), "torch": torch.__version__,
             "torch_threads": torch.get_num_threads(),
@@ -210,4 +202,5 @@ def main(settings: Settings) -> dict:
 
 
 if __name__ == "__main__":
+    runtime.configure()
     main(tyro.cli(Settings))

@@ -30,6 +30,7 @@ import envs
 from bench.common import device_tag, machine, table, write_json
 from envs import policy
 from envs.tasks import TASKS, MujocoTask
+from fastgen import runtime
 
 
 @dataclass
@@ -157,4 +158,5 @@ COLUMNS = ["task", "engine", "P", "env_steps_per_s", "vs_bound", "vs_gym", "poli
            "compile_s"]
 
 if __name__ == "__main__":
+    runtime.configure()
     main(tyro.cli(Config))

@@ -1,13 +1,19 @@
-"""Time per generator update and per evaluator update (batch 16), and what bounds them.
+"""Time per generator update and per evaluator update (batch 16, one seed), and the floor that bounds them.
 
-    python -m bench.update_speed                  # hopper on this machine's CPU (and CUDA if present)
+    python -m bench.update_speed                  # hopper and swimmer on this machine's CPU (and CUDA if present)
 
-An update = sample a batch of 16 from a full 10k buffer, forward, backward, Adam step, as in the
-trainer. The FLOPs of one update are counted with ``torch.utils.flop_counter`` and divided by the
-machine's measured float32 matmul rate, which gives the floor the update time is compared with.
+An update is what training runs: sample a batch of 16 from a full buffer, forward, backward, Adam
+step (``fastgen.learner.evaluator_step`` / ``generator_step`` with K = 1). Its FLOPs are counted
+with ``torch.utils.flop_counter``; the floor is FLOPs / the machine's float32 matmul rate
+(``matmul_rate``: a 2048^3 product, median of repeats, measured before and after the updates, the
+higher of the two taken, so a noisy neighbour cannot lower the bar). ``of_floor`` = floor / time.
+``paper_gflop`` is the FLOPs of the paper's architecture computed the direct way (the previous
+implementation, 6.88 GFLOP per hopper generator update); the learner now skips some of them
+(bias networks' output layer after the tile mean, the first layer's embedding part once per call).
 The authors' code needed ~210 ms per generator update on 4 CPU threads (REFERENCE.md).
 """
 
+import statistics
 import time
 from dataclasses import dataclass
 
@@ -17,31 +23,45 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from bench.common import machine, table, write_json
 from envs.tasks import TASKS
-from fastgen import trainer
+from fastgen import learner, runtime, trainer
 from fastgen.config import Config
+
+# Per-update FLOPs of the previous (direct) implementation, counted the same way (bench/results history).
+PAPER_GFLOP = {("hopper", "generator"): 6.881, ("hopper", "evaluator"): 0.906}
+# The committed results before this learner (bench/results/update_speed_cpu.json at 5d36acc, a 2-core Intel Xeon).
+PREVIOUS = {"cpu": "Intel(R) Xeon(R) Processor", "matmul_gflops": 394.7,
+            "rows": {"generator": {"ms": 40.03, "of_floor": 0.436}, "evaluator": {"ms": 6.05, "of_floor": 0.380}}}
 
 
 @dataclass
 class Settings:
-    env: str = "hopper"
-    """Task whose policy sizes set the network sizes."""
+    envs: tuple[str, ...] = ("hopper", "swimmer")
+    """Tasks whose policy sizes set the network sizes."""
     repeats: int = 30
     """Timed updates per kind (median reported)."""
     devices: tuple[str, ...] = ()
     """Torch devices (default: cpu, and cuda when available)."""
 
 
-def matmul_rate(device: torch.device, size: int = 2048) -> float:
-    """Measured float32 matmul FLOP/s on ``device``."""
+def matmul_rate(device: torch.device, size: int = 2048, repeats: int = 10) -> float:
+    """Measured float32 matmul FLOP/s on ``device``: the median of ``repeats`` timed products."""
     a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
-    for _ in range(3):
+    for _ in range(2):
         a @ b
-    _sync(device)
-    start, n = time.perf_counter(), 10
-    for _ in range(n):
-        a @ b
-    _sync(device)
-    return 2 * size**3 * n / (time.perf_counter() - start)
+    return 2 * size**3 / median_time(lambda: a @ b, repeats, device)
+
+
+def median_time(fn, repeats: int, device: torch.device) -> float:
+    """Median wall seconds of ``repeats`` calls of ``fn`` after one warm-up call, synchronised on CUDA."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def _sync(device: torch.device) -> None:
@@ -49,54 +69,61 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def time_updates(env: str, device: torch.device, repeats: int) -> list[dict]:
+def filled_state(env: str, device: torch.device) -> trainer.TrainState:
+    """A fresh single-seed run whose buffer holds 2,000 random policies with random returns."""
     state = trainer.init(Config(env=env, engine="cpu", device=str(device)))
-    spec = state.spec
     dim = state.buffer.params.shape[1]
-    state.buffer.add(torch.randn(state.buffer.capacity, dim, device=device) * 0.05,
-                     torch.rand(state.buffer.capacity, device=device) * spec.return_range[1])
+    state.buffer.add(torch.randn(2000, dim, device=device) * 0.05,
+                     torch.rand(2000, device=device) * state.spec.return_range[1])
+    return state
+
+
+def updates(state: trainer.TrainState) -> dict:
+    """The two update steps of ``state``'s run as argument-free callables."""
+    shared, slots = state.learner, [state.slot]
+    return {"evaluator": lambda: learner.evaluator_step(shared, slots, *trainer._samples([state])),
+            "generator": lambda: learner.generator_step(shared, slots, trainer._commands([state]))}
+
+
+def time_updates(env: str, device: torch.device, repeats: int) -> list[dict]:
+    state = filled_state(env, device)
     rows = []
-    for name, update, frozen in (("evaluator", trainer._evaluator_update, False),
-                                 ("generator", trainer._generator_update, True)):
-        state.evaluator.requires_grad_(not frozen)
-        for _ in range(3):
-            update(state)
+    for name, update in updates(state).items():
+        for _ in range(2):
+            update()
         with FlopCounterMode(display=False) as counter:
-            update(state)
-        flops = counter.get_total_flops()
-        times = []
-        for _ in range(repeats):
-            _sync(device)
-            start = time.perf_counter()
-            update(state)
-            _sync(device)
-            times.append(time.perf_counter() - start)
-        state.evaluator.requires_grad_(True)
-        median = sorted(times)[len(times) // 2]
-        rows.append({"env": env, "device": str(device), "update": name, "ms": median * 1e3, "gflop": flops / 1e9})
+            update()
+        seconds = median_time(update, repeats, device)
+        rows.append({"env": env, "device": str(device), "update": name, "ms": seconds * 1e3,
+                     "gflop": counter.get_total_flops() / 1e9, "paper_gflop": PAPER_GFLOP.get((env, name))})
     return rows
 
 
 def main(settings: Settings) -> dict:
-    if settings.env not in TASKS:
-        raise SystemExit(f"unknown env {settings.env!r}; choose one of {', '.join(TASKS)}")
+    for env in settings.envs:
+        if env not in TASKS:
+            raise SystemExit(f"unknown env {env!r}; choose one of {', '.join(TASKS)}")
     devices = settings.devices or (("cpu", "cuda") if torch.cuda.is_available() else ("cpu",))
     rows = []
     for name in devices:
         device = torch.device(name)
-        rate = matmul_rate(device)
-        for row in time_updates(settings.env, device, settings.repeats):
+        before = matmul_rate(device)
+        measured = [row for env in settings.envs for row in time_updates(env, device, settings.repeats)]
+        rate = max(before, matmul_rate(device))
+        for row in measured:
             row["matmul_gflops"] = rate / 1e9
             row["floor_ms"] = row["gflop"] / row["matmul_gflops"] * 1e3
-            row["of_peak"] = row["floor_ms"] / row["ms"]
+            row["of_floor"] = row["floor_ms"] / row["ms"]
             rows.append(row)
-    print(table(rows, ["env", "device", "update", "ms", "gflop", "matmul_gflops", "floor_ms", "of_peak"]))
+    print(table(rows, ["env", "device", "update", "ms", "gflop", "paper_gflop", "matmul_gflops", "floor_ms",
+                       "of_floor"]))
     payload = {"benchmark": "update_speed", "machine": machine(), "torch_threads": torch.get_num_threads(),
-               "rows": rows, "reference_code_generator_update_ms": 210}
+               "rows": rows, "previous": PREVIOUS, "reference_code_generator_update_ms": 210}
     path = write_json(f"update_speed_{'gpu' if 'cuda' in devices else 'cpu'}.json", payload)
     print(f"wrote {path}")
     return payload
 
 
 if __name__ == "__main__":
+    runtime.configure()
     main(tyro.cli(Settings))

@@ -13,9 +13,15 @@ not match the process.
 
 Under x64, contact index fields come back from ``mjx.step`` as int64 where ``make_data`` made
 int32, which a loop carry cannot accept, so every substep casts its output to the input dtypes.
+
+Matrix products (the policy forward and MJX's own) are traced at ``MATMUL_PRECISION``: JAX's
+default precision lets A100/H100 GPUs round float32 operands to TF32 (10-bit mantissa; jax-ml/jax
+issues #12008, #18934), so the policy simulated here would not be the float32 policy the torch side
+(``fastgen.evaluator``) evaluates, nor the physics MuJoCo's. The precision is set while this engine's
+functions are traced, never process-wide: other JAX code in the process keeps its own default.
 """
 
-from functools import partial
+from functools import partial, wraps
 
 import jax
 import jax.numpy as jnp
@@ -27,6 +33,21 @@ from envs import noise, policy
 from envs.result import RolloutResult
 from envs.state import State
 from envs.tasks.base import MujocoTask
+
+
+MATMUL_PRECISION = "highest"  # full float32 (float64 under x64) products on every backend
+
+
+def _at_full_precision(fn):
+    """``fn`` traced with ``jax.default_matmul_precision(MATMUL_PRECISION)``: the precision is stamped on
+    every ``dot_general`` traced inside (an explicit ``precision=`` still wins), and is gone after tracing."""
+
+    @wraps(fn)
+    def traced(*args, **kwargs):
+        with jax.default_matmul_precision(MATMUL_PRECISION):
+            return fn(*args, **kwargs)
+
+    return traced
 
 
 def _same_dtypes(new, old):
@@ -53,10 +74,10 @@ class MjxEnv:
             self._qpos0 = jnp.asarray(model.qpos0, self._dtype)
             self._nq, self._nv = model.nq, model.nv
             self._dt = model.opt.timestep * task.frame_skip
-        self._reset = jax.jit(self._reset_impl, static_argnums=1)
-        self._reset_to = jax.jit(self._reset_to_impl)
-        self._step = jax.jit(self._step_impl)
-        self._rollout = jax.jit(self._rollout_impl, static_argnames=("episodes", "per_group"))
+        self._reset = jax.jit(_at_full_precision(self._reset_impl), static_argnums=1)
+        self._reset_to = jax.jit(_at_full_precision(self._reset_to_impl))
+        self._step = jax.jit(_at_full_precision(self._step_impl))
+        self._rollout = jax.jit(_at_full_precision(self._rollout_impl), static_argnames=("episodes", "per_group"))
 
     # -- functional API --------------------------------------------------------------------------
     def reset(self, key, num_envs: int = 1) -> State:

@@ -2,10 +2,12 @@
 
 PoliGen: ``generator`` (hypernetwork G(c)), ``evaluator`` (fingerprinting V(theta)), ``buffer``
 (replay with recency weighting), ``normalizer`` (observation statistics), ``bridge`` (torch <->
-JAX/numpy hand-offs), ``trainer`` (init / iteration / evaluate) and ``checkpoint``. Baselines in
-``baselines/`` (ARS, DDPG, UDRL); ``algorithms`` maps ``--algo`` to them. ``evaluation`` is the
-shared evaluation protocol, ``report`` the metrics sinks, and ``run`` the CLI ``python -m fastgen.run``.
-``seed_batch`` trains K seeds as one batched computation, ``run_seeds`` is ``run --seeds``.
+JAX/numpy hand-offs), ``learner`` (the update step of K >= 1 seeds' stacked networks), ``trainer``
+(init / iteration / evaluate, of one seed or a batch) and ``checkpoint``. Baselines in ``baselines/``
+(ARS, DDPG, UDRL); ``algorithms`` maps ``--algo`` to them. ``evaluation`` is the shared evaluation
+protocol, ``report`` the metrics sinks, ``rundir`` the run directory, ``engines`` the choice of
+simulation engine, ``runtime`` the process's threads and allocator, and ``run`` the CLI
+``python -m fastgen.run`` (``run_seeds`` is ``run --seeds``).
 """
 
 import os

@@ -1,8 +1,9 @@
 """The algorithms behind ``--algo``: one module each, all with the same five functions.
 
     init(cfg) -> state                      a fresh run
-    iteration(state) -> (state, metrics)    collect episodes and learn; metrics include
-                                            ``train/best_return`` and ``perf/sps``
+    iteration(state, progress=None)         collect episodes and learn; -> (state, metrics), metrics
+                                            include ``train/best_return`` and ``perf/sps``;
+                                            ``progress(done, due)`` is told of updates as they run
     evaluate(state) -> metrics              ``cfg.eval.episodes`` noise-free episodes, not counted
     save(state, run_dir)                    ``checkpoint.pt``, written atomically
     load(state, run_dir) -> state           continue from it (state from ``init`` with the same config)

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import tyro
 
+from fastgen import runtime
 from fastgen import snapshots
 from fastgen import trained as trained_run
 from fastgen.sweep import achieved_returns
@@ -159,6 +160,7 @@ def _background(ax, xy: np.ndarray, returns: np.ndarray, norm) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     cfg = tyro.cli(AtlasConfig, args=argv, description=__doc__.splitlines()[0])
+    runtime.configure()
     try:
         result = atlas(cfg)
     except ValueError as error:

@@ -59,10 +59,18 @@ class ReplayBuffer:
 
     def sample(self, rng: torch.Generator, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``batch`` entries drawn with replacement -> ``(params [batch, D], returns [batch])``."""
+        index = self.sample_index(rng, batch)
+        return self.params[index], self.returns[index]
+
+    def sample_returns(self, rng: torch.Generator, batch: int) -> torch.Tensor:
+        """The returns ``[batch]`` of the entries ``sample`` would draw (the same draw), without gathering params."""
+        return self.returns[self.sample_index(rng, batch)]
+
+    def sample_index(self, rng: torch.Generator, batch: int) -> torch.Tensor:
+        """Slots of ``batch`` entries drawn with replacement by their weights ``[batch]``."""
         if len(self) == 0:
             raise ValueError("cannot sample from an empty replay buffer")
-        index = torch.multinomial(self.weights(), batch, replacement=True, generator=rng)
-        return self.params[index], self.returns[index]
+        return torch.multinomial(self.weights(), batch, replacement=True, generator=rng)
 
     def entries(self, first_stamp: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Entries with stamps ``first_stamp .. stored`` (still held) -> ``(params, returns)`` in stamp order."""

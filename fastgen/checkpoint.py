@@ -72,10 +72,7 @@ def save(state, run_dir: Path) -> None:
     chunks = [(a, b) for a, b in chunks if b >= oldest_needed]
     atomic_save({
         **header(state),
-        "generator": state.generator.state_dict(),
-        "evaluator": state.evaluator.state_dict(),
-        "generator_opt": state.generator_opt.state_dict(),
-        "evaluator_opt": state.evaluator_opt.state_dict(),
+        **state.learner.state_dict(state.slot),
         "buffer": {"chunks": chunks, "stored": buffer.stored},
         "obs_stats": state.obs_stats.state_dict(),
         "rng": state.rng.get_state(),
@@ -120,13 +117,10 @@ def _flat(config: dict, prefix: str = "") -> dict:
 
 
 def load(state, run_dir: Path):
-    """Restore ``state`` (made by ``trainer.init`` with the same config) from ``run_dir``."""
+    """Restore ``state`` (made by ``trainer.init`` or ``init_batch`` with the same config) from ``run_dir``."""
     run_dir = Path(run_dir)
     saved = read(state, run_dir)
-    state.generator.load_state_dict(saved["generator"])
-    state.evaluator.load_state_dict(saved["evaluator"])
-    state.generator_opt.load_state_dict(saved["generator_opt"])
-    state.evaluator_opt.load_state_dict(saved["evaluator_opt"])
+    state.learner.load_state_dict(state.slot, saved)
     chunks = [torch.load(run_dir / "buffer" / f"{a}-{b}.pt", weights_only=False) for a, b in saved["buffer"]["chunks"]]
     if chunks:
         params = torch.cat([c["params"] for c in chunks])

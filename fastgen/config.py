@@ -194,7 +194,8 @@ class Config:
     --seed); seed s's run goes to <out>/seed<s> (default out: runs/<env>-seeds<SEEDS>), a run
     directory like a single-seed run's, which --resume continues with the same --seeds."""
     engine: str = "auto"
-    """Simulation engine: auto (mjx when JAX sees a GPU, else cpu), cpu or mjx."""
+    """Simulation engine: auto (mjx when JAX sees a GPU and seeds x num_envs >= 256, else cpu; see
+    fastgen/engines.py), cpu or mjx."""
     out: str | None = None
     """Run directory (default: runs/<env>-seed<seed>)."""
     resume: bool = False
@@ -206,7 +207,8 @@ class Config:
     device: str = "auto"
     """Torch device for generator and evaluator: auto (cuda if available), cpu or cuda."""
     threads: int | None = None
-    """Threads of the cpu engine's rollouts (default: every core this process may run on)."""
+    """Threads of this process: torch's (OpenMP/MKL) and the cpu engine's rollouts (default: every core
+    this process may run on, e.g. 1 under taskset -c 0; two runs on one machine: pin each to its own cores)."""
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     evaluator: EvaluatorConfig = field(default_factory=EvaluatorConfig)
     command: CommandConfig = field(default_factory=CommandConfig)

@@ -30,4 +30,12 @@ class Evaluator(nn.Module):
 
     def forward(self, params: torch.Tensor) -> torch.Tensor:
         """``params [N, D]`` -> predicted returns ``[N]``."""
-        return self.head(self.probing_actions(params)).squeeze(1)
+        return self.predict(dict(self.named_parameters()), policy.unflatten(params, self.spec))
+
+    def predict(self, weights: dict[str, torch.Tensor], pieces: list[torch.Tensor]) -> torch.Tensor:
+        """V with the parameters ``weights`` (``{name: tensor}`` as ``named_parameters()``) on N policies given
+        in their shapes (``policy.unflatten``'s, or a generator's ``policy_layers``) -> ``[N]``."""
+        h = policy.apply(pieces, weights["probes"], self.spec).flatten(1)  # [N, n_probes * act_dim]
+        h = torch.addmm(weights["head.0.bias"], h, weights["head.0.weight"].t()).relu_()
+        h = torch.addmm(weights["head.2.bias"], h, weights["head.2.weight"].t()).relu_()
+        return torch.addmm(weights["head.4.bias"], h, weights["head.4.weight"].t()).squeeze(1)

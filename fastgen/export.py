@@ -14,6 +14,7 @@ import torch
 import tyro
 
 from envs.policy import param_shapes, unflatten
+from fastgen import runtime
 from fastgen import trained as trained_run
 from fastgen.policy_file import FORMAT
 
@@ -57,6 +58,7 @@ def export(cfg: ExportConfig) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     cfg = tyro.cli(ExportConfig, args=argv, description=__doc__.splitlines()[0])
+    runtime.configure()
     try:
         written = export(cfg)
     except ValueError as error:

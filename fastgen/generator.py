@@ -8,8 +8,13 @@ own bias network (9 -> 256 -> 256 -> 16, or act_dim for the output layer) whose 
 over the tiles along the input direction. Every generated weight and bias of a layer is multiplied
 by 2/sqrt(fan-in). Hopper: 544,771 parameters, 69,635 policy weights out.
 
-All tiles of all commands go through each network as one batch: six MLP calls per generation,
-whatever the batch size.
+All tiles of all commands go through each network as one batch. The networks' first layer on
+``[z, c]`` is computed as ``z W_z^T + b`` (once per call, shared by all commands) plus ``c w_c``, so
+no ``[B * tiles, 9]`` input is ever built; a bias network's output layer is applied after the mean
+over tiles (the mean of an affine map is the affine map of the mean), and the 2/sqrt(fan-in) scale
+is folded into the output layers' weights. ``policy_layers`` takes the parameters as an explicit
+``{name: tensor}`` dict (this module's names), so the learner runs it on stacked, sliced or
+vmapped parameters of K seeds without copying them into modules.
 """
 
 import math
@@ -19,6 +24,7 @@ from torch import nn
 
 from envs.policy import HIDDEN
 from envs.spec import EnvSpec
+from fastgen import policy
 
 TILE = 16
 EMBED_DIM = 8
@@ -31,7 +37,7 @@ def _mlp(n_in: int, n_out: int) -> nn.Sequential:
 
 
 class _LayerGenerator(nn.Module):
-    """Generates one policy layer: ``W [B, rows_out * tile_h, tiles_in * tile_w]`` and ``b [B, ...]``."""
+    """Generates one policy layer: ``W [B, tiles_out * tile_h, tiles_in * tile_w]`` and ``b [B, ...]``."""
 
     def __init__(self, tiles_out: int, tiles_in: int, tile_h: int, tile_w: int, fan_in: int, scaled: bool):
         super().__init__()
@@ -41,14 +47,26 @@ class _LayerGenerator(nn.Module):
         self.bias_net = _mlp(EMBED_DIM + 1, tile_h)
         self.scale = 2.0 / math.sqrt(fan_in) if scaled else 1.0
 
-    def forward(self, command: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``command [B]`` (already scaled) -> ``(W [B, out, in], b [B, out])``."""
-        B, T = command.shape[0], self.embeddings.shape[0]
-        inputs = torch.cat([self.embeddings.expand(B, T, EMBED_DIM), command[:, None, None].expand(B, T, 1)], dim=2)
-        tiles = self.weight_net(inputs).view(B, self.tiles_out, self.tiles_in, self.tile_h, self.tile_w)
-        weight = tiles.permute(0, 1, 3, 2, 4).reshape(B, self.tiles_out * self.tile_h, self.tiles_in * self.tile_w)
-        bias = self.bias_net(inputs).view(B, self.tiles_out, self.tiles_in, self.tile_h).mean(dim=2)
-        return weight * self.scale, bias.reshape(B, -1) * self.scale
+    def generate(self, p: dict[str, torch.Tensor], scaled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``p``: this layer's parameters by name; ``scaled [B]`` commands -> ``(W [B, out, in], b [B, out])``."""
+        B, to, ti, th, tw = scaled.shape[0], self.tiles_out, self.tiles_in, self.tile_h, self.tile_w
+        hidden = _hidden(p, "weight_net", scaled)  # [B * tiles, 256]
+        tiles = torch.addmm(p["weight_net.4.bias"] * self.scale, hidden, p["weight_net.4.weight"].t() * self.scale)
+        weight = tiles.view(B, to, ti, th, tw).transpose(2, 3).reshape(B, to * th, ti * tw)
+        hidden = _hidden(p, "bias_net", scaled)
+        if ti > 1:
+            hidden = hidden.view(B * to, ti, HYPER_HIDDEN).mean(1)
+        bias = torch.addmm(p["bias_net.4.bias"] * self.scale, hidden, p["bias_net.4.weight"].t() * self.scale)
+        return weight, bias.view(B, to * th)
+
+
+def _hidden(p: dict[str, torch.Tensor], net: str, scaled: torch.Tensor) -> torch.Tensor:
+    """Second hidden activations ``[B * tiles, 256]`` of one hypernetwork over every (command, tile) pair."""
+    first = p[f"{net}.0.weight"]  # [256, EMBED_DIM + 1]: embedding columns, then the command's
+    shared = torch.addmm(p[f"{net}.0.bias"], p["embeddings"], first[:, :EMBED_DIM].t())  # [tiles, 256]
+    per_command = torch.outer(scaled, first[:, EMBED_DIM])  # [B, 256]
+    h = torch.add(shared, per_command[:, None, :]).relu_()  # [B, tiles, 256]
+    return torch.addmm(p[f"{net}.2.bias"], h.view(-1, HYPER_HIDDEN), p[f"{net}.2.weight"].t()).relu_()
 
 
 class Generator(nn.Module):
@@ -69,14 +87,19 @@ class Generator(nn.Module):
         self.command_scale = 1.0 / (high - low)  # scaled, not centred (the authors' code)
         self.noise_std = noise_std
 
-    def forward(self, commands: torch.Tensor) -> torch.Tensor:
-        """``commands [B]`` raw returns -> ``[B, D]`` deterministic policies G(c)."""
+    def policy_layers(self, params: dict[str, torch.Tensor], commands: torch.Tensor) -> list[torch.Tensor]:
+        """``params``: ``{name: tensor}`` as ``named_parameters()``; ``commands [B]`` raw returns ->
+        ``[W1 [B, 256, obs_dim], b1 [B, 256], W2, b2, W3, b3]``, the policies G(c) in their shapes."""
         scaled = commands * self.command_scale
         pieces = []
-        for layer in self.layers:
-            weight, bias = layer(scaled)
-            pieces += [weight.flatten(1), bias]
-        return torch.cat(pieces, dim=1)
+        for i, layer in enumerate(self.layers):
+            prefix = f"layers.{i}."
+            pieces += layer.generate({n[len(prefix):]: t for n, t in params.items() if n.startswith(prefix)}, scaled)
+        return pieces
+
+    def forward(self, commands: torch.Tensor) -> torch.Tensor:
+        """``commands [B]`` raw returns -> ``[B, D]`` deterministic policies G(c)."""
+        return policy.flatten(self.policy_layers(dict(self.named_parameters()), commands))
 
     def sample(self, rng: torch.Generator, commands: torch.Tensor) -> torch.Tensor:
         """``theta = G(c) + eps``, ``eps ~ N(0, noise_std^2 I)`` over the whole flat vector: ``[B, D]``."""

@@ -22,9 +22,22 @@ def forward(params: torch.Tensor, obs: torch.Tensor, spec: EnvSpec) -> torch.Ten
     Returns:
         ``[N, S, act_dim]`` actions, differentiable in both ``params`` and ``obs``.
     """
-    if obs.dim() == 2:
-        obs = obs.expand(params.shape[0], *obs.shape)
-    return layout.forward(params, obs, spec.action_bound, spec.obs_dim, spec.act_dim, torch)
+    return apply(unflatten(params, spec), obs, spec)
+
+
+def unflatten(params: torch.Tensor, spec: EnvSpec) -> list[torch.Tensor]:
+    """``params [N, D]`` -> ``[W1 [N, 256, obs_dim], b1 [N, 256], ..., b3 [N, act_dim]]`` (views)."""
+    return layout.unflatten(params, spec.obs_dim, spec.act_dim)
+
+
+def apply(pieces: list[torch.Tensor], obs: torch.Tensor, spec: EnvSpec) -> torch.Tensor:
+    """``forward`` on weights already in their shapes (``unflatten``'s, or a generator's layers): ``[N, S, act_dim]``."""
+    return layout.apply(pieces, obs, spec.action_bound, torch)
+
+
+def flatten(pieces: list[torch.Tensor]) -> torch.Tensor:
+    """``[W1 [N, ...], b1 [N, ...], ...]`` -> ``[N, D]`` in the layout's order (one copy)."""
+    return torch.cat([p.flatten(1) for p in pieces], dim=1)
 
 
 def num_params(spec: EnvSpec) -> int:

@@ -2,6 +2,7 @@
 in fastgen touches TensorBoard."""
 
 import json
+import time
 from pathlib import Path
 
 from torch.utils.tensorboard import SummaryWriter
@@ -20,15 +21,22 @@ class Reporter:
         self.bar = tqdm(total=total_steps, initial=min(start_steps, total_steps), unit="step", dynamic_ncols=True,
                         desc=self.run_dir.name, disable=not progress)
         self.latest_eval = None
+        self.updates = UpdatePhase()
 
     def iteration(self, env_steps: int, metrics: dict[str, float]) -> None:
         for name, value in metrics.items():
             self.writer.add_scalar(name, value, env_steps)
         self.bar.update(max(0, min(env_steps, self.bar.total) - self.bar.n))
-        shown = {"sps": f"{metrics['perf/sps']:,.0f}", "best": f"{metrics['train/best_return']:.1f}"}
+        shown = {"sps": f"{metrics['perf/sps']:,.0f}", "best": f"{metrics['train/best_return']:.1f}",
+                 **_split(metrics)}
         if self.latest_eval is not None:
             shown["eval"] = f"{self.latest_eval:.1f}"
         self.bar.set_postfix(shown, refresh=False)
+        self.updates.reset(shown)
+
+    def updating(self, done: int, due: int) -> None:
+        """During an iteration's update phase: updates done of due, and their rate (redrawn twice a second)."""
+        self.updates.show(self.bar, done, due)
 
     def evaluation(self, row: dict) -> None:
         """One line of ``metrics.jsonl`` (and its scalars) per evaluation."""
@@ -54,15 +62,21 @@ class SeedsBar:
         self.bar = tqdm(total=sum(budgets), initial=sum(min(s, b) for s, b in zip(start_steps, budgets)),
                         unit="step", dynamic_ncols=True, desc=name)
         self.budgets = budgets
+        self.updates = UpdatePhase()
 
-    def update(self, env_steps: list[int], sps: float, best_returns: list[float]) -> None:
+    def update(self, env_steps: list[int], sps: float, best_returns: list[float], metrics: dict[str, float]) -> None:
+        """After an iteration: every seed's env steps, their summed env-steps/s, best returns, one seed's metrics."""
         done = sum(min(s, b) for s, b in zip(env_steps, self.budgets))
         self.bar.update(max(0, done - self.bar.n))
-        shown = {"sps": f"{sps:,.0f}", "best": f"{_median(best_returns):.1f}"}
+        shown = {"sps": f"{sps:,.0f}", "best": f"{_median(best_returns):.1f}", **_split(metrics)}
         evals = [r.latest_eval for r in self.reporters if r.latest_eval is not None]
         if evals:
             shown["eval"] = f"{_median(evals):.1f}"
         self.bar.set_postfix(shown, refresh=False)
+        self.updates.reset(shown)
+
+    def updating(self, done: int, due: int) -> None:
+        self.updates.show(self.bar, done, due)
 
     def close(self) -> None:
         self.bar.close()
@@ -72,3 +86,36 @@ def _median(values: list[float]) -> float:
     ordered = sorted(values)
     middle = len(ordered) // 2
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+class UpdatePhase:
+    """Progress within an iteration's update phase, shown on a bar: ``updating=340/1600 45.0/s``."""
+
+    REDRAW_S = 0.5
+
+    def __init__(self):
+        self.reset({})
+
+    def reset(self, shown: dict[str, str]) -> None:
+        """A new iteration begins; ``shown``: the postfix the bar shows now."""
+        self.shown, self.start, self.first, self.last_drawn = dict(shown), None, 0, None
+
+    def show(self, bar: tqdm, done: int, due: int) -> None:
+        now = time.perf_counter()
+        if self.start is None:
+            self.start = self.last_drawn = now
+            self.first = done
+        if now - self.last_drawn < self.REDRAW_S and done < due:
+            return
+        self.last_drawn = now
+        rate = (done - self.first) / (now - self.start) if now > self.start else 0.0
+        bar.set_postfix({**self.shown, "updating": f"{done}/{due} {rate:.1f}/s"}, refresh=True)
+
+
+def _split(metrics: dict[str, float]) -> dict[str, str]:
+    """The iteration's time split: ``roll 4% upd 96%``."""
+    rollout, update = metrics.get("perf/rollout_s", 0.0), metrics.get("perf/update_s", 0.0)
+    total = rollout + update
+    if total <= 0:
+        return {}
+    return {"roll": f"{100 * rollout / total:.0f}%", "upd": f"{100 * update / total:.0f}%"}

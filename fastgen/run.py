@@ -8,17 +8,18 @@ continues a killed or time-limited run from its last checkpoint. ``--seeds 0-19`
 PoliGen seeds as one batch, one such run directory per seed (``fastgen.run_seeds``).
 """
 
-import dataclasses
 import json
 import sys
 from pathlib import Path
 
 import tyro
 
-from fastgen import algorithms
+from fastgen import algorithms, runtime
 from fastgen.config import Config
 from fastgen.errors import TrainingError
 from fastgen.report import Reporter
+from fastgen.rundir import check_run_dir, log_evaluation, open_run_dir, out_of_time, write_summary
+from fastgen.run_seeds import train_seeds
 
 
 def train(cfg: Config) -> dict:
@@ -38,7 +39,7 @@ def train(cfg: Config) -> dict:
             _evaluate(algo, state, reporter, run_dir)
         next_eval = (state.env_steps // cfg.eval_every + 1) * cfg.eval_every
         while state.env_steps < cfg.budget and not out_of_time(state):
-            state, metrics = algo.iteration(state)
+            state, metrics = algo.iteration(state, progress=reporter.updating)
             reporter.iteration(state.env_steps, metrics)
             snapshot(state, run_dir)
             if state.env_steps >= next_eval or state.env_steps >= cfg.budget or out_of_time(state):
@@ -49,76 +50,16 @@ def train(cfg: Config) -> dict:
     return write_summary(state)
 
 
-def check_run_dir(cfg: Config) -> None:
-    """A fresh run needs an unused directory, ``--resume`` one with a checkpoint (one-line ValueError)."""
-    run_dir = Path(cfg.run_dir)
-    has_checkpoint = (run_dir / "checkpoint.pt").exists()
-    if cfg.resume and not has_checkpoint:
-        raise ValueError(f"--resume: no checkpoint.pt in {run_dir}")
-    if not cfg.resume and (has_checkpoint or (run_dir / "metrics.jsonl").exists()):
-        raise ValueError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
-
-
-def open_run_dir(state, progress: bool = True) -> Reporter:
-    """Write ``config.json`` (dropping metrics lines a resumed checkpoint does not know of); -> the run's Reporter."""
-    cfg, run_dir = state.cfg, Path(state.cfg.run_dir)
-    if cfg.resume:
-        _truncate_metrics(run_dir, state.evaluations)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config_text = json.dumps({**dataclasses.asdict(cfg), "resolved": _resolved(cfg, state)}, indent=2)
-    (run_dir / "config.json").write_text(config_text + "\n")
-    return Reporter(run_dir, cfg.budget, state.env_steps, config_text, cfg.resume, progress)
-
-
-def out_of_time(state) -> bool:
-    return state.cfg.time_limit is not None and state.wall_s >= state.cfg.time_limit
-
-
 def _evaluate(algo, state, reporter: Reporter, run_dir: Path) -> None:
     log_evaluation(state, algo.evaluate(state), reporter)
     algo.save(state, run_dir)
 
 
-def log_evaluation(state, metrics: dict, reporter: Reporter) -> None:
-    reporter.evaluation({"env_steps": state.env_steps, "wall_s": state.wall_s, "episodes": state.episodes,
-                         "train/best_return": state.best_return, **metrics})
-
-
-def _truncate_metrics(run_dir: Path, evaluations: int) -> None:
-    """Keep the metrics lines the checkpoint knows of (a kill between the two writes leaves one more)."""
-    path = run_dir / "metrics.jsonl"
-    if path.exists():
-        lines = path.read_text().splitlines(keepends=True)[:evaluations]
-        path.write_text("".join(lines))
-
-
-def _resolved(cfg: Config, state) -> dict:
-    return {"num_envs": cfg.population, "total_steps": cfg.budget, "eval_every": cfg.eval_every,
-            "engine": state.env.engine, "device": str(state.device)}
-
-
-def write_summary(state) -> dict:
-    """``summary.json`` of a run that stopped (budget reached or out of time); -> its contents."""
-    run_dir = Path(state.cfg.run_dir)
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    last = rows[-20:]
-    summary = {"algo": state.cfg.algo, "env": state.cfg.env, "seed": state.cfg.seed,
-               "finished": state.env_steps >= state.cfg.budget, "budget": state.cfg.budget,
-               "time_limit": state.cfg.time_limit, "env_steps": state.env_steps, "episodes": state.episodes,
-               "iterations": state.iterations, "evaluations": state.evaluations, "wall_s": state.wall_s,
-               "best_train_return": state.best_return, "final_eval_return": rows[-1]["eval/return"],
-               "mean_last_20_eval_return": sum(r["eval/return"] for r in last) / len(last),
-               "max_eval_return": max(r["eval/return"] for r in rows)}
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
-
-
 def main(argv: list[str] | None = None) -> int:
     cfg = tyro.cli(Config, args=argv, description=__doc__.splitlines()[0])
     try:
+        runtime.configure(cfg.threads)
         if cfg.seeds is not None:
-            from fastgen.run_seeds import train_seeds  # not at the top: it builds on this module
-
             summary = train_seeds(cfg)
         else:
             summary = train(cfg)

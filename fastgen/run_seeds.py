@@ -4,7 +4,7 @@ Seed s's run is ``<out>/seed<s>/``, laid out exactly as a single-seed run with `
 <out>/seed<s>`` (config.json, metrics.jsonl, TensorBoard, checkpoint.pt, snapshots/, summary.json),
 so every tool reads it alike and ``fastgen.run --seed s --out <out>/seed<s> --resume`` could carry
 it on alone. Every seed follows its own schedule (evaluations at its own env steps, stops at its
-own budget or time limit); the computation is shared (``fastgen.seed_batch``). One progress bar
+own budget or time limit); the computation is shared (``fastgen.trainer.iteration_batch``). One progress bar
 shows all seeds; ``--resume`` continues every seed from its last checkpoint.
 """
 
@@ -12,10 +12,10 @@ import dataclasses
 import json
 from pathlib import Path
 
-from fastgen import poligen, seed_batch, snapshots
+from fastgen import poligen, snapshots, trainer
 from fastgen.config import Config, parse_seeds
 from fastgen.report import SeedsBar
-from fastgen.run import check_run_dir, log_evaluation, open_run_dir, out_of_time, write_summary
+from fastgen.rundir import check_run_dir, log_evaluation, open_run_dir, out_of_time, write_summary
 
 
 def seed_configs(cfg: Config) -> list[Config]:
@@ -40,31 +40,27 @@ def train_batch(cfgs: list[Config]) -> list[dict]:
     for c in cfgs:
         c.validate()
         check_run_dir(c)
-    batch = seed_batch.init(cfgs)
-    if any(c.resume for c in cfgs):
-        for state in batch.states:
-            if state.cfg.resume:
-                poligen.load(state, Path(state.cfg.run_dir))
-        batch = seed_batch.restack(batch)
-    states = batch.states
+    states = trainer.init_batch(cfgs)
+    for state in states:
+        if state.cfg.resume:
+            poligen.load(state, Path(state.cfg.run_dir))
     reporters = [open_run_dir(s, progress=False) for s in states]
     bar = SeedsBar(Path(cfgs[0].run_dir).parent.name, reporters, [c.budget for c in cfgs],
                    [s.env_steps for s in states])
-    next_eval = [0] * batch.K
+    next_eval = [0] * len(states)
     try:
-        _snapshot(batch, range(batch.K))
-        _evaluate(batch, [k for k, s in enumerate(states) if s.evaluations == 0], reporters, next_eval)
+        _snapshot(states)
+        _evaluate([s for s in states if s.evaluations == 0], reporters, next_eval)
         next_eval = [(s.env_steps // s.cfg.eval_every + 1) * s.cfg.eval_every for s in states]
-        while active := [k for k, s in enumerate(states) if s.env_steps < s.cfg.budget and not out_of_time(s)]:
-            metrics = seed_batch.iteration(batch, active)
-            for k, m in zip(active, metrics):
-                reporters[k].iteration(states[k].env_steps, m)
+        while active := [s for s in states if s.env_steps < s.cfg.budget and not out_of_time(s)]:
+            metrics = trainer.iteration_batch(active, progress=bar.updating)
+            for s, m in zip(active, metrics):
+                reporters[s.slot].iteration(s.env_steps, m)
             bar.update([s.env_steps for s in states], sum(m["perf/sps"] for m in metrics),
-                       [s.best_return for s in states if s.best_return is not None])
-            _snapshot(batch, active)
-            due = [k for k in active if states[k].env_steps >= next_eval[k] or states[k].env_steps >= cfgs[k].budget
-                   or out_of_time(states[k])]
-            _evaluate(batch, due, reporters, next_eval)
+                       [s.best_return for s in states if s.best_return is not None], metrics[0])
+            _snapshot(active)
+            _evaluate([s for s in active if s.env_steps >= next_eval[s.slot] or s.env_steps >= s.cfg.budget
+                       or out_of_time(s)], reporters, next_eval)
     finally:
         bar.close()
         for reporter in reporters:
@@ -72,19 +68,16 @@ def train_batch(cfgs: list[Config]) -> list[dict]:
     return [write_summary(s) for s in states]
 
 
-def _snapshot(batch: seed_batch.SeedBatch, seeds) -> None:
-    for k in seeds:
-        state = batch.states[k]
-        if snapshots.due(state, Path(state.cfg.run_dir)) is not None:
-            snapshots.take_due(seed_batch.sync(batch, k), Path(state.cfg.run_dir))
+def _snapshot(states: list[trainer.TrainState]) -> None:
+    for state in states:
+        snapshots.take_due(state, Path(state.cfg.run_dir))
 
 
-def _evaluate(batch: seed_batch.SeedBatch, seeds: list[int], reporters, next_eval: list[int]) -> None:
-    """Evaluate ``seeds`` together, log each, checkpoint each (``seed_batch.evaluate`` synced their states)."""
-    if not seeds:
+def _evaluate(states: list[trainer.TrainState], reporters, next_eval: list[int]) -> None:
+    """Evaluate ``states`` together, log each, checkpoint each."""
+    if not states:
         return
-    for k, metrics in zip(seeds, seed_batch.evaluate(batch, seeds)):
-        state = batch.states[k]
-        log_evaluation(state, metrics, reporters[k])
+    for state, metrics in zip(states, trainer.evaluate_batch(states)):
+        log_evaluation(state, metrics, reporters[state.slot])
         poligen.save(state, Path(state.cfg.run_dir))
-        next_eval[k] = (state.env_steps // state.cfg.eval_every + 1) * state.cfg.eval_every
+        next_eval[state.slot] = (state.env_steps // state.cfg.eval_every + 1) * state.cfg.eval_every

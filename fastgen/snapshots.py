@@ -33,7 +33,7 @@ def take_due(state, run_dir: Path) -> None:
     n, k = state.cfg.generator.snapshots, int(path.stem)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_save({"k": k, "of": n, "env_steps": state.env_steps, "best_return": state.best_return,
-                 "generator": {name: t.cpu() for name, t in state.generator.state_dict().items()},
+                 "generator": {name: t.cpu() for name, t in state.learner.generator_weights.state_dict(state.slot).items()},
                  "obs_stats": state.obs_stats.state_dict()}, path)
 
 

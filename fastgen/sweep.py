@@ -22,6 +22,7 @@ import torch
 import tyro
 
 import envs
+from fastgen import runtime
 from fastgen import trained as trained_run
 
 matplotlib.use("Agg")
@@ -141,6 +142,7 @@ def plot(result: dict, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     cfg = tyro.cli(SweepConfig, args=argv, description=__doc__.splitlines()[0])
+    runtime.configure()
     try:
         result = sweep(cfg)
     except ValueError as error:

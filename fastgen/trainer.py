@@ -1,14 +1,21 @@
-"""PoliGen training (paper Algorithm 1), P policies per iteration: ``init`` -> ``iteration`` -> loop.
+"""PoliGen training (paper Algorithm 1) of K >= 1 seeds at once; a single run is a batch of one.
 
-One iteration: command c = best training return so far + drive; P policies theta = G(c) + eps;
-one episode each on the engine; (theta, r) into the replay buffer; observation statistics merged
-from these training episodes; then ``5 P`` evaluator updates (MSE of V(theta) on r) and ``20 P``
-generator updates (MSE of V(G(r)) on r, V frozen), each on a batch of 16 recency-weighted buffer
-samples. ``evaluate`` runs G(best so far) without noise for 10 episodes (not counted as env steps).
+One iteration of each seed: command c = best training return so far + drive; P policies
+theta = G(c) + eps; one episode each (all K x P in one rollout); (theta, r) into the seed's replay
+buffer; observation statistics merged from these training episodes; then ``5 P`` evaluator updates
+(MSE of V(theta) on r) and ``20 P`` generator updates (MSE of V(G(r)) on r, V frozen), each on a
+batch of 16 recency-weighted samples of the seed's own buffer. ``evaluate`` runs G(best so far)
+without noise for 10 episodes (not counted as env steps).
+
+Each seed keeps its own ``TrainState`` (config, buffer, statistics, random streams, counters); the
+seeds of a batch share one ``fastgen.learner.Learner`` (their networks stacked, row ``slot``) and one
+env. A seed draws the same random numbers from the same streams whether it trains alone or in a
+batch, so the two runs differ only by the round-off of batched products (none on the CPU's loop).
 """
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import jax
@@ -16,15 +23,20 @@ import numpy as np
 import torch
 
 import envs
+from fastgen import learner
 from fastgen.algorithms import Counters
 from fastgen.bridge import to_engine
 from fastgen.buffer import ReplayBuffer
 from fastgen.config import Config
+from fastgen.engines import resolve_engine
 from fastgen.errors import TrainingError  # noqa: F401 (re-exported)
 from fastgen.evaluation import eval_key, eval_metrics
 from fastgen.evaluator import Evaluator
 from fastgen.generator import Generator
 from fastgen.normalizer import ObsStats
+
+# progress(done, due): called during an iteration's update phase (updates of all seeds done so far, and due)
+Progress = Callable[[int, int], None]
 
 
 @dataclass
@@ -32,10 +44,8 @@ class TrainState(Counters):
     cfg: Config
     env: object
     device: torch.device
-    generator: Generator
-    evaluator: Evaluator
-    generator_opt: torch.optim.Adam
-    evaluator_opt: torch.optim.Adam
+    learner: learner.Learner  # shared by the seeds of a batch
+    slot: int  # this seed's row in the learner
     buffer: ReplayBuffer
     obs_stats: ObsStats
     rng: torch.Generator
@@ -53,15 +63,10 @@ class TrainState(Counters):
         return self.best_return + self.cfg.command.drive
 
 
-def resolve_engine(engine: str) -> str:
-    if engine != "auto":
-        return engine
-    return "mjx" if any(d.platform == "gpu" for d in jax.devices()) else "cpu"
-
-
-def make_env(cfg: Config, engine: str | None = None):
-    """The run's task on its engine (``engine`` overrides ``cfg.engine``), with ``cfg.threads`` on ``cpu``."""
-    engine = resolve_engine(engine or cfg.engine)
+def make_env(cfg: Config, seeds: int = 1, engine: str | None = None):
+    """The run's task on its engine (``engine`` overrides ``cfg.engine``; ``auto`` sizes it for ``seeds`` x P
+    policies per iteration), with ``cfg.threads`` on ``cpu``."""
+    engine = resolve_engine(engine or cfg.engine, seeds * cfg.population)
     return envs.make(cfg.env, engine, nthread=cfg.threads if engine == "cpu" else None)
 
 
@@ -73,45 +78,94 @@ def resolve_device(device: str) -> torch.device:
 
 def init(cfg: Config, env=None) -> TrainState:
     """A fresh run: networks initialised from ``cfg.seed``, empty buffer, no statistics (``env``: share one)."""
-    cfg.validate()
-    torch.manual_seed(cfg.seed)  # module initialisation
-    env = env if env is not None else make_env(cfg)
-    device = resolve_device(cfg.device)
-    spec = env.spec
-    generator = Generator(spec, cfg.generator.noise_std, cfg.generator.output_scaling).to(device)
-    evaluator = Evaluator(spec, cfg.evaluator.probes).to(device)
-    power = cfg.buffer.recency_power or None
-    buffer = ReplayBuffer(cfg.buffer.size, envs.num_params(spec.obs_dim, spec.act_dim), device, power)
-    rng = torch.Generator(device=device)
-    rng.manual_seed(cfg.seed)
-    return TrainState(cfg, env, device, generator, evaluator,
-                      torch.optim.Adam(generator.parameters(), lr=cfg.generator.lr),
-                      torch.optim.Adam(evaluator.parameters(), lr=cfg.evaluator.lr),
-                      buffer, ObsStats(spec.obs_dim), rng, jax.random.key(cfg.seed))
+    return init_batch([cfg], env)[0]
 
 
-def iteration(state: TrainState) -> tuple[TrainState, dict[str, float]]:
-    """Collect P episodes, store them, update evaluator then generator; -> (state, metrics)."""
-    cfg, P = state.cfg, state.cfg.population
+def init_batch(cfgs: list[Config], env=None) -> list[TrainState]:
+    """K fresh runs with configs equal but for the seed, sharing one learner; seed k initialised exactly as alone."""
+    for cfg in cfgs:
+        cfg.validate()
+    env = env if env is not None else make_env(cfgs[0], len(cfgs))
+    device = resolve_device(cfgs[0].device)
+    spec, states, generators, evaluators = env.spec, [], [], []
+    for slot, cfg in enumerate(cfgs):
+        torch.manual_seed(cfg.seed)  # module initialisation
+        generators.append(Generator(spec, cfg.generator.noise_std, cfg.generator.output_scaling).to(device))
+        evaluators.append(Evaluator(spec, cfg.evaluator.probes).to(device))
+        buffer = ReplayBuffer(cfg.buffer.size, envs.num_params(spec.obs_dim, spec.act_dim), device,
+                              cfg.buffer.recency_power or None)
+        rng = torch.Generator(device=device)
+        rng.manual_seed(cfg.seed)
+        states.append((cfg, slot, buffer, rng))
+    shared = learner.create(generators, evaluators, cfgs[0].generator.lr, cfgs[0].evaluator.lr)
+    return [TrainState(cfg, env, device, shared, slot, buffer, ObsStats(spec.obs_dim), rng, jax.random.key(cfg.seed))
+            for cfg, slot, buffer, rng in states]
+
+
+def iteration(state: TrainState, progress: Progress | None = None) -> tuple[TrainState, dict[str, float]]:
+    """One iteration of a single run; -> (state, metrics)."""
+    return state, iteration_batch([state], progress)[0]
+
+
+def iteration_batch(states: list[TrainState], progress: Progress | None = None) -> list[dict[str, float]]:
+    """Collect P episodes per seed, store them, update evaluators then generators; -> each seed's metrics."""
+    cfg, P, device, shared = states[0].cfg, states[0].cfg.population, states[0].device, states[0].learner
+    slots = [s.slot for s in states]
     start = time.perf_counter()
-    command = state.command
-    with torch.no_grad():
-        theta = state.generator.sample(state.rng, torch.full((P,), command, device=state.device))
-    state.key, rollout_key = jax.random.split(state.key)
-    result = _simulate(state, theta, rollout_key)
+    commands = [s.command for s in states]
+    mean = learner.generate(shared, slots, torch.tensor(commands, device=device)[:, None].expand(len(states), P))
+    noise = torch.stack([torch.randn(mean.shape[1:], generator=s.rng, device=device, dtype=mean.dtype) for s in states])
+    theta = mean + cfg.generator.noise_std * noise  # [Ks, P, D]
+    keys = []
+    for s in states:
+        s.key, key = jax.random.split(s.key)
+        keys.append(key)
+    results = _simulate(states, theta, keys)
     rollout_s = time.perf_counter() - start
-    returns = record(state, theta, result)
+    returns = [record(s, theta[i], r) for i, (s, r) in enumerate(zip(states, results))]
 
     update_start = time.perf_counter()
-    evaluator_loss = _repeat(_evaluator_update, state, round(cfg.evaluator.updates_per_episode * P))
-    state.evaluator.requires_grad_(False)
-    generator_loss = _repeat(_generator_update, state, round(cfg.generator.updates_per_episode * P))
-    state.evaluator.requires_grad_(True)
-    check_losses(state, evaluator_loss, generator_loss)
+    n_evaluator, n_generator = round(cfg.evaluator.updates_per_episode * P), round(cfg.generator.updates_per_episode * P)
+    counted = _Counted(progress, n_evaluator + n_generator, len(states))
+    evaluator_losses = counted.repeat(n_evaluator, lambda: learner.evaluator_step(shared, slots, *_samples(states)))
+    generator_losses = counted.repeat(n_generator, lambda: learner.generator_step(shared, slots, _commands(states)))
+    update_s = time.perf_counter() - update_start
     elapsed = time.perf_counter() - start
-    state.wall_s += elapsed
-    return state, iteration_metrics(state, command, returns, result, evaluator_loss, generator_loss, rollout_s,
-                                    time.perf_counter() - update_start, elapsed)
+    metrics = []
+    for i, s in enumerate(states):
+        check_losses(s, evaluator_losses[i], generator_losses[i])
+        s.wall_s += elapsed
+        metrics.append(iteration_metrics(s, commands[i], returns[i], results[i], evaluator_losses[i],
+                                         generator_losses[i], rollout_s, update_s, elapsed))
+    return metrics
+
+
+class _Counted:
+    """Runs update steps, telling ``progress`` how many of ``due`` are done."""
+
+    def __init__(self, progress: Progress | None, due: int, seeds: int):
+        self.progress, self.due, self.seeds, self.done = progress, due, seeds, 0
+
+    def repeat(self, count: int, step: Callable[[], torch.Tensor]) -> list[float]:
+        """``step()`` ``count`` times; -> each seed's mean loss (0 if none), synced to the host once."""
+        losses = []
+        for _ in range(count):
+            losses.append(step())
+            self.done += 1
+            if self.progress is not None:
+                self.progress(self.done, self.due)
+        return torch.stack(losses).mean(0).tolist() if losses else [0.0] * self.seeds
+
+
+def _samples(states: list[TrainState]) -> tuple[torch.Tensor, torch.Tensor]:
+    """One buffer batch per seed, each from its own buffer and RNG: ``([Ks, B, D], [Ks, B])``."""
+    drawn = [s.buffer.sample(s.rng, s.cfg.buffer.batch_size) for s in states]
+    return torch.stack([d[0] for d in drawn]), torch.stack([d[1] for d in drawn])
+
+
+def _commands(states: list[TrainState]) -> torch.Tensor:
+    """The returns of one buffer batch per seed, the generator's commands: ``[Ks, B]`` (same draws as ``_samples``)."""
+    return torch.stack([s.buffer.sample_returns(s.rng, s.cfg.buffer.batch_size) for s in states])
 
 
 def record(state: TrainState, theta: torch.Tensor, result: envs.RolloutResult) -> np.ndarray:
@@ -144,36 +198,12 @@ def iteration_metrics(state: TrainState, command: float, returns: np.ndarray, re
             "perf/sps": result.obs_count / elapsed}
 
 
-def _simulate(state: TrainState, theta: torch.Tensor, key, episodes: int = 1) -> envs.RolloutResult:
-    """Episodes of the policies ``theta [P, D]`` on the engine, normalised with the current statistics."""
-    return envs.rollout(state.env, to_engine(theta.contiguous(), state.env.engine), state.obs_stats.mean,
-                        state.obs_stats.std, key, episodes=episodes)
-
-
-def _repeat(update, state: TrainState, count: int) -> float:
-    """Run ``update`` ``count`` times; -> mean loss (0 if none), synced to the host once."""
-    if count == 0:
-        return 0.0
-    losses = torch.stack([update(state) for _ in range(count)])
-    return float(losses.mean())
-
-
-def _evaluator_update(state: TrainState) -> torch.Tensor:
-    params, returns = state.buffer.sample(state.rng, state.cfg.buffer.batch_size)
-    loss = torch.nn.functional.mse_loss(state.evaluator(params), returns)
-    state.evaluator_opt.zero_grad(set_to_none=True)
-    loss.backward()
-    state.evaluator_opt.step()
-    return loss.detach()
-
-
-def _generator_update(state: TrainState) -> torch.Tensor:
-    _, commands = state.buffer.sample(state.rng, state.cfg.buffer.batch_size)
-    loss = torch.nn.functional.mse_loss(state.evaluator(state.generator(commands)), commands)
-    state.generator_opt.zero_grad(set_to_none=True)
-    loss.backward()
-    state.generator_opt.step()
-    return loss.detach()
+def _simulate(states: list[TrainState], theta: torch.Tensor, keys, episodes: int = 1) -> list[envs.RolloutResult]:
+    """Episodes of ``theta [Ks, P, D]``, seed i's policies normalised with seed i's statistics."""
+    env = states[0].env
+    mean = np.stack([s.obs_stats.mean for s in states])
+    std = np.stack([s.obs_stats.std for s in states])
+    return envs.rollout_groups(env, to_engine(theta.contiguous(), env.engine), mean, std, keys, episodes=episodes)
 
 
 def eval_command(state: TrainState) -> float:
@@ -183,9 +213,18 @@ def eval_command(state: TrainState) -> float:
 
 def evaluate(state: TrainState) -> dict[str, float]:
     """G(best return so far), no noise, ``cfg.eval.episodes`` episodes; env steps not counted."""
-    command = eval_command(state)
-    with torch.no_grad():
-        theta = state.generator(torch.tensor([command], device=state.device))
-    result = _simulate(state, theta, eval_key(state.cfg, state.evaluations), episodes=state.cfg.eval.episodes)
-    state.evaluations += 1
-    return {"eval/command": command, **eval_metrics(result, state.cfg, state.spec)}
+    return evaluate_batch([state])[0]
+
+
+def evaluate_batch(states: list[TrainState]) -> list[dict[str, float]]:
+    """``evaluate`` for each of ``states`` (sharing a learner), their episodes simulated in one grouped rollout."""
+    commands = [eval_command(s) for s in states]
+    theta = learner.generate(states[0].learner, [s.slot for s in states],
+                             torch.tensor(commands, device=states[0].device)[:, None])
+    results = _simulate(states, theta, [eval_key(s.cfg, s.evaluations) for s in states],
+                        episodes=states[0].cfg.eval.episodes)
+    metrics = []
+    for s, command, result in zip(states, commands, results):
+        s.evaluations += 1
+        metrics.append({"eval/command": command, **eval_metrics(result, s.cfg, s.spec)})
+    return metrics

@@ -65,7 +65,8 @@ def test_snapshots_cover_the_budget_from_the_untrained_generator_to_the_last(mc_
     # The untrained generator is the one init builds from the seed; the last is the checkpoint's.
     torch.manual_seed(0)
     from fastgen.trainer import init
-    fresh = init(Config(env="mountain_car", **FAST)).generator.state_dict()
+    state = init(Config(env="mountain_car", **FAST))
+    fresh = state.learner.generator_weights.state_dict(state.slot)
     for name, value in fresh.items():
         torch.testing.assert_close(kept[0]["generator"][name], value)
     final = torch.load(mc_run / "checkpoint.pt", weights_only=False)["generator"]

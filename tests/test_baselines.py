@@ -34,10 +34,14 @@ def test_ars_step_climbs_a_quadratic():
     theta = np.zeros(20)
     reward = lambda x: -np.sum((x - target) ** 2, axis=-1)  # noqa: E731
     start = reward(theta)
-    for _ in range(300):
+    # Until within 1% of the optimum (from -||target||^2), not a fixed step count: the fixed-size steps then
+    # jitter about the optimum (after 300 steps, 0.1%-1% of the start over seeds 0-29). It takes 22-48 steps.
+    for step in range(1000):
         deltas = rng.normal(size=(8, 20))
         theta, _ = ars.ars_step(theta, deltas, reward(theta + 0.05 * deltas), reward(theta - 0.05 * deltas), 4, 0.05)
-    assert reward(theta) > 0.01 * start  # from -||target||^2 to within 1% of it
+        if reward(theta) > 0.01 * start:
+            break
+    assert reward(theta) > 0.01 * start, f"still {reward(theta) / start:.1%} of the start after {step + 1} steps"
 
 
 def _ars_cfg(**changes):
@@ -112,6 +116,14 @@ def test_udrl_commands_follow_rewards_and_horizon_floors_at_one():
 
 
 def test_udrl_behaviour_function_learns_a_command_dependent_action():
+    """B(s, c) fits an action set by the command alone: d_r = 100 -> +0.6, d_r = 0 -> -0.6, over random states.
+
+    Trained until its NLL is under -1 (std ~0.1-0.2 at the targets; 33-52 Adam steps over seeds 0-29 on an
+    AMD EPYC), not for a fixed number of steps: how far a fixed budget gets depends on the BLAS/CPU.
+    The NLL of these noiseless targets oscillates once the std collapses, so the first crossing is used.
+    A network could also fit the 256 training states from the observation alone, so the command's effect
+    is checked on fresh states: the same state under the two commands must give the two actions.
+    """
     torch.manual_seed(0)
     net = udrl.BehaviourNet(obs_dim=3, act_dim=1, activation="relu", scales=(0.02, 0.01))
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
@@ -119,13 +131,24 @@ def test_udrl_behaviour_function_learns_a_command_dependent_action():
     d_r = torch.where(torch.rand(256) < 0.5, 100.0, 0.0)
     command = torch.stack([d_r, torch.full((256,), 50.0)], 1)
     target = torch.where(d_r > 50, 0.6, -0.6)[:, None]
-    for _ in range(400):
+    for step in range(2000):  # a cap ~40x the steps needed
         loss = udrl.nll(net, obs, command, target)
+        if loss.item() < -1.0:
+            break
         opt.zero_grad()
         loss.backward()
         opt.step()
-    mean, std = net(obs, command)
-    assert torch.allclose(mean, target, atol=0.1) and std.max() < 0.2
+    assert loss.item() < -1.0, f"NLL still {loss.item():.3f} after {step + 1} Adam steps"
+    with torch.no_grad():
+        mean, _ = net(obs, command)
+        fresh = torch.randn(512, 3)
+        high, _ = net(fresh, torch.tensor([[100.0, 50.0]]).expand(512, 2))
+        low, _ = net(fresh, torch.tensor([[0.0, 50.0]]).expand(512, 2))
+    assert (torch.sign(mean) == torch.sign(target)).all()  # every training state on its command's side
+    # measured over seeds 0-29: group means beyond +-0.48, every fresh state's gap >= 0.70 (targets +-0.6, gap
+    # 1.2); with the command ignored (scales 0) the gap is 0 and all 30 seeds fail
+    assert high.mean() > 0.3 and low.mean() < -0.3
+    assert (high - low).min() > 0.4
 
 
 def test_udrl_warm_up_then_updates_and_exploration():

@@ -69,3 +69,13 @@ def test_storage_grows_with_the_entries_and_keeps_them():
     restored.restore(params, returns, buffer.stored)
     torch.testing.assert_close(restored.entries(1)[0], params)
     torch.testing.assert_close(restored.weights().sort().values, buffer.weights().sort().values)
+
+
+def test_sample_returns_is_the_same_draw_as_sample():
+    buffer = ReplayBuffer(50, 4)
+    buffer.add(torch.randn(30, 4), torch.arange(30, dtype=torch.float32))
+    a, b = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    for _ in range(3):
+        _, returns = buffer.sample(a, 16)
+        assert torch.equal(buffer.sample_returns(b, 16), returns)
+    assert not torch.equal(buffer.sample_returns(b, 16), buffer.sample_returns(b, 16))

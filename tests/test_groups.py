@@ -112,11 +112,19 @@ if SHARDED_PROCESS:
 
 else:
 
-    def test_sharded_over_four_host_devices():
-        """Run this file's sharded cases in a process that sees four XLA:CPU devices."""
+    def _run_sharded(select: str, expected: int):
         env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
-        run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, "-k", "shard"],
+        run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, "-k", select],
                              env=env, capture_output=True, text=True, timeout=900)
         assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
         summary = run.stdout.strip().splitlines()[-1]
-        assert summary.startswith("3 passed"), summary
+        assert summary.startswith(f"{expected} passed"), summary
+
+    def test_sharded_over_four_host_devices():
+        """This file's sharded cases on mountain_car, in a process that sees four XLA:CPU devices."""
+        _run_sharded("shard and not inverted_pendulum", 2)
+
+    @pytest.mark.slow
+    def test_sharded_over_four_host_devices_every_task():
+        """All of this file's sharded cases (inverted_pendulum's MJX physics too), on four XLA:CPU devices."""
+        _run_sharded("shard", 3)

@@ -107,16 +107,26 @@ def test_episode_returns(name, dtype):
 
 if not X64:
 
-    def test_float64_in_x64_process():
-        """Run this file's float64 cases in a process with JAX's x64 mode on."""
+    def _run_x64(select: str, expected: int):
         env = {**os.environ, "JAX_ENABLE_X64": "1"}
-        run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__],
-                             env=env, capture_output=True, text=True, timeout=1200)
+        run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "slow or not slow",
+                              __file__, "-k", select], env=env, capture_output=True, text=True, timeout=1200)
         assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
         summary = run.stdout.strip().splitlines()[-1]
-        assert summary.startswith("8 passed"), summary
+        assert summary.startswith(f"{expected} passed"), summary
+
+    def test_float64_steps_in_x64_process():
+        """This file's float64 step-by-step cases, in a process with JAX's x64 mode on (compiling float64
+        MJX is most of a test's time: the episode cases run with -m slow)."""
+        _run_x64("steps_match", 4)
+
+    @pytest.mark.slow
+    def test_float64_in_x64_process():
+        """All of this file's float64 cases in a process with JAX's x64 mode on."""
+        _run_x64("not x64_process", 8)
 
 
+@pytest.mark.slow  # ~1 min of MJX compilation on 2 cores; the step-by-step swimmer check stays in the default run
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_swimmer_population_statistics(dtype):
     result, returns, lengths = _episodes("swimmer", dtype, 16, seed=13)

@@ -22,22 +22,23 @@ def test_iteration_stores_counts_and_updates(engine):
     state = trainer.init(_cfg(engine=engine))
     assert state.env.engine == engine
     assert state.command == 0.0  # first command (paper)
-    generator_before = [p.clone() for p in state.generator.parameters()]
+    generator_before = state.learner.generator_weights.flat.clone()
     state, metrics = trainer.iteration(state)
     assert len(state.buffer) == 3 and state.episodes == 3 and state.iterations == 1
     assert state.env_steps == state.obs_stats.count == 3 * 999  # random cars rarely reach the goal
     assert state.best_return == metrics["train/best_return"] == pytest.approx(metrics["train/max_return"])
     assert state.command == pytest.approx(state.best_return + 20.0)
-    assert any(not torch.equal(a, b) for a, b in zip(generator_before, state.generator.parameters()))
+    assert not torch.equal(generator_before, state.learner.generator_weights.flat)
     assert all(np.isfinite(v) for v in metrics.values())
 
 
 def test_generator_updates_leave_the_evaluator_frozen():
     state = trainer.init(_cfg(evaluator=EvaluatorConfig(updates_per_episode=0)))
-    before = {k: v.clone() for k, v in state.evaluator.state_dict().items()}
+    before = state.learner.evaluator_weights.flat.clone()
+    generator_before = state.learner.generator_weights.flat.clone()
     trainer.iteration(state)
-    after = state.evaluator.state_dict()
-    assert all(torch.equal(before[k], after[k]) for k in before)  # probing states included
+    assert torch.equal(before, state.learner.evaluator_weights.flat)  # probing states included
+    assert not torch.equal(generator_before, state.learner.generator_weights.flat)
 
 
 def test_same_seed_same_run_other_seed_other_run():
@@ -52,14 +53,14 @@ def test_same_seed_same_run_other_seed_other_run():
 
 def test_nan_return_is_a_training_error(monkeypatch):
     state = trainer.init(_cfg())
-    original = trainer.envs.rollout
+    original = trainer.envs.rollout_groups
 
     def poisoned(*args, **kwargs):
-        result = original(*args, **kwargs)
-        result.returns_no_bonus[0] = np.nan
-        return result
+        results = original(*args, **kwargs)
+        results[0].returns_no_bonus[0] = np.nan
+        return results
 
-    monkeypatch.setattr(trainer.envs, "rollout", poisoned)
+    monkeypatch.setattr(trainer.envs, "rollout_groups", poisoned)
     with pytest.raises(trainer.TrainingError, match="non-finite training return"):
         trainer.iteration(state)
 

@@ -64,8 +64,9 @@ def ars_step(theta: np.ndarray, directions: np.ndarray, r_plus: np.ndarray, r_mi
     return theta + step_size / (elite * sigma) * step, sigma
 
 
-def iteration(state: ArsState) -> tuple[ArsState, dict[str, float]]:
-    """2N episodes of theta +- nu delta, one V2-t step; -> (state, metrics)."""
+def iteration(state: ArsState, progress=None) -> tuple[ArsState, dict[str, float]]:
+    """2N episodes of theta +- nu delta, one V2-t step; -> (state, metrics). (``progress``: unused, the step
+    is one vector operation.)"""
     s, cfg = state.settings, state.cfg
     start = time.perf_counter()
     directions = state.rng.standard_normal((s.directions, state.theta.size))

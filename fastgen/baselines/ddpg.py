@@ -74,11 +74,12 @@ def init(cfg: Config) -> DdpgState:
         buffer_size=min(d.buffer_size, cfg.budget), learning_starts=d.update_after, batch_size=d.batch_size,
         tau=1.0 - d.polyak, gamma=d.gamma, train_freq=(d.update_every, "step"), gradient_steps=d.update_every,
         action_noise=noise, policy_kwargs={"net_arch": [256, 256]}, seed=cfg.seed, device=device, verbose=0)
-    return DdpgState(cfg, make_env(cfg, "cpu"), gym_env, model, device)
+    return DdpgState(cfg, make_env(cfg, engine="cpu"), gym_env, model, device)
 
 
-def iteration(state: DdpgState) -> tuple[DdpgState, dict[str, float]]:
-    """``STEPS_PER_ITERATION`` env steps of acting and learning; -> (state, metrics)."""
+def iteration(state: DdpgState, progress=None) -> tuple[DdpgState, dict[str, float]]:
+    """``STEPS_PER_ITERATION`` env steps of acting and learning; -> (state, metrics). (``progress``: unused,
+    an iteration is short and acting and learning interleave inside Stable-Baselines3.)"""
     start = time.perf_counter()
     steps = min(STEPS_PER_ITERATION, state.cfg.budget - state.env_steps)
     finished_before = len(state.gym_env.episode_returns)

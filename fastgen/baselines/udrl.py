@@ -166,8 +166,9 @@ def _collect(state: UdrlState, act, count: int) -> tuple[list[dict], envs.Rollou
     return episodes, result
 
 
-def iteration(state: UdrlState) -> tuple[UdrlState, dict[str, float]]:
-    """Warm-up the first time; then updates and exploration episodes; -> (state, metrics)."""
+def iteration(state: UdrlState, progress=None) -> tuple[UdrlState, dict[str, float]]:
+    """Warm-up the first time; then updates and exploration episodes; -> (state, metrics). ``progress(done,
+    due)`` is told of the updates as they run."""
     s, spec = state.settings, state.env.spec
     start = time.perf_counter()
     metrics: dict[str, float] = {}
@@ -176,7 +177,11 @@ def iteration(state: UdrlState) -> tuple[UdrlState, dict[str, float]]:
         count = s.warm_up_episodes if s.warm_up_episodes > 0 else 1
         new, result = _collect(state, lambda b: state.rng.uniform(-bound, bound, (b.obs.shape[0], spec.act_dim)), count)
     else:
-        losses = [_update(state) for _ in range(s.updates_per_iteration)]
+        losses = []
+        for done in range(1, s.updates_per_iteration + 1):
+            losses.append(_update(state))
+            if progress is not None:
+                progress(done, s.updates_per_iteration)
         loss = float(torch.stack(losses).mean()) if losses else 0.0
         if not math.isfinite(loss):
             raise TrainingError(f"udrl loss became {loss} at env step {state.env_steps}")

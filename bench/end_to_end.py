@@ -1,0 +1,130 @@
+"""One training run end to end against its learner's floor: how close the whole loop runs to its GEMMs.
+
+    python -m bench.end_to_end --env swimmer --num-envs 1 --out /work/runs/e2e-swimmer      # full 3M budget
+
+Trains (or resumes, or reads back when finished) one ``fastgen.run`` PoliGen run, then, in the same
+process, counts the FLOPs of one generator and one evaluator update of that run's networks
+(``torch.utils.flop_counter``) and measures the float32 matmul rate (``bench.update_speed``, before
+training and after, the higher taken). The floor is the time the run's updates alone would take at
+that rate: ``floor_s = (generator updates x their FLOPs + evaluator updates x theirs) / rate``;
+``ratio = wall_s / floor_s`` with ``wall_s`` the run's whole training wall clock (simulation,
+bookkeeping and evaluations included). A run resumed across machines sums its wall clock over them,
+so compare only runs made on one machine (``machine`` names it; ``sessions`` lists each invocation's
+rate and wall clock).
+
+Writes ``bench/results/end_to_end_<env>_P<P>[_<tag>].json`` (settings, machine, summary, counts,
+floor, ratio, final return beside the paper's) and a ``.png`` of the evaluation return against env
+steps and against wall-clock seconds.
+"""
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+import tyro  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+from bench.common import RESULTS, machine, table, write_json  # noqa: E402
+from bench.learning import PAPER, needs_training, to_continue  # noqa: E402
+from bench.update_speed import filled_state, matmul_rate, updates  # noqa: E402
+from fastgen import runtime  # noqa: E402
+from fastgen.config import Config, EvalConfig  # noqa: E402
+from fastgen.run import train  # noqa: E402
+
+
+@dataclass
+class Settings:
+    env: str = "swimmer"
+    """Task."""
+    num_envs: int = 1
+    """P: policies per iteration (1: the paper's schedule)."""
+    seed: int = 0
+    """Seed of the run."""
+    total_steps: int | None = None
+    """Env-step budget (default: the task's)."""
+    eval_every: int | None = None
+    """Evaluate every this many env steps (default: the task's)."""
+    time_limit: float | None = None
+    """Training wall-clock seconds before the run stops (resume with a larger limit or none)."""
+    out: str = "runs/end_to_end"
+    """Run directory."""
+    tag: str = ""
+    """Suffix of the result files (e.g. a variant's name)."""
+    threads: int | None = None
+    """torch and cpu-engine threads (default: the cores this process may use)."""
+
+
+def update_flops(env: str, device: torch.device) -> dict[str, float]:
+    """FLOPs of one generator and one evaluator update of ``env``'s networks (batch 16)."""
+    flops = {}
+    for name, update in updates(filled_state(env, device)).items():
+        update()
+        with FlopCounterMode(display=False) as counter:
+            update()
+        flops[name] = float(counter.get_total_flops())
+    return flops
+
+
+def plot(rows: list[dict], title: str, path: Path) -> None:
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, key, label in ((axes[0], "env_steps", "env steps"), (axes[1], "wall_s", "training wall clock (s)")):
+        ax.plot([r[key] for r in rows], [r["eval/return"] for r in rows], lw=1.2)
+        ax.set_xlabel(label)
+        ax.set_ylabel("evaluation return")
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(settings: Settings) -> dict:
+    cfg = Config(env=settings.env, num_envs=settings.num_envs, seed=settings.seed, total_steps=settings.total_steps,
+                 time_limit=settings.time_limit, out=settings.out, engine="cpu", device="cpu",
+                 threads=settings.threads, eval=EvalConfig(every=settings.eval_every))
+    device = torch.device("cpu")
+    rate_before = matmul_rate(device)
+    if needs_training(cfg):
+        train(to_continue(cfg))
+    rate = max(rate_before, matmul_rate(device))
+    run_dir = Path(cfg.run_dir)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    flops = update_flops(cfg.env, device)
+    P = cfg.population
+    counts = {"generator": summary["iterations"] * round(cfg.generator.updates_per_episode * P),
+              "evaluator": summary["iterations"] * round(cfg.evaluator.updates_per_episode * P)}
+    floor_s = sum(counts[k] * flops[k] for k in counts) / rate
+    name = f"end_to_end_{cfg.env}_P{P}{'_' + settings.tag if settings.tag else ''}"
+    sessions_path = run_dir / "end_to_end_sessions.json"
+    sessions = json.loads(sessions_path.read_text()) if sessions_path.exists() else []
+    sessions.append({"machine_cpu": machine()["cpu"], "matmul_gflops": rate / 1e9, "wall_s_after": summary["wall_s"]})
+    sessions_path.write_text(json.dumps(sessions, indent=2) + "\n")
+    result = {"env": cfg.env, "P": P, "seed": cfg.seed, "finished": summary["finished"],
+              "env_steps": summary["env_steps"], "budget": cfg.budget, "wall_s": summary["wall_s"],
+              "generator_updates": counts["generator"], "evaluator_updates": counts["evaluator"],
+              "generator_gflop": flops["generator"] / 1e9, "evaluator_gflop": flops["evaluator"] / 1e9,
+              "matmul_gflops": rate / 1e9, "floor_s": floor_s, "ratio": summary["wall_s"] / floor_s,
+              "final_return": summary["mean_last_20_eval_return"], "paper": PAPER.get(cfg.env, {}).get("poligen")}
+    print(table([result], ["env", "P", "env_steps", "wall_s", "floor_s", "ratio", "matmul_gflops", "final_return",
+                           "paper"]))
+    payload = {"benchmark": "end_to_end", "machine": machine(), "torch_threads": torch.get_num_threads(),
+               "settings": dataclasses.asdict(settings), "config": json.loads((run_dir / "config.json").read_text()),
+               "result": result, "summary": summary, "sessions": sessions, "curve": rows}
+    path = write_json(f"{name}.json", payload)
+    plot(rows, f"{cfg.env}, P = {P}, seed {cfg.seed}: {summary['wall_s']:,.0f} s training, "
+               f"{result['ratio']:.2f}x the update floor", RESULTS / f"{name}.png")
+    print(f"wrote {path} and {name}.png")
+    return payload
+
+
+if __name__ == "__main__":
+    settings = tyro.cli(Settings)
+    runtime.configure(settings.threads)
+    main(settings)

@@ -1,0 +1,249 @@
+"""Every GPU measurement in one process (one device lease): ``python -m bench.gpu``.
+
+    XLA_PYTHON_CLIENT_PREALLOCATE=false python -m bench.gpu          # defaults sized for ~25 min on an H100
+
+Four parts, each a list of rows in one JSON (``bench/results/gpu_<device>.json``) that names the
+device, the CPU beside it and the library versions:
+
+- ``throughput``: env-steps/s of ``envs.rollout`` on ``mjx`` for hopper and swimmer at P = 64 ...
+  16384, beside the ``cpu`` engine on all of the machine's cores (``bench.throughput.engine_rows``),
+  compile time apart;
+- ``updates``: one evaluator and one generator update of K seeds (K = 1, 8, 20) on the torch device,
+  mapped over seeds three ways: ``loop`` (one seed after another), ``vmap`` (one batched computation,
+  the CUDA default) and ``graphed`` (the vmapped update captured once as a CUDA graph and replayed:
+  what a one-launch update would cost; CUDA only, and checked against the eager update's result);
+- ``protocol``: a slice of the hopper Table 1 protocol (K seeds, P = 1, the paper's schedule) run for
+  ``--protocol-seconds`` as one ``--seeds`` batch, with the full 3M-step protocol's wall clock
+  extrapolated two ways that bound it (episodes as short as in the slice; every episode 1000 steps);
+- ``parity``: ``mjx`` in float32 on this device against C MuJoCo (the ``cpu`` engine) from the same
+  reset states: full episodes of random MLP policies, relative return error and equal lengths.
+
+``--toy`` shrinks every part to seconds (the CPU test runs it so the script cannot rot). Without a
+GPU it runs on the CPU (``mjx`` on XLA:CPU) and says so in the JSON; such numbers are not GPU numbers.
+"""
+
+import dataclasses
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import jax
+import numpy as np
+import torch
+import tyro
+
+import envs
+from bench.common import RESULTS, machine, table, write_json
+from bench.throughput import Config as ThroughputConfig
+from bench.throughput import engine_rows
+from bench.update_speed import median_time
+from envs.policy import random_params
+from fastgen import learner, runtime, trainer
+from fastgen.config import Config
+from fastgen.engines import resolve_engine
+from fastgen.run_seeds import seed_configs, train_seeds
+
+
+@dataclass
+class Settings:
+    tasks: tuple[str, ...] = ("hopper", "swimmer")
+    """Tasks of the throughput part."""
+    parity_tasks: tuple[str, ...] = ("hopper", "swimmer")
+    """Tasks of the parity part."""
+    mjx_populations: tuple[int, ...] = (64, 256, 1024, 4096, 16384)
+    """P values for mjx throughput."""
+    cpu_populations: tuple[int, ...] = (64, 256)
+    """P values for the cpu engine beside it."""
+    update_env: str = "hopper"
+    """Task whose networks the update rows use."""
+    update_seeds: tuple[int, ...] = (1, 8, 20)
+    """K values of the update rows."""
+    repeats: int = 10
+    """Timed repeats per throughput and update row (median reported)."""
+    protocol_env: str = "hopper"
+    """Task of the protocol slice."""
+    protocol_seeds: int = 20
+    """K seeds of the protocol slice."""
+    protocol_seconds: float = 300.0
+    """Training wall clock of the protocol slice."""
+    parity_policies: int = 16
+    """Random MLP policies per task in the parity part."""
+    runs_dir: str = "runs/gpu"
+    """Where the protocol slice's run directories go (deleted first)."""
+    out: str = ""
+    """JSON file name (default: gpu_<device>.json)."""
+    results_dir: str = str(RESULTS)
+    """Directory of the JSON."""
+    toy: bool = False
+    """Tiny sizes everywhere (a smoke test of this script, seconds on a CPU)."""
+
+    def toy_sized(self) -> "Settings":
+        return dataclasses.replace(self, tasks=("mountain_car",), parity_tasks=("inverted_pendulum",),
+                                   mjx_populations=(4,), cpu_populations=(4,),
+                                   update_env="inverted_pendulum", update_seeds=(1, 2), repeats=2,
+                                   protocol_env="mountain_car", protocol_seeds=2, protocol_seconds=1.0,
+                                   parity_policies=2)
+
+
+def throughput_rows(settings: Settings) -> list[dict]:
+    cfg = ThroughputConfig(repeats=max(1, min(settings.repeats, 3)))
+    rows = []
+    for task in settings.tasks:
+        rng = np.random.default_rng(0)
+        for row in engine_rows(task, "cpu", settings.cpu_populations, cfg, rng) + \
+                engine_rows(task, "mjx", settings.mjx_populations, cfg, rng):
+            rows.append({"part": "throughput", **row})
+            print(table(rows[-1:], ["task", "engine", "P", "env_steps_per_s", "compile_s"]), flush=True)
+    return rows
+
+
+def update_rows(settings: Settings, device: torch.device) -> list[dict]:
+    rows = []
+    for K in settings.update_seeds:
+        states = trainer.init_batch([Config(env=settings.update_env, seed=s, num_envs=1, engine="cpu",
+                                            device=str(device)) for s in range(K)])
+        for state in states:  # a buffer of random policies to sample from
+            state.buffer.add(0.05 * torch.randn(256, state.buffer.params.shape[1], device=device),
+                             100 * torch.rand(256, device=device))
+        shared, slots = states[0].learner, list(range(K))
+        theta, returns = trainer._samples(states)
+        commands = trainer._commands(states)
+        modes = ["loop", "vmap"] + (["graphed"] if device.type == "cuda" else [])
+        for mode in modes:
+            row = {"part": "updates", "env": settings.update_env, "device": str(device), "K": K, "mode": mode}
+            try:
+                evaluator_s, generator_s = _time_updates(shared, slots, theta, returns, commands, mode,
+                                                         settings.repeats, device)
+                row.update(evaluator_ms=evaluator_s * 1e3, generator_ms=generator_s * 1e3,
+                           evaluator_seed_updates_per_s=K / evaluator_s, generator_seed_updates_per_s=K / generator_s)
+            except Exception as error:  # a capture that fails is a result, recorded, not a crash
+                row["error"] = f"{type(error).__name__}: {error}"[:300]
+            rows.append(row)
+            print(table(rows[-1:], ["K", "mode", "evaluator_ms", "generator_ms", "generator_seed_updates_per_s",
+                                    "error"]),
+                  flush=True)
+    return rows
+
+
+def _time_updates(shared: learner.Learner, slots, theta, returns, commands, mode: str, repeats: int,
+                  device: torch.device) -> tuple[float, float]:
+    saved = learner.MAP_SEEDS
+    learner.MAP_SEEDS = "loop" if mode == "loop" else "vmap"
+    try:
+        steps = [lambda: learner.evaluator_step(shared, slots, theta, returns),
+                 lambda: learner.generator_step(shared, slots, commands)]
+        if mode == "graphed":
+            steps = [_graphed(step, shared) for step in steps]
+        return tuple(median_time(step, repeats, device) for step in steps)
+    finally:
+        learner.MAP_SEEDS = saved
+
+
+def _graphed(step, shared: learner.Learner):
+    """``step`` captured as a CUDA graph (after warm-up on a side stream), checked against an eager step."""
+    flats = [shared.generator_weights.flat, shared.evaluator_weights.flat, shared.generator_opt.exp_avg,
+             shared.generator_opt.exp_avg_sq, shared.evaluator_opt.exp_avg, shared.evaluator_opt.exp_avg_sq,
+             shared.generator_opt.steps, shared.evaluator_opt.steps]
+    start = [t.clone() for t in flats]
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(3):
+            step()
+    torch.cuda.current_stream().wait_stream(stream)
+    for t, s in zip(flats, start):
+        t.copy_(s)
+    eager = step()
+    after_eager = [t.clone() for t in flats]
+    for t, s in zip(flats, start):
+        t.copy_(s)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        captured = step()
+    for t, s in zip(flats, start):
+        t.copy_(s)
+    graph.replay()
+    torch.cuda.synchronize()
+    torch.testing.assert_close(captured, eager, rtol=1e-4, atol=1e-6)
+    for t, e in zip(flats, after_eager):
+        torch.testing.assert_close(t, e, rtol=1e-4, atol=1e-6)
+    return graph.replay
+
+
+def protocol_rows(settings: Settings, device: torch.device) -> list[dict]:
+    root = Path(settings.runs_dir) / f"{settings.protocol_env}-protocol"
+    shutil.rmtree(root, ignore_errors=True)
+    K = settings.protocol_seeds
+    cfg = Config(env=settings.protocol_env, seeds=f"0-{K - 1}", num_envs=1, device=str(device),
+                 time_limit=settings.protocol_seconds, out=str(root))
+    start = time.perf_counter()
+    train_seeds(cfg)
+    elapsed = time.perf_counter() - start
+    summaries = [json.loads((Path(c.out) / "summary.json").read_text()) for c in seed_configs(cfg)]
+    steps = sum(s["env_steps"] for s in summaries)
+    episodes = sum(s["episodes"] for s in summaries)
+    budget = cfg.budget
+    per_episode_s = elapsed / max(episodes, 1)  # all K seeds' episodes advance together
+    mean_length = steps / max(episodes, 1)
+    row = {"part": "protocol", "env": cfg.env, "K": K, "P": 1, "engine": resolve_engine(cfg.engine, K),
+           "device": str(device), "slice_wall_s": elapsed, "env_steps": steps, "episodes": episodes,
+           "mean_episode_length": mean_length, "seconds_per_batch_episode": per_episode_s * K,
+           "budget_per_seed": budget,
+           # K seeds share every iteration: the protocol takes (episodes per seed) x (seconds per iteration)
+           "full_protocol_s_if_episodes_stay_this_short": budget / mean_length * per_episode_s * K,
+           "full_protocol_s_if_every_episode_1000_steps": budget / 1000 * per_episode_s * K}
+    print(table([row], ["env", "K", "engine", "slice_wall_s", "env_steps", "mean_episode_length",
+                        "full_protocol_s_if_every_episode_1000_steps"]), flush=True)
+    return [row]
+
+
+def parity_rows(settings: Settings) -> list[dict]:
+    rows = []
+    for task in settings.parity_tasks:
+        cpu_env, mjx_env = envs.make(task, "cpu"), envs.make(task, "mjx")
+        spec = cpu_env.spec
+        params = random_params(np.random.default_rng(7), settings.parity_policies, spec.obs_dim, spec.act_dim)
+        mean, std, key = np.zeros(spec.obs_dim), np.ones(spec.obs_dim), jax.random.key(11)
+        cpu = envs.rollout(cpu_env, params, mean, std, key)
+        mjx = envs.rollout(mjx_env, params, mean, std, key)
+        same = cpu.lengths == mjx.lengths
+        relative = np.abs(mjx.returns - cpu.returns) / np.maximum(np.abs(cpu.returns), 1e-9)
+        rows.append({"part": "parity", "task": task, "mjx_dtype": str(mjx_env.dtype),
+                     "policies": settings.parity_policies, "equal_lengths": float(same.mean()),
+                     "median_relative_return_error": float(np.median(relative[same])) if same.any() else None,
+                     "max_relative_return_error": float(relative[same].max()) if same.any() else None,
+                     "return_correlation": float(np.corrcoef(cpu.returns, mjx.returns)[0, 1])
+                     if settings.parity_policies > 1 else None})
+        print(table(rows[-1:], ["task", "mjx_dtype", "equal_lengths", "median_relative_return_error",
+                                "return_correlation"]), flush=True)
+    return rows
+
+
+def main(settings: Settings) -> dict:
+    if settings.toy:
+        settings = settings.toy_sized()
+    device = trainer.resolve_device("auto")
+    info = {**machine(), "torch": torch.__version__, "torch_device": str(device), "torch_threads": torch.get_num_threads(),
+            "cuda": torch.cuda.get_device_name() if device.type == "cuda" else None,
+            "jax_default_backend": jax.default_backend(), "toy": settings.toy}
+    print(f"bench.gpu on {info['cuda'] or 'no GPU'} (JAX: {info['jax_default_backend']}, torch: {device})", flush=True)
+    start = time.perf_counter()
+    parts = {}
+    for name, run in (("throughput", lambda: throughput_rows(settings)), ("updates", lambda: update_rows(settings, device)),
+                      ("protocol", lambda: protocol_rows(settings, device)), ("parity", lambda: parity_rows(settings))):
+        part_start = time.perf_counter()
+        parts[name] = run()
+        print(f"{name}: {time.perf_counter() - part_start:.0f} s", flush=True)
+    payload = {"benchmark": "gpu", "machine": info, "settings": dataclasses.asdict(settings),
+               "seconds": time.perf_counter() - start, **parts}
+    tag = "cpu" if info["cuda"] is None else info["cuda"].lower().replace(" ", "-")
+    path = write_json(settings.out or f"gpu_{tag}{'_toy' if settings.toy else ''}.json", payload, Path(settings.results_dir))
+    print(f"wrote {path}")
+    return payload
+
+
+if __name__ == "__main__":
+    runtime.configure()
+    main(tyro.cli(Settings))

@@ -1,0 +1,229 @@
+"""The PoliGen learner: the generators and evaluators of K runs (seeds), their Adam optimisers, and
+the two update steps of paper Algorithm 1. A single-seed run is a batch of K = 1: there is no
+other implementation of an update.
+
+- Each network's parameters are one tensor per network, ``flat [K, N]`` (``WeightStack``); a seed's
+  parameters are views of its row, named as in the module (``named_parameters``), and the modules'
+  functional forwards (``Generator.policy_layers``, ``Evaluator.predict``) run on those views.
+- ``StackedAdam`` is torch's Adam on ``[K, N]``: a few whole-tensor operations per step, seed k's
+  update reading and writing only row k, each seed counting its own steps.
+- ``evaluator_step``: MSE of V(theta) on the returns; ``generator_step``: MSE of V(G(c)) on c with V
+  frozen. Each seed's loss is differentiated for its own weights only, the seeds mapped by
+  ``torch.func.vmap`` on a GPU or one after another on the CPU (``map_seeds``).
+- Generated policies go from the generator to the evaluator in their shapes, never flattened.
+
+Rows of seeds that are not in an update's ``seeds`` stay exactly as they are (bit for bit).
+"""
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.func import vmap
+
+from fastgen import policy
+from fastgen.evaluator import Evaluator
+from fastgen.generator import Generator
+
+# How seeds' losses are mapped: "vmap" (one batched computation: the GPU path), "loop" (one seed after
+# another on views of the stacked weights: the CPU path, where a single seed's products already fill
+# the cores and vmap's batched kernels were measured slower), or "auto": vmap on CUDA, loop elsewhere.
+MAP_SEEDS = "auto"
+
+
+class WeightStack:
+    """The parameters of K copies of one module in one tensor ``flat [K, N]``, in ``named_parameters`` order."""
+
+    def __init__(self, modules: list[nn.Module]):
+        named = list(modules[0].named_parameters())
+        self.names = [n for n, _ in named]
+        self.shapes = [tuple(p.shape) for _, p in named]
+        self.sizes = [p.numel() for _, p in named]
+        self.flat = torch.stack([torch.cat([p.detach().reshape(-1) for p in m.parameters()]) for m in modules])
+
+    @property
+    def K(self) -> int:
+        return self.flat.shape[0]
+
+    def _views(self, row: torch.Tensor, grad: bool) -> dict[str, torch.Tensor]:
+        """``row [..., N]`` -> ``{name: [..., *shape]}`` views; with ``grad``, each a leaf that requires grad."""
+        lead = row.shape[:-1]
+        views = {}
+        for name, piece, shape in zip(self.names, row.split(self.sizes, dim=-1), self.shapes):
+            view = piece.view(*lead, *shape)
+            views[name] = view.requires_grad_(True) if grad else view
+        return views
+
+    def seed(self, k: int, grad: bool = False) -> dict[str, torch.Tensor]:
+        """Seed ``k``'s parameters as views of its row."""
+        return self._views(self.flat[k].detach(), grad)
+
+    def stacked(self, seeds: torch.Tensor, grad: bool = False) -> dict[str, torch.Tensor]:
+        """The parameters of ``seeds`` as ``{name: [len(seeds), *shape]}`` (views when ``seeds`` are all K)."""
+        rows = self.flat if seeds.numel() == self.K else self.flat[seeds]
+        return self._views(rows.detach(), grad)
+
+    def state_dict(self, k: int) -> dict[str, torch.Tensor]:
+        """Seed ``k``'s parameters as a module ``state_dict`` (copies)."""
+        return {n: t.clone() for n, t in self.seed(k).items()}
+
+    def load_state_dict(self, k: int, saved: dict[str, torch.Tensor]) -> None:
+        for name, view in self.seed(k).items():
+            view.copy_(saved[name])
+
+
+class StackedAdam:
+    """K independent Adam optimisers (torch's formula) over ``params [K, N]``, updated in place.
+
+    ``step(grad, seeds)`` updates the rows ``seeds`` only; every other row and its moments stay exactly
+    as they are. ``steps [K]`` counts each seed's updates (bias correction).
+    """
+
+    def __init__(self, params: torch.Tensor, lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
+        self.params, self.lr, self.betas, self.eps = params, lr, betas, eps
+        self.exp_avg = torch.zeros_like(params)
+        self.exp_avg_sq = torch.zeros_like(params)
+        self.steps = torch.zeros(params.shape[0], dtype=torch.float64, device=params.device)
+
+    @torch.no_grad()
+    def step(self, grad: torch.Tensor, seeds: torch.Tensor) -> None:
+        """``grad [len(seeds), N]`` for the rows ``seeds`` (indices into K)."""
+        beta1, beta2 = self.betas
+        every = seeds.numel() == self.steps.numel()
+        self.steps[seeds] += 1
+        steps = self.steps[seeds]
+        step_size = (self.lr / (1 - beta1**steps)).float()[:, None]  # torch's Adam: float64 scalars, used in float32
+        bias2_sqrt = (1 - beta2**steps).sqrt().float()[:, None]
+        if every:  # in place, as torch's Adam
+            m, v, p = self.exp_avg, self.exp_avg_sq, self.params
+        else:
+            m, v, p = self.exp_avg[seeds], self.exp_avg_sq[seeds], self.params[seeds]
+        m.lerp_(grad, 1 - beta1)
+        v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        denom = (v.sqrt() / bias2_sqrt).add_(self.eps)
+        p.sub_(step_size * m / denom)
+        if not every:
+            self.exp_avg[seeds], self.exp_avg_sq[seeds], self.params[seeds] = m, v, p
+
+    def state_dict(self, k: int, module: nn.Module, stack: WeightStack) -> dict:
+        """Seed ``k``'s moments as the state dict of a plain ``torch.optim.Adam`` over ``module``'s parameters."""
+        saved = torch.optim.Adam(module.parameters(), lr=self.lr, betas=self.betas, eps=self.eps).state_dict()
+        if self.steps[k] > 0:
+            moments = [stack._views(t[k], False) for t in (self.exp_avg, self.exp_avg_sq)]
+            saved["state"] = {i: {"step": torch.tensor(float(self.steps[k])), "exp_avg": moments[0][n].clone(),
+                                  "exp_avg_sq": moments[1][n].clone()} for i, n in enumerate(stack.names)}
+        return saved
+
+    def load_state_dict(self, k: int, saved: dict, stack: WeightStack) -> None:
+        """Seed ``k``'s moments from a ``torch.optim.Adam`` state dict (a single-seed checkpoint)."""
+        state = saved["state"]
+        self.exp_avg[k] = 0
+        self.exp_avg_sq[k] = 0
+        self.steps[k] = float(state[0]["step"]) if state else 0.0
+        for target, key in ((self.exp_avg, "exp_avg"), (self.exp_avg_sq, "exp_avg_sq")):
+            views = stack._views(target[k], False)
+            for i, name in enumerate(stack.names):
+                if i in state:
+                    views[name].copy_(state[i][key])
+
+
+@dataclass
+class Learner:
+    generator: Generator  # the networks' structure (functional forwards, names); its own parameters are scratch
+    evaluator: Evaluator
+    generator_weights: WeightStack
+    evaluator_weights: WeightStack
+    generator_opt: StackedAdam
+    evaluator_opt: StackedAdam
+    _indices: dict = field(default_factory=dict)
+
+    @property
+    def K(self) -> int:
+        return self.generator_weights.K
+
+    def state_dict(self, k: int) -> dict:
+        """Seed ``k``'s networks and optimisers as single-run state dicts (what a checkpoint holds)."""
+        return {"generator": self.generator_weights.state_dict(k), "evaluator": self.evaluator_weights.state_dict(k),
+                "generator_opt": self.generator_opt.state_dict(k, self.generator, self.generator_weights),
+                "evaluator_opt": self.evaluator_opt.state_dict(k, self.evaluator, self.evaluator_weights)}
+
+    def load_state_dict(self, k: int, saved: dict) -> None:
+        """Seed ``k``'s row from ``state_dict``'s dicts (a checkpoint of a single run or of a batch's seed)."""
+        self.generator_weights.load_state_dict(k, saved["generator"])
+        self.evaluator_weights.load_state_dict(k, saved["evaluator"])
+        self.generator_opt.load_state_dict(k, saved["generator_opt"], self.generator_weights)
+        self.evaluator_opt.load_state_dict(k, saved["evaluator_opt"], self.evaluator_weights)
+
+    def index(self, seeds: list[int]) -> torch.Tensor:
+        """``seeds`` as an index tensor on the learner's device, made once per seed list (no host-to-device
+        copy per update: an update can then be captured as a CUDA graph)."""
+        key = tuple(seeds)
+        if key not in self._indices:
+            self._indices[key] = torch.tensor(seeds, device=self.generator_weights.flat.device)
+        return self._indices[key]
+
+    def uses_vmap(self) -> bool:
+        return MAP_SEEDS == "vmap" or (MAP_SEEDS == "auto" and self.generator_weights.flat.device.type == "cuda")
+
+
+def create(generators: list[Generator], evaluators: list[Evaluator], generator_lr: float,
+           evaluator_lr: float) -> Learner:
+    """The learner of K seeds from their freshly initialised networks (``generators[k]`` is seed k's)."""
+    generator_weights, evaluator_weights = WeightStack(generators), WeightStack(evaluators)
+    return Learner(generators[0], evaluators[0], generator_weights, evaluator_weights,
+                   StackedAdam(generator_weights.flat, generator_lr), StackedAdam(evaluator_weights.flat, evaluator_lr))
+
+
+@torch.no_grad()
+def generate(learner: Learner, seeds: list[int], commands: torch.Tensor) -> torch.Tensor:
+    """G_k(c) for each of ``seeds``: ``commands [Ks, B]`` -> flat policies ``[Ks, B, D]``."""
+    return torch.stack([policy.flatten(learner.generator.policy_layers(learner.generator_weights.seed(k), c))
+                        for k, c in zip(seeds, commands)])
+
+
+def evaluator_step(learner: Learner, seeds: list[int], theta: torch.Tensor, returns: torch.Tensor) -> torch.Tensor:
+    """One Adam step of each seed's V on its batch ``theta [Ks, B, D]``, ``returns [Ks, B]``; -> losses ``[Ks]``."""
+    evaluator, spec = learner.evaluator, learner.evaluator.spec
+
+    def loss(weights, theta, returns):
+        return torch.nn.functional.mse_loss(evaluator.predict(weights, policy.unflatten(theta, spec)), returns)
+
+    return _step(learner, learner.evaluator_weights, learner.evaluator_opt, loss, seeds, theta, returns)
+
+
+def generator_step(learner: Learner, seeds: list[int], commands: torch.Tensor) -> torch.Tensor:
+    """One Adam step of each seed's G on its commands ``[Ks, B]`` through its frozen V; -> losses ``[Ks]``."""
+    generator, evaluator = learner.generator, learner.evaluator
+    if learner.uses_vmap():
+        frozen = learner.evaluator_weights.stacked(learner.index(seeds))
+    else:
+        frozen = [learner.evaluator_weights.seed(k) for k in seeds]
+
+    def loss(weights, frozen, commands):
+        return torch.nn.functional.mse_loss(evaluator.predict(frozen, generator.policy_layers(weights, commands)),
+                                            commands)
+
+    return _step(learner, learner.generator_weights, learner.generator_opt, loss, seeds, frozen, commands)
+
+
+def _step(learner: Learner, stack: WeightStack, optimizer: StackedAdam, loss, seeds: list[int], *data) -> torch.Tensor:
+    """Seed i's ``loss(weights_i, *data_i)`` for every seed, its gradient for its own weights, one Adam step;
+    -> the losses ``[Ks]``. ``data``: tensors with the seeds first, or lists with one entry per seed."""
+    index = learner.index(seeds)
+    grad = torch.empty(len(seeds), stack.flat.shape[1], device=stack.flat.device, dtype=stack.flat.dtype)
+    if learner.uses_vmap():
+        weights = stack.stacked(index, grad=True)
+        losses = vmap(loss)(weights, *data)  # the sum's gradient in seed i's weights is seed i's own
+        pieces = torch.autograd.grad(losses.sum(), list(weights.values()))
+        torch.cat([g.reshape(len(seeds), -1) for g in pieces], dim=1, out=grad)
+    else:
+        values = []
+        for i, k in enumerate(seeds):  # one seed at a time: a working set the size of a single run's
+            weights = stack.seed(k, grad=True)
+            value = loss(weights, *(d[i] for d in data))
+            torch.cat([g.reshape(-1) for g in torch.autograd.grad(value, list(weights.values()))], out=grad[i])
+            values.append(value.detach())
+        losses = torch.stack(values)
+    optimizer.step(grad, index)
+    return losses.detach()
+

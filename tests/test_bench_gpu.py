@@ -1,0 +1,29 @@
+"""``python -m bench.gpu --toy`` on the CPU: every part runs and its rows say something true, so the one
+script a GPU lease runs cannot rot between leases."""
+
+import json
+
+from bench import gpu
+
+
+def test_bench_gpu_toy_runs_every_part(tmp_path):
+    payload = gpu.main(gpu.Settings(toy=True, runs_dir=str(tmp_path / "runs"), results_dir=str(tmp_path)))
+    written = json.loads((tmp_path / "gpu_cpu_toy.json").read_text())
+    assert written["machine"]["toy"] and written["machine"]["cuda"] is None
+    for part in ("throughput", "updates", "protocol", "parity"):
+        assert written[part] == json.loads(json.dumps(payload[part]))
+
+    engines = {r["engine"] for r in payload["throughput"]}
+    assert "cpu" in engines and any(e.startswith("mjx") for e in engines)
+    assert all(r["env_steps_per_s"] > 0 for r in payload["throughput"])
+
+    updates = payload["updates"]
+    assert {(r["K"], r["mode"]) for r in updates} == {(1, "loop"), (1, "vmap"), (2, "loop"), (2, "vmap")}
+    assert all("error" not in r and r["generator_ms"] > 0 and r["evaluator_ms"] > 0 for r in updates)
+
+    (protocol,) = payload["protocol"]
+    assert protocol["K"] == 2 and protocol["env_steps"] >= 2 * 999 and protocol["episodes"] >= 2
+    assert protocol["full_protocol_s_if_episodes_stay_this_short"] >= protocol["full_protocol_s_if_every_episode_1000_steps"]
+
+    (parity,) = payload["parity"]  # float32 MJX vs C MuJoCo: a termination step may move by round-off
+    assert parity["equal_lengths"] >= 0.5 and parity["median_relative_return_error"] < 1e-3
