@@ -45,7 +45,7 @@ class WeightStack:
     def K(self) -> int:
         return self.flat.shape[0]
 
-    def _views(self, row: torch.Tensor, grad: bool) -> dict[str, torch.Tensor]:
+    def views(self, row: torch.Tensor, grad: bool) -> dict[str, torch.Tensor]:
         """``row [..., N]`` -> ``{name: [..., *shape]}`` views; with ``grad``, each a leaf that requires grad."""
         lead = row.shape[:-1]
         views = {}
@@ -56,12 +56,12 @@ class WeightStack:
 
     def seed(self, k: int, grad: bool = False) -> dict[str, torch.Tensor]:
         """Seed ``k``'s parameters as views of its row."""
-        return self._views(self.flat[k].detach(), grad)
+        return self.views(self.flat[k].detach(), grad)
 
     def stacked(self, seeds: torch.Tensor, grad: bool = False) -> dict[str, torch.Tensor]:
         """The parameters of ``seeds`` as ``{name: [len(seeds), *shape]}`` (views when ``seeds`` are all K)."""
         rows = self.flat if seeds.numel() == self.K else self.flat[seeds]
-        return self._views(rows.detach(), grad)
+        return self.views(rows.detach(), grad)
 
     def state_dict(self, k: int) -> dict[str, torch.Tensor]:
         """Seed ``k``'s parameters as a module ``state_dict`` (copies)."""
@@ -109,7 +109,7 @@ class StackedAdam:
         """Seed ``k``'s moments as the state dict of a plain ``torch.optim.Adam`` over ``module``'s parameters."""
         saved = torch.optim.Adam(module.parameters(), lr=self.lr, betas=self.betas, eps=self.eps).state_dict()
         if self.steps[k] > 0:
-            moments = [stack._views(t[k], False) for t in (self.exp_avg, self.exp_avg_sq)]
+            moments = [stack.views(t[k], False) for t in (self.exp_avg, self.exp_avg_sq)]
             saved["state"] = {i: {"step": torch.tensor(float(self.steps[k])), "exp_avg": moments[0][n].clone(),
                                   "exp_avg_sq": moments[1][n].clone()} for i, n in enumerate(stack.names)}
         return saved
@@ -121,7 +121,7 @@ class StackedAdam:
         self.exp_avg_sq[k] = 0
         self.steps[k] = float(state[0]["step"]) if state else 0.0
         for target, key in ((self.exp_avg, "exp_avg"), (self.exp_avg_sq, "exp_avg_sq")):
-            views = stack._views(target[k], False)
+            views = stack.views(target[k], False)
             for i, name in enumerate(stack.names):
                 if i in state:
                     views[name].copy_(state[i][key])
