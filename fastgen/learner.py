@@ -137,10 +137,6 @@ class Learner:
     evaluator_opt: StackedAdam
     _indices: dict = field(default_factory=dict)
 
-    @property
-    def K(self) -> int:
-        return self.generator_weights.K
-
     def state_dict(self, k: int) -> dict:
         """Seed ``k``'s networks and optimisers as single-run state dicts (what a checkpoint holds)."""
         return {"generator": self.generator_weights.state_dict(k), "evaluator": self.evaluator_weights.state_dict(k),
