@@ -4,13 +4,15 @@
 
 Trains (or resumes, or reads back when finished) one ``fastgen.run`` PoliGen run, then, in the same
 process, counts the FLOPs of one generator and one evaluator update of that run's networks
-(``torch.utils.flop_counter``) and measures the float32 matmul rate (``bench.update_speed``, before
-training and after, the higher taken). The floor is the time the run's updates alone would take at
-that rate: ``floor_s = (generator updates x their FLOPs + evaluator updates x theirs) / rate``;
-``ratio = wall_s / floor_s`` with ``wall_s`` the run's whole training wall clock (simulation,
-bookkeeping and evaluations included). A run resumed across machines sums its wall clock over them,
-so compare only runs made on one machine (``machine`` names it; ``sessions`` lists each invocation's
-rate and wall clock).
+(``torch.utils.flop_counter``) and measures the float32 matmul rate with the process's threads
+(``bench.update_speed``, before training and after, the higher taken). The floor is the time the
+run's updates alone would take at that rate: ``floor_s = (generator updates x their FLOPs +
+evaluator updates x theirs) / rate``, summed over the invocations (``sessions``: each one's
+threads, rate, and the iterations and wall clock it began and ended at; written before training, so
+a killed invocation still counts at its rate); ``ratio = wall_s / floor_s`` with ``wall_s`` the
+run's whole training wall clock (simulation, bookkeeping and evaluations included). Compare only
+runs made on one machine (``machine`` names it); ``matmul_gflops`` is the iteration-weighted mean
+rate.
 
 Writes ``bench/results/end_to_end_<env>_P<P>[_<tag>].json`` (settings, machine, summary, counts,
 floor, ratio, final return beside the paper's) and a ``.png`` of the evaluation return against env
@@ -36,6 +38,7 @@ from bench.update_speed import filled_state, matmul_rate, updates  # noqa: E402
 from fastgen import runtime  # noqa: E402
 from fastgen.config import Config, EvalConfig  # noqa: E402
 from fastgen.run import train  # noqa: E402
+from fastgen.rundir import final_return  # noqa: E402
 
 
 @dataclass
@@ -84,34 +87,61 @@ def plot(rows: list[dict], title: str, path: Path) -> None:
     plt.close(fig)
 
 
+def _counters(run_dir: Path) -> dict:
+    """Iterations and training wall clock a run directory's checkpoint holds (zeros before its first)."""
+    path = run_dir / "checkpoint.pt"
+    if not path.exists():
+        return {"iterations": 0, "wall_s": 0.0}
+    counters = torch.load(path, weights_only=False)["counters"]
+    return {"iterations": counters["iterations"], "wall_s": counters["wall_s"]}
+
+
+def session_floor(sessions: list[dict], flops_per_iteration: float) -> float:
+    """Seconds the updates of every session's iterations take at that session's matmul rate."""
+    return sum((s["iterations_after"] - s["iterations_before"]) * flops_per_iteration / (s["matmul_gflops"] * 1e9)
+               for s in sessions)
+
+
 def main(settings: Settings) -> dict:
     cfg = Config(env=settings.env, num_envs=settings.num_envs, seed=settings.seed, total_steps=settings.total_steps,
                  time_limit=settings.time_limit, out=settings.out, engine="cpu", device="cpu",
                  threads=settings.threads, eval=EvalConfig(every=settings.eval_every))
-    device = torch.device("cpu")
-    rate_before = matmul_rate(device)
+    device, run_dir = torch.device("cpu"), Path(cfg.run_dir)
+    sessions_path = run_dir / "end_to_end_sessions.json"
+    sessions = json.loads(sessions_path.read_text()) if sessions_path.exists() else []
     if needs_training(cfg):
+        before = _counters(run_dir)
+        # Recorded before training, so a session that is killed still counts at the rate it measured.
+        sessions.append({"machine_cpu": machine()["cpu"], "threads": torch.get_num_threads(),
+                         "matmul_gflops": matmul_rate(device) / 1e9, "iterations_before": before["iterations"],
+                         "wall_s_before": before["wall_s"]})
+        run_dir.mkdir(parents=True, exist_ok=True)
+        sessions_path.write_text(json.dumps(sessions, indent=2) + "\n")
         train(to_continue(cfg))
-    rate = max(rate_before, matmul_rate(device))
-    run_dir = Path(cfg.run_dir)
+        sessions[-1]["matmul_gflops"] = max(sessions[-1]["matmul_gflops"], matmul_rate(device) / 1e9)
     summary = json.loads((run_dir / "summary.json").read_text())
+    if not sessions:
+        raise SystemExit(f"{sessions_path} is missing: the run's matmul rates are unknown, so its floor is too")
+    for session, after in zip(sessions, [s.get("iterations_before") for s in sessions[1:]] + [summary["iterations"]]):
+        session.setdefault("iterations_after", after)  # a killed session ends where the next one began
+    sessions[-1]["iterations_after"], sessions[-1]["wall_s_after"] = summary["iterations"], summary["wall_s"]
+    sessions_path.write_text(json.dumps(sessions, indent=2) + "\n")
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     flops = update_flops(cfg.env, device)
     P = cfg.population
-    counts = {"generator": summary["iterations"] * round(cfg.generator.updates_per_episode * P),
-              "evaluator": summary["iterations"] * round(cfg.evaluator.updates_per_episode * P)}
-    floor_s = sum(counts[k] * flops[k] for k in counts) / rate
+    per_iteration = dict(zip(("evaluator", "generator"), cfg.update_counts))
+    counts = {k: summary["iterations"] * per_iteration[k] for k in per_iteration}
+    floor_s = session_floor(sessions, sum(per_iteration[k] * flops[k] for k in flops))
+    rate = sum(s["matmul_gflops"] * (s["iterations_after"] - s["iterations_before"]) for s in sessions) / max(
+        1, summary["iterations"]) * 1e9
     name = f"end_to_end_{cfg.env}_P{P}{'_' + settings.tag if settings.tag else ''}"
-    sessions_path = run_dir / "end_to_end_sessions.json"
-    sessions = json.loads(sessions_path.read_text()) if sessions_path.exists() else []
-    sessions.append({"machine_cpu": machine()["cpu"], "matmul_gflops": rate / 1e9, "wall_s_after": summary["wall_s"]})
-    sessions_path.write_text(json.dumps(sessions, indent=2) + "\n")
     result = {"env": cfg.env, "P": P, "seed": cfg.seed, "finished": summary["finished"],
               "env_steps": summary["env_steps"], "budget": cfg.budget, "wall_s": summary["wall_s"],
               "generator_updates": counts["generator"], "evaluator_updates": counts["evaluator"],
               "generator_gflop": flops["generator"] / 1e9, "evaluator_gflop": flops["evaluator"] / 1e9,
               "matmul_gflops": rate / 1e9, "floor_s": floor_s, "ratio": summary["wall_s"] / floor_s,
-              "final_return": summary["mean_last_20_eval_return"], "paper": PAPER.get(cfg.env, {}).get("poligen")}
+              "final_return": final_return(rows, cfg.budget, cfg.eval_every)[0],
+              "paper": PAPER.get(cfg.env, {}).get("poligen")}
     print(table([result], ["env", "P", "env_steps", "wall_s", "floor_s", "ratio", "matmul_gflops", "final_return",
                            "paper"]))
     payload = {"benchmark": "end_to_end", "machine": machine(), "torch_threads": torch.get_num_threads(),
