@@ -66,7 +66,8 @@ def save(state, run_dir: Path) -> None:
     if buffer.stored > last_saved:
         params, returns = buffer.entries(last_saved + 1)
         first = buffer.stored - params.shape[0] + 1
-        atomic_save({"params": params.cpu(), "returns": returns.cpu()}, chunk_dir / f"{first}-{buffer.stored}.pt")
+        atomic_save({"params": params.cpu(), "returns": returns.cpu(), "blocks": buffer.block_starts(last_saved + 1).cpu()},
+                    chunk_dir / f"{first}-{buffer.stored}.pt")
         chunks.append((first, buffer.stored))
     oldest_needed = buffer.stored - len(buffer) + 1
     chunks = [(a, b) for a, b in chunks if b >= oldest_needed]
@@ -82,6 +83,11 @@ def save(state, run_dir: Path) -> None:
     for path in chunk_dir.glob("*.pt"):
         if path.name not in keep:
             path.unlink()
+
+
+def _singletons(first: int, last: int) -> torch.Tensor:
+    """Block starts of a chunk written before blocks were saved: each entry its own block."""
+    return torch.arange(first, last + 1)
 
 
 def _chunks_on_record(run_dir: Path) -> list[tuple[int, int]]:
@@ -125,8 +131,10 @@ def load(state, run_dir: Path):
     if chunks:
         params = torch.cat([c["params"] for c in chunks])
         returns = torch.cat([c["returns"] for c in chunks])
+        blocks = torch.cat([c["blocks"] if "blocks" in c else _singletons(a, b)  # chunks saved before blocks
+                            for c, (a, b) in zip(chunks, saved["buffer"]["chunks"])])
         keep = min(params.shape[0], state.buffer.capacity)
-        state.buffer.restore(params[-keep:], returns[-keep:], saved["buffer"]["stored"])
+        state.buffer.restore(params[-keep:], returns[-keep:], saved["buffer"]["stored"], blocks[-keep:])
     state.obs_stats = ObsStats.from_state_dict(saved["obs_stats"])
     state.rng.set_state(saved["rng"].cpu() if hasattr(saved["rng"], "cpu") else saved["rng"])
     state.key = jax.random.wrap_key_data(saved["key"])

@@ -66,7 +66,7 @@ def test_storage_grows_with_the_entries_and_keeps_them():
     torch.testing.assert_close(returns, everything[-300:, 0])
     assert buffer.params.shape[0] == 300
     restored = ReplayBuffer(capacity=300, dim=3)
-    restored.restore(params, returns, buffer.stored)
+    restored.restore(params, returns, buffer.stored, buffer.block_starts(1))
     torch.testing.assert_close(restored.entries(1)[0], params)
     torch.testing.assert_close(restored.weights().sort().values, buffer.weights().sort().values)
 
@@ -79,3 +79,52 @@ def test_sample_returns_is_the_same_draw_as_sample():
         _, returns = buffer.sample(a, 16)
         assert torch.equal(buffer.sample_returns(b, 16), returns)
     assert not torch.equal(buffer.sample_returns(b, 16), buffer.sample_returns(b, 16))
+
+
+def test_one_entry_blocks_keep_the_exact_power_law():
+    buffer = _filled(capacity=6, count=9)  # P = 1: each add is a block of one
+    age = (buffer.stored + 1 - buffer.stamps[:len(buffer)]).double()
+    assert torch.equal(buffer.weights(), age.pow(-1.1))
+
+
+def test_entries_of_one_iteration_are_equally_exposed_over_their_lifetime():
+    P, capacity = 16, 160
+    buffer = ReplayBuffer(capacity, 1)
+    exposure = torch.zeros(40 * P, dtype=torch.float64)  # expected draws per update, summed over iterations
+    for it in range(40):
+        stamps = torch.arange(it * P, (it + 1) * P, dtype=torch.float32)
+        buffer.add(stamps[:, None], stamps)
+        weights = buffer.weights()
+        assert weights.unique().numel() == len(buffer) // P  # one weight per block
+        exposure.index_add_(0, buffer.returns[:len(buffer)].long(), weights / weights.sum())
+    lifetimes = exposure[:30 * P].view(30, P)  # blocks that lived their whole life in the buffer
+    torch.testing.assert_close(lifetimes, lifetimes[:, :1].expand(-1, P), rtol=1e-12, atol=0)
+    # each block weighs what its P entries would have weighed one by one
+    age = (buffer.stored + 1 - buffer.stamps).double()
+    newest = buffer.stamps > buffer.stored - P
+    torch.testing.assert_close(buffer.weights()[newest].sum(), age[newest].pow(-1.1).sum(), rtol=1e-12, atol=0)
+
+
+def test_sampling_draws_a_block_evenly():
+    buffer = ReplayBuffer(64, 1)
+    buffer.add(torch.zeros(24, 1), torch.arange(24.0))
+    buffer.add(torch.zeros(8, 1), torch.arange(24.0, 32.0))
+    rng = torch.Generator().manual_seed(2)
+    freq = torch.bincount(buffer.sample_returns(rng, 400_000).long(), minlength=32).double() / 400_000
+    newest = freq[24:]
+    assert (newest - newest.mean()).abs().max() < 0.004  # ages 1..8 would differ ~10x without block weights
+    assert newest.mean() > 2 * freq[:24].mean()
+
+
+def test_restore_keeps_blocks_and_defaults_to_one_entry_blocks():
+    buffer = ReplayBuffer(10, 2)
+    for block in range(4):  # blocks of 3; the oldest two entries are evicted
+        buffer.add(torch.randn(3, 2), torch.randn(3))
+    params, returns = buffer.entries(1)
+    copy = ReplayBuffer(10, 2)
+    copy.restore(params, returns, buffer.stored, buffer.block_starts(1))
+    assert torch.equal(copy.weights(), buffer.weights())
+    legacy = ReplayBuffer(10, 2)
+    legacy.restore(params, returns, buffer.stored)
+    age = (legacy.stored + 1 - legacy.stamps).double()
+    assert torch.equal(legacy.weights(), age.pow(-1.1))

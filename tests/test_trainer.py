@@ -80,3 +80,19 @@ def test_evaluation_return_with_or_without_the_survival_bonus(bonus):
     chosen = metrics["eval/return_with_bonus"] if bonus else metrics["eval/return_no_bonus"]
     assert metrics["eval/return"] == chosen
     assert metrics["eval/return_with_bonus"] - metrics["eval/return_no_bonus"] == pytest.approx(metrics["eval/length"])
+
+
+def test_a_checkpoint_keeps_the_population_blocks_of_the_buffer(tmp_path):
+    from fastgen import checkpoint
+
+    state = trainer.init(_cfg(buffer=BufferConfig(size=7)))  # blocks of 3 in 7 slots: one block is cut short
+    for _ in range(3):
+        checkpoint.save(trainer.iteration(state)[0], tmp_path)
+    assert state.buffer.weights().unique().numel() == 3
+    resumed = checkpoint.load(trainer.init(_cfg(buffer=BufferConfig(size=7))), tmp_path)
+    assert torch.equal(resumed.buffer.weights(), state.buffer.weights())
+    for chunk in (tmp_path / "buffer").glob("*.pt"):  # a run saved before blocks existed: one block per entry
+        saved = torch.load(chunk, weights_only=False)
+        torch.save({k: v for k, v in saved.items() if k != "blocks"}, chunk)
+    legacy = checkpoint.load(trainer.init(_cfg(buffer=BufferConfig(size=7))), tmp_path)
+    assert legacy.buffer.weights().unique().numel() == 7
