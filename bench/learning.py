@@ -32,10 +32,11 @@ from bench.common import RESULTS, machine, table, write_json  # noqa: E402
 from fastgen import runtime  # noqa: E402
 from fastgen.config import Config  # noqa: E402
 from fastgen.run import train  # noqa: E402
+from fastgen.rundir import final_return  # noqa: E402
 
 # Evaluation return a run must reach: the issue's bar, ~the paper's final returns less one std.
 THRESHOLDS = {"inverted_pendulum": 900.0, "mountain_car": 90.0, "swimmer": 300.0, "hopper": 2000.0}
-# Paper Table 1: final return (mean of the last 20 evaluations), mean +- std over 20 runs.
+# Paper Table 1: final return (mean of the last 20 evaluations: ``rundir.final_return``), mean +- std over 20 runs.
 PAPER = {
     "swimmer": {"poligen": "334 +- 16", "ars": "342 +- 21", "ddpg": "129 +- 25", "udrl": "78 +- 17"},
     "mountain_car": {"poligen": "93 +- 1", "ars": "55 +- 33", "ddpg": "-1 +- 0.01", "udrl": "-3 +- 0.3"},
@@ -82,14 +83,17 @@ def run_one(task: str, algo: str, P: int | None, seed: int, settings: Settings) 
 def ensure_run(cfg: Config, train_if_needed: bool = True) -> dict:
     """Train ``cfg`` in ``cfg.out`` unless a run there is done (resuming a killed or shorter one), or
     with ``train_if_needed=False`` read whatever summary is there;
-    -> ``{"summary": summary.json, "curve": [{env_steps, wall_s, eval/return}, ...]}``."""
+    -> ``{"summary": summary.json, "final_return", "final_evaluations" (``rundir.final_return``),
+    "curve": [{env_steps, wall_s, eval/return}, ...]}``."""
     out = Path(cfg.out)
     summary_path = out / "summary.json"
     if train_if_needed and needs_training(cfg):
         train(to_continue(cfg))
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
     curve = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    return {"summary": summary, "curve": [{k: row[k] for k in ("env_steps", "wall_s", "eval/return")} for row in curve]}
+    final, averaged = final_return(curve, cfg.budget, cfg.eval_every)
+    return {"summary": summary, "final_return": final, "final_evaluations": averaged,
+            "curve": [{k: row[k] for k in ("env_steps", "wall_s", "eval/return")} for row in curve]}
 
 
 def needs_training(cfg: Config) -> bool:
@@ -129,7 +133,7 @@ def aggregate(runs: list[dict]) -> list[dict]:
     rows = []
     for task in dict.fromkeys(r["task"] for r in runs):
         for algo, P, group in _groups(runs, task):
-            finals = [r["summary"]["mean_last_20_eval_return"] for r in group]
+            finals = [r["final_return"] for r in group]
             best = [r["summary"]["max_eval_return"] for r in group]
             threshold = THRESHOLDS[task]
             steps = [first_reach(r["curve"], threshold, "env_steps") for r in group]

@@ -8,9 +8,10 @@ Each (task, variant, seed) is one ``fastgen.run`` training run at the task's bud
 directories ``bench.learning`` uses, so the two share runs). Finished runs are read back, killed
 or time-limited ones resumed: a sweep stopped half way continues where it was.
 
-Per task and variant: final return = mean of the run's last 20 evaluations, mean +- std over
-seeds, beside the paper's Table 1 where it has one; learning curves of evaluation return against
-env steps and against training wall-clock, the mean over seeds with a 95% bootstrap confidence
+Per task and variant: final return = ``rundir.final_return`` (the mean of the evaluations in the
+last 20 x eval-every env steps of the budget: a P = 1 run's last 20), mean +- std over seeds,
+beside the paper's Table 1 where it has one; learning curves of evaluation return against env
+steps and against training wall-clock, the mean over seeds with a 95% bootstrap confidence
 interval (seeds resampled), drawn where every seed's run got that far. Writes
 ``bench/results/paper_<preset>_<tasks>.{json,md}`` and ``..._<task>.png``.
 
@@ -184,7 +185,7 @@ def paper_number(task: str, variant: str) -> tuple[float, float] | None:
 
 
 def aggregate(task: str, variant: str, runs: list[dict]) -> dict:
-    finals = np.array([r["summary"]["mean_last_20_eval_return"] for r in runs])
+    finals = np.array([r["final_return"] for r in runs])
     paper = paper_number(task, variant)
     return {"task": task, "variant": variant, "seeds": len(runs), "budget": runs[0]["budget"],
             "final_mean": float(finals.mean()), "final_std": float(finals.std()),

@@ -10,9 +10,14 @@ from dataclasses import dataclass, field
 
 from envs.tasks import TASKS
 
-# Default population per task: 100k-step budgets hold only ~100 full episodes (see
-# bench/learning.py for the sample-efficiency / wall-clock trade-off behind these).
-DEFAULT_NUM_ENVS = {"hopper": 64, "swimmer": 64, "inverted_pendulum": 1, "mountain_car": 1}
+# PoliGen's population defaults per task: P (--num-envs), and for runs given P > 1 --command.spread and
+# the --scaling exponents (irrelevant at P = 1). From bench/results/populations.md (AMD EPYC, 2 cores):
+# no P > 1 variant came within one paper std of the paper's P = 1 schedule on mountain_car (P = 64 gets
+# 2 iterations in 100k steps), inverted_pendulum or swimmer, so P = 1 is every task's default; of the
+# P > 1 settings only updates x P^0.5 learned at all (swimmer P = 64: 250-286 in ~25 min vs P = 1's
+# ~2 h; updates x P^0 did not learn on any task), so P > 1 runs use it. Hopper has no run of its own.
+POPULATION_DEFAULTS = {task: {"num_envs": 1, "spread": 1.0, "updates_exponent": 0.5, "batch_exponent": 0.0}
+                       for task in ("hopper", "swimmer", "inverted_pendulum", "mountain_car")}
 
 
 @dataclass
@@ -54,6 +59,10 @@ class CommandConfig:
     """Command of the very first iteration (code: 1)."""
     bonus_free: bool = True
     """Train on returns without the survival bonus where the task has one (hopper)."""
+    spread: float | None = None
+    """P > 1: policy i of an iteration is asked for best + drive x u_i, u_i evenly spaced over
+    [1 - spread, 1 + spread] (1: over [0, 2]), so one iteration probes the frontier at P points;
+    0 asks all P for best + drive (default 1, bench/results/populations.md)."""
 
 
 @dataclass
@@ -66,6 +75,17 @@ class BufferConfig:
     """Batch size of every evaluator and generator update."""
     recency_power: float = 1.1
     """Sampling weight 1/x^power, x = episodes since stored; 0 samples uniformly (Fig. 4 ablation)."""
+
+
+@dataclass
+class ScalingConfig:
+    """PoliGen with P > 1 policies per iteration: how updates grow with P (P = 1: no effect)."""
+
+    updates_exponent: float | None = None
+    """Updates per iteration = updates-per-episode x P^this (1: per episode, as the paper; 0: as many
+    per iteration as one episode gets; default 0.5, bench/results/populations.md)."""
+    batch_exponent: float | None = None
+    """Batch of every update = --buffer.batch-size x P^this (0: 16 whatever P; default 0)."""
 
 
 @dataclass
@@ -172,6 +192,7 @@ class UdrlConfig:
 
 
 ALGORITHMS = ("poligen", "ars", "ddpg", "udrl")
+SCHEDULES = ("default", "paper")
 
 
 @dataclass
@@ -182,11 +203,15 @@ class Config:
     env: str = "hopper"
     """Task: hopper, swimmer, inverted_pendulum or mountain_car."""
     num_envs: int | None = None
-    """Policies generated and simulated per iteration, P (poligen default per task: hopper/swimmer
-    64, inverted_pendulum/mountain_car 1; ars: 2 x --ars.directions; ddpg: 1; udrl:
+    """Policies generated and simulated per iteration, P (poligen: 1 on every task, the P that learned
+    best per bench/results/populations.md; ars: 2 x --ars.directions; ddpg: 1; udrl:
     --udrl.episodes-per-iteration)."""
     total_steps: int | None = None
     """Env-step budget (default: the task's, 3M hopper/swimmer, 100k inverted_pendulum/mountain_car)."""
+    schedule: str = "default"
+    """PoliGen: default (P, command spread and update scaling per task, from bench/results/populations.md)
+    or paper (P = 1: one episode per iteration, 5 evaluator + 20 generator updates per episode, batch 16,
+    exactly the paper's schedule whatever the defaults)."""
     seed: int = 0
     """Seed of every random stream (torch and JAX)."""
     seeds: str | None = None
@@ -213,6 +238,7 @@ class Config:
     evaluator: EvaluatorConfig = field(default_factory=EvaluatorConfig)
     command: CommandConfig = field(default_factory=CommandConfig)
     buffer: BufferConfig = field(default_factory=BufferConfig)
+    scaling: ScalingConfig = field(default_factory=ScalingConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     ars: ArsConfig = field(default_factory=ArsConfig)
     ddpg: DdpgConfig = field(default_factory=DdpgConfig)
@@ -227,7 +253,29 @@ class Config:
             return 1
         if self.algo == "udrl":
             return self.udrl.episodes_per_iteration
-        return self.num_envs if self.num_envs is not None else DEFAULT_NUM_ENVS[self.env]
+        if self.num_envs is not None:
+            return self.num_envs
+        return 1 if self.schedule == "paper" else POPULATION_DEFAULTS[self.env]["num_envs"]
+
+    def _population_setting(self, value, name: str) -> float:
+        """A P-dependent PoliGen setting: ``value`` if given, else the task's default (irrelevant at P = 1)."""
+        return value if value is not None else POPULATION_DEFAULTS[self.env][name]
+
+    @property
+    def command_spread(self) -> float:
+        return self._population_setting(self.command.spread, "spread")
+
+    @property
+    def update_counts(self) -> tuple[int, int]:
+        """PoliGen's (evaluator, generator) updates per iteration: updates per episode x P^updates-exponent."""
+        grow = self.population ** self._population_setting(self.scaling.updates_exponent, "updates_exponent")
+        return round(self.evaluator.updates_per_episode * grow), round(self.generator.updates_per_episode * grow)
+
+    @property
+    def batch_size(self) -> int:
+        """PoliGen's batch per update: --buffer.batch-size x P^batch-exponent."""
+        grow = self.population ** self._population_setting(self.scaling.batch_exponent, "batch_exponent")
+        return max(1, round(self.buffer.batch_size * grow))
 
     @property
     def budget(self) -> int:
@@ -253,6 +301,11 @@ class Config:
                 raise ValueError(f"--seeds batches PoliGen runs; --algo {self.algo} trains one seed per process (--seed)")
         if self.num_envs is not None and self.num_envs < 1:
             raise ValueError(f"--num-envs must be >= 1, got {self.num_envs}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        if self.schedule == "paper" and self.num_envs not in (None, 1):
+            raise ValueError(f"--schedule paper simulates one episode per iteration; --num-envs {self.num_envs} "
+                             "contradicts it (leave it out or use --schedule default)")
         if self.engine not in ("auto", "cpu", "mjx"):
             raise ValueError(f"unknown engine {self.engine!r}; choose one of auto, cpu, mjx")
         if self.device not in ("auto", "cpu", "cuda"):
@@ -278,7 +331,12 @@ class Config:
             raise ValueError(f"--time-limit must be > 0 seconds, got {self.time_limit}")
         for flag, value in [("--generator.updates-per-episode", self.generator.updates_per_episode),
                             ("--evaluator.updates-per-episode", self.evaluator.updates_per_episode),
-                            ("--buffer.recency-power", self.buffer.recency_power)]:
+                            ("--buffer.recency-power", self.buffer.recency_power),
+                            ("--command.spread", self.command_spread),
+                            ("--scaling.updates-exponent", self._population_setting(self.scaling.updates_exponent,
+                                                                                    "updates_exponent")),
+                            ("--scaling.batch-exponent", self._population_setting(self.scaling.batch_exponent,
+                                                                                  "batch_exponent"))]:
             if not value >= 0:
                 raise ValueError(f"{flag} must be >= 0, got {value}")
         if ars.elite > ars.directions:

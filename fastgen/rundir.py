@@ -48,20 +48,40 @@ def _truncate_metrics(run_dir: Path, evaluations: int) -> None:
 
 
 def _resolved(cfg: Config, state) -> dict:
-    return {"num_envs": cfg.population, "total_steps": cfg.budget, "eval_every": cfg.eval_every,
-            "engine": state.env.engine, "device": str(state.device)}
+    resolved = {"num_envs": cfg.population, "total_steps": cfg.budget, "eval_every": cfg.eval_every,
+                "engine": state.env.engine, "device": str(state.device)}
+    if cfg.algo == "poligen":
+        evaluator, generator = cfg.update_counts
+        resolved.update(command_spread=cfg.command_spread, evaluator_updates_per_iteration=evaluator,
+                        generator_updates_per_iteration=generator, batch_size=cfg.batch_size)
+    return resolved
+
+
+FINAL_EVALUATIONS = 20  # the paper's final return: the mean of the last 20 evaluations (200k of 3M, 20k of 100k)
+
+
+def final_return(rows: list[dict], budget: int, eval_every: int) -> tuple[float, int]:
+    """The run's final return, defined by env steps so that every P and algorithm averages the same stretch
+    of training: the mean ``eval/return`` of the evaluations made at or after env step
+    ``min(budget, steps reached) - 19 x eval_every`` (a P = 1 run: exactly its last 20 evaluations; P = 64
+    on swimmer, whose iterations are 64k steps: the 3-4 made in its last 200k); -> (mean, how many)."""
+    end = min(budget, rows[-1]["env_steps"])
+    window = [r["eval/return"] for r in rows if r["env_steps"] >= end - (FINAL_EVALUATIONS - 1) * eval_every]
+    return sum(window) / len(window), len(window)
 
 
 def write_summary(state) -> dict:
     """``summary.json`` of a run that stopped (budget reached or out of time); -> its contents."""
     run_dir = Path(state.cfg.run_dir)
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    last = rows[-20:]
+    last = rows[-FINAL_EVALUATIONS:]
+    final, averaged = final_return(rows, state.cfg.budget, state.cfg.eval_every)
     summary = {"algo": state.cfg.algo, "env": state.cfg.env, "seed": state.cfg.seed,
                "finished": state.env_steps >= state.cfg.budget, "budget": state.cfg.budget,
                "time_limit": state.cfg.time_limit, "env_steps": state.env_steps, "episodes": state.episodes,
                "iterations": state.iterations, "evaluations": state.evaluations, "wall_s": state.wall_s,
                "best_train_return": state.best_return, "final_eval_return": rows[-1]["eval/return"],
+               "final_return": final, "final_return_evaluations": averaged,
                "mean_last_20_eval_return": sum(r["eval/return"] for r in last) / len(last),
                "max_eval_return": max(r["eval/return"] for r in rows)}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

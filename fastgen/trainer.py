@@ -1,11 +1,13 @@
 """PoliGen training (paper Algorithm 1) of K >= 1 seeds at once; a single run is a batch of one.
 
 One iteration of each seed: command c = best training return so far + drive; P policies
-theta = G(c) + eps; one episode each (all K x P in one rollout); (theta, r) into the seed's replay
-buffer; observation statistics merged from these training episodes; then ``5 P`` evaluator updates
-(MSE of V(theta) on r) and ``20 P`` generator updates (MSE of V(G(r)) on r, V frozen), each on a
-batch of 16 recency-weighted samples of the seed's own buffer. ``evaluate`` runs G(best so far)
-without noise for 10 episodes (not counted as env steps).
+theta = G(c_i) + eps (with ``--command.spread`` the P commands c_i fan out around c); one episode
+each (all K x P in one rollout); (theta, r) into the seed's replay buffer as one block; observation
+statistics merged from these training episodes; then ``5 P^a`` evaluator updates (MSE of V(theta)
+on r) and ``20 P^a`` generator updates (MSE of V(G(r)) on r, V frozen), a = the updates exponent
+(1: the paper's 5 + 20 per episode), each on a batch of ``16 P^b`` recency-weighted samples of the
+seed's own buffer (b = the batch exponent, 0: 16). ``evaluate`` runs G(best so far) without noise
+for 10 episodes (not counted as env steps).
 
 Each seed keeps its own ``TrainState`` (config, buffer, statistics, random streams, counters); the
 seeds of a batch share one ``fastgen.learner.Learner`` (their networks stacked, row ``slot``) and one
@@ -63,6 +65,17 @@ class TrainState(Counters):
         return self.best_return + self.cfg.command.drive
 
 
+def population_commands(state: TrainState) -> torch.Tensor:
+    """The commands of the next iteration's P policies ``[P]``: ``best + drive x u_i`` with u_i evenly
+    spaced over ``[1 - spread, 1 + spread]`` (all ``best + drive`` at spread 0 or P = 1; all the first
+    command before any episode)."""
+    P, spread = state.cfg.population, state.cfg.command_spread
+    if state.best_return is None or P == 1 or spread == 0:
+        return torch.full((P,), state.command, device=state.device)
+    u = 1.0 + spread * torch.linspace(-1.0, 1.0, P, dtype=torch.float64)
+    return (state.best_return + state.cfg.command.drive * u).to(torch.float32).to(state.device)
+
+
 def make_env(cfg: Config, seeds: int = 1, engine: str | None = None):
     """The run's task on its engine (``engine`` overrides ``cfg.engine``; ``auto`` sizes it for ``seeds`` x P
     policies per iteration), with ``cfg.threads`` on ``cpu``."""
@@ -109,11 +122,11 @@ def iteration(state: TrainState, progress: Progress | None = None) -> tuple[Trai
 
 def iteration_batch(states: list[TrainState], progress: Progress | None = None) -> list[dict[str, float]]:
     """Collect P episodes per seed, store them, update evaluators then generators; -> each seed's metrics."""
-    cfg, P, device, shared = states[0].cfg, states[0].cfg.population, states[0].device, states[0].learner
+    cfg, device, shared = states[0].cfg, states[0].device, states[0].learner
     slots = [s.slot for s in states]
     start = time.perf_counter()
     commands = [s.command for s in states]
-    mean = learner.generate(shared, slots, torch.tensor(commands, device=device)[:, None].expand(len(states), P))
+    mean = learner.generate(shared, slots, torch.stack([population_commands(s) for s in states]))
     noise = torch.stack([torch.randn(mean.shape[1:], generator=s.rng, device=device, dtype=mean.dtype) for s in states])
     theta = mean + cfg.generator.noise_std * noise  # [Ks, P, D]
     keys = []
@@ -125,7 +138,7 @@ def iteration_batch(states: list[TrainState], progress: Progress | None = None) 
     returns = [record(s, theta[i], r) for i, (s, r) in enumerate(zip(states, results))]
 
     update_start = time.perf_counter()
-    n_evaluator, n_generator = round(cfg.evaluator.updates_per_episode * P), round(cfg.generator.updates_per_episode * P)
+    n_evaluator, n_generator = cfg.update_counts
     counted = _Counted(progress, n_evaluator + n_generator, len(states))
     evaluator_losses = counted.repeat(n_evaluator, lambda: learner.evaluator_step(shared, slots, *_samples(states)))
     generator_losses = counted.repeat(n_generator, lambda: learner.generator_step(shared, slots, _commands(states)))
@@ -159,13 +172,13 @@ class _Counted:
 
 def _samples(states: list[TrainState]) -> tuple[torch.Tensor, torch.Tensor]:
     """One buffer batch per seed, each from its own buffer and RNG: ``([Ks, B, D], [Ks, B])``."""
-    drawn = [s.buffer.sample(s.rng, s.cfg.buffer.batch_size) for s in states]
+    drawn = [s.buffer.sample(s.rng, s.cfg.batch_size) for s in states]
     return torch.stack([d[0] for d in drawn]), torch.stack([d[1] for d in drawn])
 
 
 def _commands(states: list[TrainState]) -> torch.Tensor:
     """The returns of one buffer batch per seed, the generator's commands: ``[Ks, B]`` (same draws as ``_samples``)."""
-    return torch.stack([s.buffer.sample_returns(s.rng, s.cfg.buffer.batch_size) for s in states])
+    return torch.stack([s.buffer.sample_returns(s.rng, s.cfg.batch_size) for s in states])
 
 
 def record(state: TrainState, theta: torch.Tensor, result: envs.RolloutResult) -> np.ndarray:

@@ -42,6 +42,8 @@ def test_tiny_run_writes_the_run_directory(tmp_path):
         assert key in saved
     summary = json.loads((out / "summary.json").read_text())
     assert summary["env_steps"] == rows[-1]["env_steps"] and summary["evaluations"] == len(rows)
+    n = summary["final_return_evaluations"]  # the evaluations at or after step 600 - 19 x 200: all of them here
+    assert n == len(rows) and summary["final_return"] == pytest.approx(sum(r["eval/return"] for r in rows) / n)
     assert list(out.glob("events.out.tfevents.*"))
 
 

@@ -1,0 +1,224 @@
+"""Populations that learn: PoliGen with P policies per iteration against the paper's one-episode schedule.
+
+    python -m bench.populations --tasks mountain_car --variants P1 P64-s1-a0.5-b0 P64-s0-a0-b0 --seeds 0 1 2
+
+A variant is ``P<P>-s<spread>-a<alpha>-b<beta>``: P policies per iteration (``--num-envs``), their
+commands spread over best + drive x [1 - spread, 1 + spread] (``--command.spread``), 5 + 20 updates
+per episode scaled to ``(5 + 20) x P^alpha`` per iteration (``--scaling.updates-exponent``) on
+batches of ``16 x P^beta`` (``--scaling.batch-exponent``); ``P1`` is the paper's schedule
+(``--schedule paper``). The buffer always weighs the P entries of one iteration equally.
+
+Each (task, variant, seed) is one ``fastgen.run`` run in ``<runs-dir>/<task>-<variant>-seed<seed>``
+(``P1``: ``<task>-P1-seed<seed>``, the directory ``bench.learning`` and ``bench.paper`` use), trained
+alone so that its wall clock is its own; finished runs are read back, stopped ones resumed.
+
+Per (task, variant): final return (``rundir.final_return``: the evaluations in the last 20 x
+eval-every env steps, the same stretch for every P) mean +- std over seeds and how many evaluations
+it averaged; seeds whose evaluation return reached the bar (the paper's PoliGen mean less one std)
+and the median env steps to it; wall clock per run; updates per env step (the GPU proxy: a GPU
+update costs about the same at batch 16 or 64). The decision rule of issue 12: a task's default is
+the cheapest variant (wall clock per run) whose final return is within one paper std of ``P1`` run
+here (or the P = 1 runs of earlier JSONs given with ``--reference-json``, when P = 1 runs are too
+dear to repeat; their ``source`` column names them). Writes ``bench/results/<name>.{json,md}`` and ``<name>_<task>.png`` (return
+against env steps and against wall clock, mean over seeds with a 95% bootstrap CI).
+"""
+
+import dataclasses
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tyro
+
+from bench.common import RESULTS, machine, table, write_json
+from bench.learning import ensure_run, first_reach
+from bench.paper import paper_number, plot
+from envs.tasks import TASKS
+from fastgen import runtime
+from fastgen.config import CommandConfig, Config, ScalingConfig
+from fastgen.rundir import final_return
+
+VARIANT = re.compile(r"^P(\d+)(?:-s([\d.]+)-a([\d.]+)-b([\d.]+))?$")
+
+
+@dataclass
+class Settings:
+    tasks: tuple[str, ...] = ("inverted_pendulum", "mountain_car")
+    """Tasks."""
+    variants: tuple[str, ...] = ("P1", "P8-s1-a0.5-b0", "P64-s0-a0.5-b0", "P64-s1-a0.5-b0", "P64-s1-a0-b0")
+    """Variants P<P>-s<spread>-a<alpha>-b<beta> (P1: the paper's schedule)."""
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    """Seeds per (task, variant)."""
+    total_steps: int | None = None
+    """Env-step budget per run (default: the task's)."""
+    time_limit: float | None = None
+    """Training wall-clock seconds per run before it stops (resumed by a later sweep)."""
+    runs_dir: str = "runs/learning"
+    """Where the run directories live (shared with bench.learning and bench.paper)."""
+    reference_json: tuple[str, ...] = ()
+    """bench.learning / bench.paper / bench.end_to_end JSONs whose PoliGen P = 1 runs stand in for P1 where this
+    sweep has none (P = 1 runs cost ~8-60x a P = 64 run)."""
+    threads: int | None = None
+    """torch and cpu-engine threads per run (default: the cores this process may use)."""
+    bootstrap: int = 2000
+    """Bootstrap resamples of the 95% confidence intervals."""
+    only_existing: bool = False
+    """Train nothing: report the runs that already have a summary.json."""
+    name: str = "populations"
+    """Result file name."""
+    results_dir: str = str(RESULTS)
+    """Where the table, JSON and PNGs go."""
+
+
+def parse_variant(variant: str) -> dict:
+    """``"P64-s1-a0.5-b0"`` -> ``{"P": 64, "spread": 1.0, "alpha": 0.5, "beta": 0.0}`` (``"P1"``: the paper's)."""
+    match = VARIANT.match(variant)
+    if match is None or (match.group(2) is None and match.group(1) != "1"):
+        raise SystemExit(f"unknown variant {variant!r}; write P1 or P<P>-s<spread>-a<alpha>-b<beta>, e.g. P64-s1-a0.5-b0")
+    P = int(match.group(1))
+    if match.group(2) is None:
+        return {"P": 1, "spread": 0.0, "alpha": 1.0, "beta": 0.0}
+    return {"P": P, "spread": float(match.group(2)), "alpha": float(match.group(3)), "beta": float(match.group(4))}
+
+
+def make_config(task: str, variant: str, seed: int, settings: Settings) -> Config:
+    v = parse_variant(variant)
+    name = f"{task}-P1-seed{seed}" if variant == "P1" else f"{task}-{variant}-seed{seed}"
+    common = dict(env=task, seed=seed, total_steps=settings.total_steps, time_limit=settings.time_limit,
+                  threads=settings.threads, out=str(Path(settings.runs_dir) / name))
+    if variant == "P1":
+        return Config(schedule="paper", **common)
+    return Config(num_envs=v["P"], command=CommandConfig(spread=v["spread"]),
+                  scaling=ScalingConfig(updates_exponent=v["alpha"], batch_exponent=v["beta"]), **common)
+
+
+def run_record(cfg: Config, train_if_needed: bool) -> dict:
+    record = ensure_run(cfg, train_if_needed)
+    summary = record["summary"]
+    updates = summary["iterations"] * sum(cfg.update_counts)
+    return {"seed": cfg.seed, "run_dir": cfg.out, "budget": cfg.budget, "updates": updates,
+            "updates_per_env_step": updates / summary["env_steps"], "batch": cfg.batch_size, **record}
+
+
+def reference_runs(path: str, task: str) -> list[dict]:
+    """PoliGen P = 1 runs of ``task`` recorded in a bench.learning / bench.paper / bench.end_to_end JSON, as this
+    sweep's records."""
+    payload = json.loads(Path(path).read_text())
+    if payload.get("benchmark") == "end_to_end":
+        result = payload["result"]
+        payload = {"runs": [{"task": result["env"], "P": result["P"], "algo": "poligen", "seed": result["seed"],
+                             "summary": payload["summary"], "curve": payload["curve"]}]}
+    runs = [r for r in payload["runs"] if r.get("task") == task and r.get("P", 1) == 1
+            and r.get("algo", r.get("variant")) == "poligen"]
+    cfg = Config(env=task, schedule="paper")
+    out = []
+    for r in runs:
+        final, averaged = final_return(r["curve"], cfg.budget, cfg.eval_every)
+        updates = r["summary"]["iterations"] * sum(cfg.update_counts)
+        out.append({"seed": r["seed"], "run_dir": None, "budget": cfg.budget, "updates": updates,
+                    "updates_per_env_step": updates / r["summary"]["env_steps"], "batch": 16,
+                    "summary": r["summary"], "final_return": final, "final_evaluations": averaged,
+                    "curve": [{k: row[k] for k in ("env_steps", "wall_s", "eval/return")} for row in r["curve"]],
+                    "source": Path(path).name})
+    return out
+
+
+def aggregate(task: str, variant: str, runs: list[dict]) -> dict:
+    finals = np.array([r["final_return"] for r in runs])
+    mean, std = paper_number(task, "poligen")
+    bar = mean - std
+    steps = [first_reach(r["curve"], bar, "env_steps") for r in runs]
+    reached = [s for s in steps if s is not None]
+    return {"task": task, "variant": variant, **parse_variant(variant), "seeds": len(runs),
+            "final_mean": float(finals.mean()), "final_std": float(finals.std()),
+            "final_evaluations": float(np.mean([r["final_evaluations"] for r in runs])),
+            "paper": f"{mean:g} +- {std:g}", "bar": bar, "reached": f"{len(reached)}/{len(runs)}",
+            "steps_to_bar": float(np.median(reached)) if reached else None,
+            "wall_s_per_run": float(np.mean([r["summary"]["wall_s"] for r in runs])),
+            "updates_per_env_step": float(np.mean([r["updates_per_env_step"] for r in runs])),
+            "finished": f"{sum(r['summary'].get('finished', True) for r in runs)}/{len(runs)}",
+            "source": runs[0].get("source", "this sweep")}
+
+
+def decide(rows: list[dict]) -> dict[str, dict]:
+    """Per task: the cheapest finished variant (wall clock per run) whose final return is within one paper std
+    of P1's, with the P1 row it was held to; -> ``{task: {"chosen": row, "reference": row}}``."""
+    decisions = {}
+    for task in dict.fromkeys(r["task"] for r in rows):
+        task_rows = [r for r in rows if r["task"] == task]
+        reference = next((r for r in task_rows if r["variant"] == "P1"), None)
+        if reference is None:
+            continue
+        std = paper_number(task, "poligen")[1]
+        good = [r for r in task_rows if r["final_mean"] >= reference["final_mean"] - std
+                and r["finished"].split("/")[0] == r["finished"].split("/")[1]]
+        decisions[task] = {"chosen": min(good, key=lambda r: r["wall_s_per_run"]), "reference": reference,
+                           "paper_std": std}
+    return decisions
+
+
+def markdown(rows: list[dict], decisions: dict, cpu: str) -> str:
+    lines = [f"Machine: {cpu}. Final return: mean of the evaluations in the last 20 x eval-every env steps "
+             "(`rundir.final_return`), mean +- std over seeds; bar = paper mean - paper std.", "",
+             "| task | variant | P | spread | alpha | beta | seeds | final return | evals averaged | paper | reached bar "
+             "| env steps to bar (median) | wall clock per run | updates per env step | source |",
+             "|" + "---|" * 15]
+    for r in rows:
+        steps = f"{r['steps_to_bar']:,.0f}" if r["steps_to_bar"] is not None else "-"
+        lines.append(f"| {r['task']} | {r['variant']} | {r['P']} | {r['spread']:g} | {r['alpha']:g} | {r['beta']:g} "
+                     f"| {r['seeds']} | {r['final_mean']:.1f} +- {r['final_std']:.1f} | {r['final_evaluations']:.1f} "
+                     f"| {r['paper']} | {r['reached']} | {steps} | {r['wall_s_per_run']:.0f} s "
+                     f"| {r['updates_per_env_step']:.3f} | {r['source']} |")
+    lines.append("")
+    for task, d in decisions.items():
+        c, ref = d["chosen"], d["reference"]
+        lines.append(f"- {task}: cheapest variant within one paper std ({d['paper_std']:g}) of P1's "
+                     f"{ref['final_mean']:.1f}: **{c['variant']}** ({c['final_mean']:.1f} +- {c['final_std']:.1f}, "
+                     f"{c['wall_s_per_run']:.0f} s per run, {c['updates_per_env_step']:.3f} updates per env step).")
+    return "\n".join(lines) + "\n"
+
+
+def main(settings: Settings) -> dict:
+    for task in settings.tasks:
+        if task not in TASKS:
+            raise SystemExit(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
+    for variant in settings.variants:
+        parse_variant(variant)
+    runs = []
+    for task in settings.tasks:
+        for variant in settings.variants:
+            configs = [make_config(task, variant, seed, settings) for seed in settings.seeds]
+            done = [c for c in configs if not settings.only_existing or (Path(c.out) / "summary.json").exists()]
+            records = [run_record(c, not settings.only_existing) for c in done]
+            if variant == "P1" and not records:
+                records = [r for path in settings.reference_json for r in reference_runs(path, task)]
+            runs += [{"task": task, "variant": variant, **r} for r in records]
+            if records:
+                print(table([aggregate(task, variant, records)], ["task", "variant", "seeds", "final_mean",
+                                                                  "final_std", "reached", "wall_s_per_run"]), flush=True)
+    rows = [aggregate(task, variant, group) for task in settings.tasks for variant in settings.variants
+            if (group := [r for r in runs if r["task"] == task and r["variant"] == variant])]
+    decisions = decide(rows)
+    print(table(rows, ["task", "variant", "seeds", "final_mean", "final_std", "final_evaluations", "reached",
+                       "steps_to_bar", "wall_s_per_run", "updates_per_env_step", "finished"]))
+    cpu, results = machine()["cpu"], Path(settings.results_dir)
+    results.mkdir(parents=True, exist_ok=True)
+    (results / f"{settings.name}.md").write_text(markdown(rows, decisions, cpu))
+    for task in settings.tasks:
+        groups = {v: [r for r in runs if r["task"] == task and r["variant"] == v] for v in settings.variants}
+        groups = {v: g for v, g in groups.items() if g}
+        if groups:
+            plot(task, groups, settings, results / f"{settings.name}_{task}.png")
+    payload = {"benchmark": "populations", "machine": machine(), "settings": dataclasses.asdict(settings),
+               "table": rows, "decisions": decisions, "runs": runs}
+    path = write_json(f"{settings.name}.json", payload, results)
+    print(f"wrote {path} and {settings.name}.md")
+    return payload
+
+
+if __name__ == "__main__":
+    settings = tyro.cli(Settings)
+    runtime.configure(settings.threads)
+    main(settings)

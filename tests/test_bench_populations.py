@@ -1,0 +1,51 @@
+"""bench.populations: variant names, a tiny sweep that trains, tabulates and decides, and the P1 stand-in."""
+
+import json
+
+import pytest
+
+from bench import populations
+
+
+def test_variant_names_parse_and_bad_ones_are_named():
+    assert populations.parse_variant("P64-s1-a0.5-b0") == {"P": 64, "spread": 1.0, "alpha": 0.5, "beta": 0.0}
+    assert populations.parse_variant("P1")["P"] == 1
+    for bad in ("P64", "Q8-s1-a1-b0", "P8-s1-a-b0"):
+        with pytest.raises(SystemExit, match=f"unknown variant '{bad}'"):
+            populations.parse_variant(bad)
+
+
+def test_variants_set_what_their_names_say(tmp_path):
+    settings = populations.Settings(runs_dir=str(tmp_path))
+    cfg = populations.make_config("swimmer", "P64-s0.5-a0.5-b0.5", 3, settings)
+    assert cfg.population == 64 and cfg.command_spread == 0.5 and cfg.update_counts == (40, 160)
+    assert cfg.batch_size == 128 and cfg.seed == 3 and cfg.out.endswith("swimmer-P64-s0.5-a0.5-b0.5-seed3")
+    paper = populations.make_config("swimmer", "P1", 0, settings)
+    assert paper.schedule == "paper" and paper.population == 1 and paper.out.endswith("swimmer-P1-seed0")
+
+
+def test_a_tiny_sweep_trains_tabulates_and_decides(tmp_path):
+    settings = populations.Settings(tasks=("mountain_car",), variants=("P1", "P4-s1-a0-b0"), seeds=(0,),
+                                    total_steps=1000, runs_dir=str(tmp_path / "runs"), bootstrap=20, name="tiny",
+                                    results_dir=str(tmp_path))
+    payload = populations.main(settings)
+    for run in payload["runs"]:  # 5 + 20 updates per iteration: per episode at P = 1, per 4 episodes at alpha = 0
+        assert run["updates"] == 25 * run["summary"]["iterations"]
+        assert run["updates_per_env_step"] == pytest.approx(run["updates"] / run["summary"]["env_steps"])
+        assert run["final_evaluations"] == len(run["curve"])  # 1000 steps: every evaluation is in the last 20k
+    assert payload["decisions"]["mountain_car"]["reference"]["variant"] == "P1"
+    assert "mountain_car" in (tmp_path / "tiny.md").read_text() and (tmp_path / "tiny_mountain_car.png").exists()
+
+
+def test_p1_rows_can_come_from_an_earlier_sweep(tmp_path):
+    curve = [{"env_steps": s, "wall_s": s / 100, "eval/return": 90.0 + s / 100_000} for s in range(0, 100_001, 1000)]
+    summary = {"iterations": 100, "env_steps": 100_000, "wall_s": 1000.0, "finished": True}
+    (tmp_path / "old.json").write_text(json.dumps({"runs": [
+        {"task": "mountain_car", "algo": "poligen", "P": 1, "seed": 0, "summary": summary, "curve": curve},
+        {"task": "mountain_car", "algo": "ars", "P": 2, "seed": 0, "summary": summary, "curve": curve}]}))
+    runs = populations.reference_runs(str(tmp_path / "old.json"), "mountain_car")
+    assert len(runs) == 1 and runs[0]["final_evaluations"] == 20
+    assert runs[0]["final_return"] == pytest.approx(90.0 + sum(range(81, 101)) / 20 / 100)
+    (tmp_path / "e2e.json").write_text(json.dumps({"benchmark": "end_to_end", "summary": summary, "curve": curve,
+                                                   "result": {"env": "mountain_car", "P": 1, "seed": 4}}))
+    assert [r["seed"] for r in populations.reference_runs(str(tmp_path / "e2e.json"), "mountain_car")] == [4]

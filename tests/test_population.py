@@ -1,0 +1,86 @@
+"""P > 1 policies per iteration: the final return by env steps, update and batch scaling, spread commands."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from fastgen import trainer
+from fastgen.config import BufferConfig, CommandConfig, Config, EvaluatorConfig, GeneratorConfig, ScalingConfig
+from fastgen.rundir import final_return
+
+
+def _rows(steps, returns=None):
+    returns = returns if returns is not None else [float(s) for s in steps]
+    return [{"env_steps": s, "eval/return": r} for s, r in zip(steps, returns)]
+
+
+def test_final_return_of_a_one_episode_schedule_is_its_last_20_evaluations():
+    steps = list(range(0, 3_000_001, 10_000))  # swimmer, P = 1: an evaluation at every 10k
+    rows = _rows(steps, [float(i) for i in range(len(steps))])
+    mean, count = final_return(rows, 3_000_000, 10_000)
+    assert count == 20 and mean == pytest.approx(sum(range(len(steps) - 20, len(steps))) / 20)
+    ragged = [0] + [k * 10_000 + 37 * (k % 5) + 1 for k in range(1, 301)]  # hopper: evaluated where an episode ends
+    assert final_return(_rows(ragged), 3_000_000, 10_000)[1] == 20
+
+
+def test_final_return_averages_the_same_stretch_of_env_steps_for_any_population():
+    big = list(range(0, 3_000_001 + 64_000, 64_000))  # swimmer, P = 64: one evaluation per 64k-step iteration
+    mean, count = final_return(_rows(big), 3_000_000, 10_000)
+    window = [s for s in big if s >= 2_810_000]
+    assert count == len(window) == 4 and mean == pytest.approx(sum(window) / 4)
+    cut = final_return(_rows(list(range(0, 50_001, 10_000))), 3_000_000, 10_000)  # stopped early: its own last 200k
+    assert cut[1] == 6
+
+
+def test_update_counts_and_batch_grow_with_the_population_as_configured():
+    assert Config(env="swimmer").population == 1 and Config(env="swimmer", num_envs=64).update_counts == (40, 160)
+    base = Config(env="swimmer", num_envs=64, scaling=ScalingConfig(updates_exponent=1.0))
+    assert base.update_counts == (5 * 64, 20 * 64) and base.batch_size == 16  # the paper's per-episode schedule
+    sqrt = dataclasses.replace(base, scaling=ScalingConfig(updates_exponent=0.5, batch_exponent=0.5))
+    assert sqrt.update_counts == (40, 160) and sqrt.batch_size == 128
+    flat = dataclasses.replace(base, scaling=ScalingConfig(updates_exponent=0.0, batch_exponent=0.0))
+    assert flat.update_counts == (5, 20)
+    paper = Config(env="swimmer", schedule="paper", scaling=ScalingConfig(updates_exponent=0.3, batch_exponent=2.0),
+                   command=CommandConfig(spread=1.0))
+    assert paper.population == 1 and paper.update_counts == (5, 20) and paper.batch_size == 16
+
+
+@pytest.mark.parametrize("changes, fragment", [
+    ({"schedule": "fast"}, "unknown schedule 'fast'"),
+    ({"schedule": "paper", "num_envs": 8}, "--num-envs 8 contradicts it"),
+    ({"command": CommandConfig(spread=-0.5)}, "--command.spread must be >= 0, got -0.5"),
+    ({"scaling": ScalingConfig(updates_exponent=float("nan"))}, "--scaling.updates-exponent must be >= 0, got nan"),
+    ({"scaling": ScalingConfig(batch_exponent=-1.0)}, "--scaling.batch-exponent must be >= 0, got -1.0"),
+])
+def test_bad_population_settings_name_the_value(changes, fragment):
+    with pytest.raises(ValueError, match=fragment.replace("+", r"\+").replace(".", r"\.")):
+        dataclasses.replace(Config(env="mountain_car"), **changes).validate()
+
+
+def _state(P: int, spread: float) -> trainer.TrainState:
+    cfg = Config(env="mountain_car", num_envs=P, engine="cpu", device="cpu", command=CommandConfig(spread=spread),
+                 generator=GeneratorConfig(updates_per_episode=1), evaluator=EvaluatorConfig(updates_per_episode=1),
+                 buffer=BufferConfig(size=50))
+    return trainer.init(cfg)
+
+
+def test_spread_commands_fan_out_around_best_plus_drive():
+    state = _state(5, 1.0)
+    assert torch.equal(trainer.population_commands(state), torch.zeros(5))  # the first command before any episode
+    state.best_return = 50.0
+    torch.testing.assert_close(trainer.population_commands(state), torch.tensor([50.0, 60.0, 70.0, 80.0, 90.0]))
+    one = _state(1, 1.0)
+    one.best_return = 50.0
+    assert trainer.population_commands(one).tolist() == [70.0]  # P = 1: the paper's command
+
+
+def test_an_iteration_asks_each_policy_for_its_own_command(monkeypatch):
+    state = _state(4, 0.5)
+    trainer.iteration(state)
+    asked = []
+    original = trainer.learner.generate
+    monkeypatch.setattr(trainer.learner, "generate", lambda *a: asked.append(a[2].clone()) or original(*a))
+    trainer.iteration(state)
+    best = asked[0].new_tensor(state.buffer.returns[:4].max().item())
+    torch.testing.assert_close(asked[0], (best + 20.0 * torch.tensor([0.5, 5 / 6, 7 / 6, 1.5]))[None])
