@@ -15,10 +15,12 @@ steps and against training wall-clock, the mean over seeds with a 95% bootstrap 
 interval (seeds resampled), drawn where every seed's run got that far. Writes
 ``bench/results/paper_<preset>_<tasks>.{json,md}`` and ``..._<task>.png``.
 
-Variants: ``poligen``, ``ars``, ``ddpg``, ``udrl`` (preset ``table1``); the ablations
-``poligen-no-output-scaling`` (Fig. 4), ``poligen-uniform-buffer`` (Fig. 4: no recency weighting)
-and ``poligen-drive-0`` (Fig. 8: command = best return, no drive), beside ``poligen`` (preset
-``ablations``).
+Variants: ``poligen`` (the paper's schedule, ``--schedule paper``: P = 1, 5 + 20 updates per
+episode, whatever fastgen's per-task defaults), ``ars``, ``ddpg``, ``udrl`` (preset ``table1``);
+``poligen-default`` (fastgen's per-task default P and update scaling, bench/results/populations.md);
+the ablations ``poligen-no-output-scaling`` (Fig. 4), ``poligen-uniform-buffer`` (Fig. 4: no recency
+weighting) and ``poligen-drive-0`` (Fig. 8: command = best return, no drive), each on the paper's
+schedule, beside ``poligen`` (preset ``ablations``).
 
 Jobs and Ray: a job is one (task, variant) and a group of its seeds (``--seeds-per-job``, default all
 of them), done by ``run_group``. Without ``--ray`` the jobs run here one after another; with
@@ -50,15 +52,18 @@ from fastgen import runtime  # noqa: E402
 from fastgen.config import Config  # noqa: E402
 from fastgen.run_seeds import train_batch  # noqa: E402
 
-# variant -> (algo, config changes as "section.field": value)
+# variant -> (algo, config changes as "field" or "section.field": value). PoliGen's Table 1 row and its
+# ablations use the paper's schedule (P = 1, 5 + 20 updates per episode) whatever the per-task defaults;
+# poligen-default is fastgen's default (P and update scaling per task, bench/results/populations.md).
 VARIANTS = {
-    "poligen": ("poligen", {}),
+    "poligen": ("poligen", {"schedule": "paper"}),
+    "poligen-default": ("poligen", {}),
     "ars": ("ars", {}),
     "ddpg": ("ddpg", {}),
     "udrl": ("udrl", {}),
-    "poligen-no-output-scaling": ("poligen", {"generator.output_scaling": False}),
-    "poligen-uniform-buffer": ("poligen", {"buffer.recency_power": 0.0}),
-    "poligen-drive-0": ("poligen", {"command.drive": 0.0}),
+    "poligen-no-output-scaling": ("poligen", {"schedule": "paper", "generator.output_scaling": False}),
+    "poligen-uniform-buffer": ("poligen", {"schedule": "paper", "buffer.recency_power": 0.0}),
+    "poligen-drive-0": ("poligen", {"schedule": "paper", "command.drive": 0.0}),
 }
 PRESETS = {"table1": ("poligen", "ars", "ddpg", "udrl"),
            "ablations": ("poligen", "poligen-no-output-scaling", "poligen-uniform-buffer", "poligen-drive-0")}
@@ -127,6 +132,9 @@ def make_config(task: str, variant: str, seed: int, settings: Settings) -> Confi
     algo, changes = VARIANTS[variant]
     cfg = Config(algo=algo, env=task, seed=seed, total_steps=settings.total_steps, time_limit=settings.time_limit)
     for name, value in changes.items():
+        if "." not in name:
+            cfg = dataclasses.replace(cfg, **{name: value})
+            continue
         section, field = name.split(".")
         cfg = dataclasses.replace(cfg, **{section: dataclasses.replace(getattr(cfg, section), **{field: value})})
     name = f"{task}-P{cfg.population}-seed{seed}" if variant == "poligen" else f"{task}-{variant}-seed{seed}"

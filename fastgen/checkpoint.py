@@ -42,9 +42,20 @@ def restore_counters(state, saved: dict) -> None:
 
 
 def header(state) -> dict:
-    """What every algorithm's checkpoint starts with: format, algo, env, config and counters."""
+    """What every algorithm's checkpoint starts with: format, algo, env, config, the settings its
+    per-task defaults resolved to, and counters."""
     return {"format": FORMAT, "algo": state.cfg.algo, "env": state.cfg.env, "config": dataclasses.asdict(state.cfg),
-            "counters": counters(state)}
+            "resolved": resolved(state.cfg), "counters": counters(state)}
+
+
+# Config fields left None for a per-task default, and the resolved settings that stand for them.
+DEFAULTED = ("num_envs", "schedule", "command.spread", "scaling.updates_exponent", "scaling.batch_exponent")
+
+
+def resolved(cfg) -> dict:
+    """What the run's per-task defaults (left None in its config) came to: P, updates, batch, spread."""
+    return {"population": cfg.population, "update_counts": list(cfg.update_counts), "batch_size": cfg.batch_size,
+            "command_spread": cfg.command_spread}
 
 
 def read(state, run_dir: Path) -> dict:
@@ -106,9 +117,15 @@ def check_compatible(saved: dict, cfg) -> None:
     if saved["env"] != cfg.env:
         raise ValueError(f"checkpoint is from env {saved['env']!r}, not {cfg.env!r}")
     current = _flat(dataclasses.asdict(cfg))
+    defaulted = DEFAULTED if "resolved" in saved else ()  # compared by what they resolved to, below
     for name, value in _flat(saved["config"]).items():  # settings added since the checkpoint was written pass
-        if name not in RESUMABLE_CHANGES and name in current and current[name] != value:
+        if name not in RESUMABLE_CHANGES and name not in defaulted and name in current and current[name] != value:
             raise ValueError(f"--resume with a different {name}: checkpoint has {value!r}, this run {current[name]!r}")
+    now = resolved(cfg)
+    for name, value in saved.get("resolved", {}).items():  # a default that changed since the run began
+        if now.get(name) != value:
+            raise ValueError(f"--resume with a different {name} (the defaults changed since this run began): checkpoint "
+                             f"has {value!r}, this run {now.get(name)!r}; pass the checkpoint's value explicitly")
 
 
 def _flat(config: dict, prefix: str = "") -> dict:

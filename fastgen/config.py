@@ -10,14 +10,20 @@ from dataclasses import dataclass, field
 
 from envs.tasks import TASKS
 
-# PoliGen's population defaults per task: P (--num-envs), and for runs given P > 1 --command.spread and
-# the --scaling exponents (irrelevant at P = 1). From bench/results/populations.md (AMD EPYC, 2 cores):
-# no P > 1 variant came within one paper std of the paper's P = 1 schedule on mountain_car (P = 64 gets
-# 2 iterations in 100k steps), inverted_pendulum or swimmer, so P = 1 is every task's default; of the
-# P > 1 settings only updates x P^0.5 learned at all (swimmer P = 64: 250-286 in ~25 min vs P = 1's
-# ~2 h; updates x P^0 did not learn on any task), so P > 1 runs use it. Hopper has no run of its own.
-POPULATION_DEFAULTS = {task: {"num_envs": 1, "spread": 1.0, "updates_exponent": 0.5, "batch_exponent": 0.0}
-                       for task in ("hopper", "swimmer", "inverted_pendulum", "mountain_car")}
+# PoliGen's population defaults per task: P (--num-envs), its --command.spread and --scaling exponents (used
+# with any P > 1). Chosen by bench/results/populations.md (AMD EPYC, 2 cores, 5 seeds; rule: the cheapest
+# setting whose final return is at most one paper std below the paper's P = 1 schedule run here):
+#   inverted_pendulum  P = 64, spread 1, updates x P^0.5: 1000 +- 0 (P = 1: 966 +- 67), ~4 min per run
+#   mountain_car       P = 8, spread 1, updates x P^0: 94.4 +- 5.5 (P = 1: 92.9 +- 0.7), ~1 min per run
+#   swimmer            P = 1: P = 64 with updates x P^0.5 ended at 256 +- 23 (3 seeds) against P = 1's 311
+#   hopper             P = 1: no population run finished at its budget yet (the paper's schedule)
+# For swimmer and hopper the spread and exponents are what learned on swimmer at P = 64.
+POPULATION_DEFAULTS = {
+    "inverted_pendulum": {"num_envs": 64, "spread": 1.0, "updates_exponent": 0.5, "batch_exponent": 0.0},
+    "mountain_car": {"num_envs": 8, "spread": 1.0, "updates_exponent": 0.0, "batch_exponent": 0.0},
+    "swimmer": {"num_envs": 1, "spread": 1.0, "updates_exponent": 0.5, "batch_exponent": 0.0},
+    "hopper": {"num_envs": 1, "spread": 1.0, "updates_exponent": 0.5, "batch_exponent": 0.0},
+}
 
 
 @dataclass
@@ -62,7 +68,7 @@ class CommandConfig:
     spread: float | None = None
     """P > 1: policy i of an iteration is asked for best + drive x u_i, u_i evenly spaced over
     [1 - spread, 1 + spread] (1: over [0, 2]), so one iteration probes the frontier at P points;
-    0 asks all P for best + drive (default 1, bench/results/populations.md)."""
+    0 asks all P for best + drive (default 1 on every task, bench/results/populations.md)."""
 
 
 @dataclass
@@ -83,7 +89,7 @@ class ScalingConfig:
 
     updates_exponent: float | None = None
     """Updates per iteration = updates-per-episode x P^this (1: per episode, as the paper; 0: as many
-    per iteration as one episode gets; default 0.5, bench/results/populations.md)."""
+    per iteration as one episode gets; default 0.5, mountain_car 0, bench/results/populations.md)."""
     batch_exponent: float | None = None
     """Batch of every update = --buffer.batch-size x P^this (0: 16 whatever P; default 0)."""
 
@@ -203,8 +209,8 @@ class Config:
     env: str = "hopper"
     """Task: hopper, swimmer, inverted_pendulum or mountain_car."""
     num_envs: int | None = None
-    """Policies generated and simulated per iteration, P (poligen: 1 on every task, the P that learned
-    best per bench/results/populations.md; ars: 2 x --ars.directions; ddpg: 1; udrl:
+    """Policies generated and simulated per iteration, P (poligen: inverted_pendulum 64, mountain_car 8,
+    swimmer and hopper 1, the cheapest P that learned as well as P = 1 in bench/results/populations.md; ars: 2 x --ars.directions; ddpg: 1; udrl:
     --udrl.episodes-per-iteration)."""
     total_steps: int | None = None
     """Env-step budget (default: the task's, 3M hopper/swimmer, 100k inverted_pendulum/mountain_car)."""

@@ -24,7 +24,7 @@ FAST = dict(engine="cpu", device="cpu")
 def mc_run(tmp_path_factory) -> Path:
     """mountain_car, 3k env steps (~4 episodes of up to 999 steps), 4 snapshots."""
     out = tmp_path_factory.mktemp("mc") / "run"
-    cfg = Config(env="mountain_car", total_steps=3000, out=str(out), **FAST)
+    cfg = Config(env="mountain_car", num_envs=1, total_steps=3000, out=str(out), **FAST)
     train(dataclasses.replace(cfg, generator=dataclasses.replace(cfg.generator, snapshots=4)))
     return out
 
@@ -57,6 +57,19 @@ def test_resume_accepts_settings_added_later_but_not_changed_ones():
         check_compatible(saved, changed)
 
 
+def test_resume_refuses_a_run_whose_defaults_resolved_differently():
+    """A run begun at P = 1 by default is not silently continued at a later default P."""
+    from fastgen.checkpoint import resolved
+    began = Config(env="inverted_pendulum", num_envs=1)
+    saved = {"format": 1, "algo": "poligen", "env": "inverted_pendulum", "resolved": resolved(began),
+             "config": dataclasses.asdict(dataclasses.replace(began, num_envs=None))}
+    with pytest.raises(ValueError, match="different population .*checkpoint has 1, this run 64"):
+        check_compatible(saved, Config(env="inverted_pendulum"))
+    check_compatible(saved, began)
+    del saved["resolved"]  # written before checkpoints recorded it: only the config is compared
+    check_compatible(saved, Config(env="inverted_pendulum"))
+
+
 def test_snapshots_cover_the_budget_from_the_untrained_generator_to_the_last(mc_run):
     kept = snapshots.load_all(mc_run)
     steps = [s["env_steps"] for s in kept]
@@ -65,7 +78,7 @@ def test_snapshots_cover_the_budget_from_the_untrained_generator_to_the_last(mc_
     # The untrained generator is the one init builds from the seed; the last is the checkpoint's.
     torch.manual_seed(0)
     from fastgen.trainer import init
-    state = init(Config(env="mountain_car", **FAST))
+    state = init(Config(env="mountain_car", num_envs=1, **FAST))
     fresh = state.learner.generator_weights.state_dict(state.slot)
     for name, value in fresh.items():
         torch.testing.assert_close(kept[0]["generator"][name], value)

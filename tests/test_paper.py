@@ -25,6 +25,19 @@ def test_variants_change_exactly_their_setting(tmp_path):
     assert paper.make_config("hopper", "ars", 0, settings).algo == "ars"
 
 
+def test_poligen_rows_use_the_papers_schedule_and_default_uses_fastgens(tmp_path, monkeypatch):
+    from fastgen import config
+    settings = paper.Settings(runs_dir=str(tmp_path))
+    defaults = {task: dict(values, num_envs=64) for task, values in config.POPULATION_DEFAULTS.items()}
+    monkeypatch.setattr(config, "POPULATION_DEFAULTS", defaults)  # a task whose default P is not 1
+    for variant in ("poligen", "poligen-no-output-scaling", "poligen-uniform-buffer", "poligen-drive-0"):
+        cfg = paper.make_config("mountain_car", variant, 0, settings)
+        assert cfg.schedule == "paper" and cfg.population == 1 and cfg.update_counts == (5, 20)
+    default = paper.make_config("mountain_car", "poligen-default", 0, settings)
+    assert default.schedule == "default" and default.population == 64
+    assert default.out == str(tmp_path / "mountain_car-poligen-default-seed0")
+
+
 def test_bootstrap_interval_holds_the_mean_and_vanishes_without_spread():
     rng = np.random.default_rng(0)
     values = rng.normal(size=(5, 3)) + np.array([0.0, 10.0, 20.0])

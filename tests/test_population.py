@@ -1,6 +1,8 @@
 """P > 1 policies per iteration: the final return by env steps, update and batch scaling, spread commands."""
 
 import dataclasses
+import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -84,3 +86,18 @@ def test_an_iteration_asks_each_policy_for_its_own_command(monkeypatch):
     trainer.iteration(state)
     best = asked[0].new_tensor(state.buffer.returns[:4].max().item())
     torch.testing.assert_close(asked[0], (best + 20.0 * torch.tensor([0.5, 5 / 6, 7 / 6, 1.5]))[None])
+
+
+def test_population_defaults_are_the_choices_of_the_committed_grid():
+    """DEFAULT P, spread and update exponent per task are what bench/results/populations.json decided."""
+    from bench.populations import parse_variant
+    from fastgen.config import POPULATION_DEFAULTS
+    decisions = json.loads((Path(__file__).parents[1] / "bench/results/populations.json").read_text())["decisions"]
+    assert {"inverted_pendulum", "mountain_car"} <= set(decisions)
+    for task, decision in decisions.items():
+        chosen, default = parse_variant(decision["chosen"]["variant"]), POPULATION_DEFAULTS[task]
+        assert default["num_envs"] == chosen["P"], task
+        if chosen["P"] > 1:
+            assert (default["spread"], default["updates_exponent"], default["batch_exponent"]) == (
+                chosen["spread"], chosen["alpha"], chosen["beta"]), task
+        assert Config(env=task).population == chosen["P"] and Config(env=task, schedule="paper").population == 1
