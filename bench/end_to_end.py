@@ -38,7 +38,7 @@ from bench.update_speed import filled_state, matmul_rate, updates  # noqa: E402
 from fastgen import runtime  # noqa: E402
 from fastgen.config import Config, EvalConfig  # noqa: E402
 from fastgen.run import train  # noqa: E402
-from fastgen.rundir import final_return  # noqa: E402
+from fastgen.rundir import final_return, read_metrics  # noqa: E402
 
 
 @dataclass
@@ -126,7 +126,7 @@ def main(settings: Settings) -> dict:
         session.setdefault("iterations_after", after)  # a killed session ends where the next one began
     sessions[-1]["iterations_after"], sessions[-1]["wall_s_after"] = summary["iterations"], summary["wall_s"]
     sessions_path.write_text(json.dumps(sessions, indent=2) + "\n")
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    rows = read_metrics(run_dir)
     flops = update_flops(cfg.env, device)
     P = cfg.population
     per_iteration = dict(zip(("evaluator", "generator"), cfg.update_counts))

@@ -32,7 +32,7 @@ from bench.common import RESULTS, machine, table, write_json  # noqa: E402
 from fastgen import runtime  # noqa: E402
 from fastgen.config import Config  # noqa: E402
 from fastgen.run import train  # noqa: E402
-from fastgen.rundir import final_return  # noqa: E402
+from fastgen.rundir import final_return, read_metrics  # noqa: E402
 
 # Evaluation return a run must reach: the bar, ~the paper's final returns less one std.
 THRESHOLDS = {"inverted_pendulum": 900.0, "mountain_car": 90.0, "swimmer": 300.0, "hopper": 2000.0}
@@ -90,7 +90,7 @@ def ensure_run(cfg: Config, train_if_needed: bool = True) -> dict:
     if train_if_needed and needs_training(cfg):
         train(to_continue(cfg))
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
-    curve = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    curve = read_metrics(out)
     final, averaged = final_return(curve, cfg.budget, cfg.eval_every)
     return {"summary": summary, "final_return": final, "final_evaluations": averaged,
             "curve": [{k: row[k] for k in ("env_steps", "wall_s", "eval/return")} for row in curve]}

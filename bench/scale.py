@@ -40,7 +40,7 @@ from bench.learning import PAPER
 from fastgen import learner, runtime, trainer
 from fastgen.config import Config
 from fastgen.engines import resolve_engine
-from fastgen.rundir import final_return
+from fastgen.rundir import final_return, read_metrics
 from fastgen.run_seeds import seed_configs, train_seeds
 
 
@@ -164,8 +164,7 @@ def protocol_rows(settings: Settings) -> list[dict]:
         if not all((d / "summary.json").exists() for d in dirs):
             train_seeds(dataclasses.replace(cfg, resume=(dirs[0] / "checkpoint.pt").exists()))
         summaries = [json.loads((d / "summary.json").read_text()) for d in dirs]
-        finals = np.array([final_return([json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines()],
-                                        cfg.budget, cfg.eval_every)[0] for d in dirs])
+        finals = np.array([final_return(read_metrics(d), cfg.budget, cfg.eval_every)[0] for d in dirs])
         rows.append({"kind": "protocol", "task": task, "K": K, "budget": cfg.budget, "P": cfg.population,
                      "batch_wall_s": max(s["wall_s"] for s in summaries), "final_mean": float(finals.mean()),
                      "final_std": float(finals.std()), "paper": PAPER[task]["poligen"],

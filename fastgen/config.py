@@ -210,8 +210,8 @@ class Config:
     """Task: hopper, swimmer, inverted_pendulum or mountain_car."""
     num_envs: int | None = None
     """Policies generated and simulated per iteration, P (poligen: inverted_pendulum 64, mountain_car 8,
-    swimmer and hopper 1, the cheapest P that learned as well as P = 1 in bench/results/populations.md; ars: 2 x --ars.directions; ddpg: 1; udrl:
-    --udrl.episodes-per-iteration)."""
+    swimmer and hopper 1, the cheapest P that learned as well as P = 1 in bench/results/populations.md;
+    ars: 2 x --ars.directions; ddpg: 1; udrl: --udrl.episodes-per-iteration)."""
     total_steps: int | None = None
     """Env-step budget (default: the task's, 3M hopper/swimmer, 100k inverted_pendulum/mountain_car)."""
     schedule: str = "default"

@@ -70,10 +70,15 @@ def final_return(rows: list[dict], budget: int, eval_every: int) -> tuple[float,
     return sum(window) / len(window), len(window)
 
 
+def read_metrics(run_dir) -> list[dict]:
+    """The rows of ``run_dir/metrics.jsonl``, one per evaluation."""
+    return [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
+
+
 def write_summary(state) -> dict:
     """``summary.json`` of a run that stopped (budget reached or out of time); -> its contents."""
     run_dir = Path(state.cfg.run_dir)
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    rows = read_metrics(run_dir)
     last = rows[-FINAL_EVALUATIONS:]
     final, averaged = final_return(rows, state.cfg.budget, state.cfg.eval_every)
     summary = {"algo": state.cfg.algo, "env": state.cfg.env, "seed": state.cfg.seed,
