@@ -1,6 +1,8 @@
 """Every GPU measurement in one process (one device lease): ``python -m bench.gpu``.
 
-    XLA_PYTHON_CLIENT_PREALLOCATE=false python -m bench.gpu          # defaults sized for ~25 min on an H100
+    XLA_PYTHON_CLIENT_PREALLOCATE=false python -m bench.gpu --deadline-s 470   # fits a 15-minute lease
+
+On a lease the missing packages travel as wheels: see ``bench/results/gpu_nvidia-h200.md``.
 
 Four parts, each a list of rows in one JSON (``bench/results/gpu_<device>.json``) that names the
 device, the CPU beside it and the library versions:
@@ -18,6 +20,14 @@ device, the CPU beside it and the library versions:
 - ``parity``: ``mjx`` in float32 on this device against C MuJoCo (the ``cpu`` engine) from the same
   reset states: full episodes of random MLP policies, relative return error and equal lengths.
 
+The parts run in the order updates, parity, throughput, protocol, and the JSON is rewritten after each
+(``complete`` false until the last), so a lease that ends early still returns what was measured. A part
+that raises is recorded with its error and the next part runs. ``--deadline-s`` bounds the whole run:
+throughput skips the (task, P) rows it has no time left for once only ``--protocol-seconds`` remain
+(listed in ``skipped``; rows run in the order of ``--mjx-populations``, largest first, and a row is
+skipped when its engine's previous row took longer than the time left), and the protocol slice shrinks
+to the time that is left.
+
 ``--toy`` shrinks every part to seconds (the CPU test runs it so the script cannot rot). Without a
 GPU it runs on the CPU (``mjx`` on XLA:CPU) and says so in the JSON; such numbers are not GPU numbers.
 """
@@ -26,6 +36,7 @@ import dataclasses
 import json
 import shutil
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,9 +63,9 @@ class Settings:
     """Tasks of the throughput part."""
     parity_tasks: tuple[str, ...] = ("hopper", "swimmer")
     """Tasks of the parity part."""
-    mjx_populations: tuple[int, ...] = (64, 256, 1024, 4096, 16384)
-    """P values for mjx throughput."""
-    cpu_populations: tuple[int, ...] = (64, 256)
+    mjx_populations: tuple[int, ...] = (16384, 4096, 1024, 256, 64)
+    """P values for mjx throughput, largest first (what a deadline cuts is the small ones)."""
+    cpu_populations: tuple[int, ...] = (256, 64)
     """P values for the cpu engine beside it."""
     update_env: str = "hopper"
     """Task whose networks the update rows use."""
@@ -66,7 +77,7 @@ class Settings:
     """Task of the protocol slice."""
     protocol_seeds: int = 20
     """K seeds of the protocol slice."""
-    protocol_seconds: float = 300.0
+    protocol_seconds: float = 170.0
     """Training wall clock of the protocol slice."""
     parity_policies: int = 16
     """Random MLP policies per task in the parity part."""
@@ -76,6 +87,10 @@ class Settings:
     """JSON file name (default: gpu_<device>.json)."""
     results_dir: str = str(RESULTS)
     """Directory of the JSON."""
+    deadline_s: float = 0.0
+    """Seconds after the start by which every part must have ended (0: no deadline)."""
+    protocol_min_seconds: float = 60.0
+    """The protocol slice is skipped if less than this is left before the deadline."""
     toy: bool = False
     """Tiny sizes everywhere (a smoke test of this script, seconds on a CPU)."""
 
@@ -83,19 +98,26 @@ class Settings:
         return dataclasses.replace(self, tasks=("mountain_car",), parity_tasks=("inverted_pendulum",),
                                    mjx_populations=(4,), cpu_populations=(4,),
                                    update_env="inverted_pendulum", update_seeds=(1, 2), repeats=2,
-                                   protocol_env="mountain_car", protocol_seeds=2, protocol_seconds=1.0,
+                                   protocol_env="mountain_car", protocol_seeds=2, protocol_seconds=1.0, protocol_min_seconds=0.5,
                                    parity_policies=2)
 
 
-def throughput_rows(settings: Settings) -> list[dict]:
+def throughput_rows(settings: Settings, time_left) -> list[dict]:
+    """Rows of every (engine, P, task) in the order given, each run only if the time left exceeds what the
+    engine's previous row took (a smaller P costs no more, so list the largest first)."""
     cfg = ThroughputConfig(repeats=max(1, min(settings.repeats, 3)))
-    rows = []
-    for task in settings.tasks:
-        rng = np.random.default_rng(0)
-        for row in engine_rows(task, "cpu", settings.cpu_populations, cfg, rng) + \
-                engine_rows(task, "mjx", settings.mjx_populations, cfg, rng):
-            rows.append({"part": "throughput", **row})
-            print(table(rows[-1:], ["task", "engine", "P", "env_steps_per_s", "compile_s"]), flush=True)
+    cases = [(task, "cpu", P) for P in settings.cpu_populations for task in settings.tasks] + \
+            [(task, "mjx", P) for P in settings.mjx_populations for task in settings.tasks]
+    rows, last_cost = [], {}
+    for task, engine, P in cases:
+        if time_left() <= last_cost.get(engine, 0.0):
+            rows.append({"part": "throughput", "task": task, "engine": engine, "P": P, "skipped": "deadline"})
+            continue
+        start = time.perf_counter()
+        (row,) = engine_rows(task, engine, (P,), cfg, np.random.default_rng(P))
+        last_cost[engine] = time.perf_counter() - start
+        rows.append({"part": "throughput", **row, "row_s": last_cost[engine]})
+        print(table(rows[-1:], ["task", "engine", "P", "env_steps_per_s", "compile_s", "row_s"]), flush=True)
     return rows
 
 
@@ -172,12 +194,16 @@ def _graphed(step, shared: learner.Learner):
     return graph.replay
 
 
-def protocol_rows(settings: Settings, device: torch.device) -> list[dict]:
+def protocol_rows(settings: Settings, device: torch.device, time_left) -> list[dict]:
+    seconds = min(settings.protocol_seconds, time_left())
+    if seconds < settings.protocol_min_seconds:
+        return [{"part": "protocol", "env": settings.protocol_env, "K": settings.protocol_seeds,
+                 "skipped": f"{seconds:.0f} s left before the deadline"}]
     root = Path(settings.runs_dir) / f"{settings.protocol_env}-protocol"
     shutil.rmtree(root, ignore_errors=True)
     K = settings.protocol_seeds
     cfg = Config(env=settings.protocol_env, seeds=f"0-{K - 1}", num_envs=1, device=str(device),
-                 time_limit=settings.protocol_seconds, out=str(root))
+                 time_limit=seconds, out=str(root))
     start = time.perf_counter()
     train_seeds(cfg)
     elapsed = time.perf_counter() - start
@@ -190,7 +216,9 @@ def protocol_rows(settings: Settings, device: torch.device) -> list[dict]:
     row = {"part": "protocol", "env": cfg.env, "K": K, "P": 1, "engine": resolve_engine(cfg.engine, K),
            "device": str(device), "slice_wall_s": elapsed, "env_steps": steps, "episodes": episodes,
            "mean_episode_length": mean_length, "seconds_per_batch_episode": per_episode_s * K,
-           "budget_per_seed": budget,
+           "budget_per_seed": budget, "time_limit_s": seconds,
+           "best_train_return_per_seed": [s["best_train_return"] for s in summaries],
+           "last_eval_return_per_seed": [s["final_eval_return"] for s in summaries],
            # K seeds share every iteration: the protocol takes (episodes per seed) x (seconds per iteration)
            "full_protocol_s_if_episodes_stay_this_short": budget / mean_length * per_episode_s * K,
            "full_protocol_s_if_every_episode_1000_steps": budget / 1000 * per_episode_s * K}
@@ -230,16 +258,27 @@ def main(settings: Settings) -> dict:
             "jax_default_backend": jax.default_backend(), "toy": settings.toy}
     print(f"bench.gpu on {info['cuda'] or 'no GPU'} (JAX: {info['jax_default_backend']}, torch: {device})", flush=True)
     start = time.perf_counter()
-    parts = {}
-    for name, run in (("throughput", lambda: throughput_rows(settings)), ("updates", lambda: update_rows(settings, device)),
-                      ("protocol", lambda: protocol_rows(settings, device)), ("parity", lambda: parity_rows(settings))):
-        part_start = time.perf_counter()
-        parts[name] = run()
-        print(f"{name}: {time.perf_counter() - part_start:.0f} s", flush=True)
-    payload = {"benchmark": "gpu", "machine": info, "settings": dataclasses.asdict(settings),
-               "seconds": time.perf_counter() - start, **parts}
+
+    def time_left() -> float:
+        return float("inf") if settings.deadline_s <= 0 else settings.deadline_s - (time.perf_counter() - start)
+
     tag = "cpu" if info["cuda"] is None else info["cuda"].lower().replace(" ", "-")
-    path = write_json(settings.out or f"gpu_{tag}{'_toy' if settings.toy else ''}.json", payload, Path(settings.results_dir))
+    name = settings.out or f"gpu_{tag}{'_toy' if settings.toy else ''}.json"
+    payload = {"benchmark": "gpu", "machine": info, "settings": dataclasses.asdict(settings), "complete": False}
+    for part, run in (("updates", lambda: update_rows(settings, device)), ("parity", lambda: parity_rows(settings)),
+                      ("throughput", lambda: throughput_rows(settings, lambda: time_left() - settings.protocol_seconds)),
+                      ("protocol", lambda: protocol_rows(settings, device, time_left))):
+        part_start = time.perf_counter()
+        try:
+            payload[part] = run()
+        except Exception as error:  # one broken part must not cost the lease the others' numbers
+            payload[part] = [{"part": part, "error": f"{type(error).__name__}: {error}"[:2000]}]
+            traceback.print_exc()
+        print(f"{part}: {time.perf_counter() - part_start:.0f} s", flush=True)
+        payload["seconds"] = time.perf_counter() - start
+        path = write_json(name, payload, Path(settings.results_dir))
+    payload["complete"] = True
+    path = write_json(name, payload, Path(settings.results_dir))
     print(f"wrote {path}")
     return payload
 

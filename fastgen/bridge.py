@@ -27,5 +27,6 @@ def torch_to_numpy(tensor: torch.Tensor) -> np.ndarray:
 
 
 def to_engine(tensor: torch.Tensor, engine: str):
-    """Policy weights ``[P, D]`` in the form the engine's rollout reads without copying."""
-    return torch_to_numpy(tensor) if engine == "cpu" else torch_to_jax(tensor)
+    """Policy weights ``[P, D]`` in the form the engine's rollout reads: zero-copy, except that the ``cpu``
+    engine, which simulates on the host, gets a host copy of weights generated on a GPU."""
+    return torch_to_numpy(tensor.detach().cpu()) if engine == "cpu" else torch_to_jax(tensor)

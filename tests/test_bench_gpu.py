@@ -3,13 +3,15 @@ script a GPU lease runs cannot rot between leases."""
 
 import json
 
+import torch
+
 from bench import gpu
 
 
 def test_bench_gpu_toy_runs_every_part(tmp_path):
     payload = gpu.main(gpu.Settings(toy=True, runs_dir=str(tmp_path / "runs"), results_dir=str(tmp_path)))
     written = json.loads((tmp_path / "gpu_cpu_toy.json").read_text())
-    assert written["machine"]["toy"] and written["machine"]["cuda"] is None
+    assert written["machine"]["toy"] and written["machine"]["cuda"] is None and written["complete"]
     for part in ("throughput", "updates", "protocol", "parity"):
         assert written[part] == json.loads(json.dumps(payload[part]))
 
@@ -27,3 +29,12 @@ def test_bench_gpu_toy_runs_every_part(tmp_path):
 
     (parity,) = payload["parity"]  # float32 MJX vs C MuJoCo: a termination step may move by round-off
     assert parity["equal_lengths"] >= 0.5 and parity["median_relative_return_error"] < 1e-3
+
+
+def test_bench_gpu_deadline_skips_what_it_has_no_time_for(tmp_path):
+    settings = gpu.Settings(runs_dir=str(tmp_path / "runs")).toy_sized()
+    rows = gpu.throughput_rows(settings, time_left=lambda: 0.0)
+    assert [(r["task"], r["engine"], r["P"], r["skipped"]) for r in rows] == \
+        [("mountain_car", "cpu", 4, "deadline"), ("mountain_car", "mjx", 4, "deadline")]
+    (protocol,) = gpu.protocol_rows(settings, torch.device("cpu"), time_left=lambda: 0.2)
+    assert "0 s left" in protocol["skipped"] and not (tmp_path / "runs").exists()
