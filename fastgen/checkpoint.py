@@ -49,7 +49,8 @@ def header(state) -> dict:
 
 
 # Config fields left None for a per-task default, and the resolved settings that stand for them.
-DEFAULTED = ("num_envs", "schedule", "command.spread", "scaling.updates_exponent", "scaling.batch_exponent")
+DEFAULTED = ("num_envs", "schedule", "command.spread", "scaling.updates_exponent", "scaling.batch_exponent",
+             "udrl.episodes_per_iteration")
 
 
 def resolved(cfg) -> dict:

@@ -129,17 +129,23 @@ class ArsConfig:
     step_size: float | None = None
     """ARS step size alpha (default per task, paper A.1: 0.01; inverted_pendulum 0.001)."""
     directions: int | None = None
-    """Random directions per iteration; 2 x this many policies are simulated (default per task: 8
-    hopper/swimmer, 1 inverted_pendulum/mountain_car)."""
+    """Random directions per iteration; 2 x this many policies are simulated (default: --num-envs / 2
+    if given, else per task: 8 hopper/swimmer, 1 inverted_pendulum/mountain_car)."""
     elite: int | None = None
-    """Top directions used in the update (default per task: 4 hopper/swimmer, 1 otherwise)."""
+    """Top directions used in the update (default per task: 4 hopper/swimmer, 1 otherwise; never more
+    than the directions, when --num-envs or --ars.directions makes them fewer)."""
     noise: float | None = None
     """Exploration noise nu on the weights (default per task: 0.05; inverted_pendulum 0.025)."""
     bonus_free: bool = True
     """Train on returns without hopper's survival bonus (as Mania et al. and the paper do)."""
 
-    def resolved(self, env: str) -> "ArsConfig":
-        return _fill(self, ARS_PRESETS[env])
+    def resolved(self, env: str, num_envs: int | None = None) -> "ArsConfig":
+        """Per-task defaults filled in; ``num_envs`` (P, if given) sets P // 2 directions."""
+        settings = _fill(self, {} if num_envs is None else {"directions": num_envs // 2})
+        settings = _fill(settings, ARS_PRESETS[env])
+        if self.elite is None:
+            settings = dataclasses.replace(settings, elite=min(settings.elite, settings.directions))
+        return settings
 
 
 @dataclass
@@ -182,8 +188,9 @@ class UdrlConfig:
     """Transitions per gradient update."""
     updates_per_iteration: int = 100
     """Gradient updates per iteration."""
-    episodes_per_iteration: int = 20
-    """Exploration episodes per iteration, simulated as one batch (this is P)."""
+    episodes_per_iteration: int | None = None
+    """Exploration episodes per iteration, simulated as one batch (this is P; default: --num-envs if
+    given, else 20)."""
     warm_up_episodes: int = 10
     """Episodes of uniformly random actions that fill the buffer first."""
     replay_size: int = 500
@@ -193,8 +200,9 @@ class UdrlConfig:
     horizon_scale: float = 0.01
     """Desired horizon is multiplied by this at the network's input."""
 
-    def resolved(self, env: str) -> "UdrlConfig":
-        return _fill(self, UDRL_PRESETS[env])
+    def resolved(self, env: str, num_envs: int | None = None) -> "UdrlConfig":
+        """Per-task defaults filled in; ``num_envs`` (P, if given) is the episodes per iteration."""
+        return _fill(self, {**UDRL_PRESETS[env], "episodes_per_iteration": 20 if num_envs is None else num_envs})
 
 
 ALGORITHMS = ("poligen", "ars", "ddpg", "udrl")
@@ -211,7 +219,8 @@ class Config:
     num_envs: int | None = None
     """Policies generated and simulated per iteration, P (poligen: inverted_pendulum 64, mountain_car 8,
     swimmer and hopper 1, the cheapest P that learned as well as P = 1 in bench/results/populations.md;
-    ars: 2 x --ars.directions; ddpg: 1; udrl: --udrl.episodes-per-iteration)."""
+    ars: P / 2 directions, each simulated as +delta and -delta, so P must be even (default 2 x the task's
+    directions); udrl: episodes per iteration (default 20); ddpg: 1 only, one env as spinning-up)."""
     total_steps: int | None = None
     """Env-step budget (default: the task's, 3M hopper/swimmer, 100k inverted_pendulum/mountain_car)."""
     schedule: str = "default"
@@ -254,14 +263,22 @@ class Config:
     def population(self) -> int:
         """Episodes simulated per iteration, fixed by the algorithm's own settings except for poligen."""
         if self.algo == "ars":
-            return 2 * self.ars.resolved(self.env).directions
+            return 2 * self.ars_settings().directions
         if self.algo == "ddpg":
             return 1
         if self.algo == "udrl":
-            return self.udrl.episodes_per_iteration
+            return self.udrl_settings().episodes_per_iteration
         if self.num_envs is not None:
             return self.num_envs
         return 1 if self.schedule == "paper" else POPULATION_DEFAULTS[self.env]["num_envs"]
+
+    def ars_settings(self) -> ArsConfig:
+        """--ars.* with the task's tuned defaults and (under --algo ars) --num-envs filled in."""
+        return self.ars.resolved(self.env, self.num_envs if self.algo == "ars" else None)
+
+    def udrl_settings(self) -> UdrlConfig:
+        """--udrl.* with the task's tuned defaults and (under --algo udrl) --num-envs filled in."""
+        return self.udrl.resolved(self.env, self.num_envs if self.algo == "udrl" else None)
 
     def _population_setting(self, value, name: str) -> float:
         """A P-dependent PoliGen setting: ``value`` if given, else the task's default (irrelevant at P = 1)."""
@@ -316,7 +333,13 @@ class Config:
             raise ValueError(f"unknown engine {self.engine!r}; choose one of auto, cpu, mjx")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"unknown device {self.device!r}; choose one of auto, cpu, cuda")
-        ars, udrl, ddpg = self.ars.resolved(self.env), self.udrl.resolved(self.env), self.ddpg
+        if self.algo == "ars" and self.num_envs is not None and self.num_envs % 2:
+            raise ValueError(f"--num-envs {self.num_envs} must be even for --algo ars: it simulates P / 2 directions, "
+                             "each as +delta and -delta")
+        if self.algo == "ddpg" and self.num_envs not in (None, 1):
+            raise ValueError(f"--num-envs {self.num_envs} is not supported by --algo ddpg: it trains on one env, one "
+                             "transition per env step (spinning-up); leave --num-envs out or use 1")
+        ars, udrl, ddpg = self.ars_settings(), self.udrl_settings(), self.ddpg
         checks = [("--ars.directions", ars.directions, 1), ("--ars.elite", ars.elite, 1),
                   ("--udrl.last-few", udrl.last_few, 1), ("--udrl.batch-size", udrl.batch_size, 1),
                   ("--udrl.episodes-per-iteration", udrl.episodes_per_iteration, 1),
@@ -358,8 +381,7 @@ class Config:
             if not 0 <= value <= 1:
                 raise ValueError(f"{flag} must be in [0, 1], got {value}")
         if self.algo != "poligen" and self.num_envs is not None and self.num_envs != self.population:
-            how = {"ars": "2 x --ars.directions", "ddpg": "1 (one env, as spinning-up)",
-                   "udrl": "--udrl.episodes-per-iteration"}[self.algo]
+            how = {"ars": "2 x --ars.directions", "udrl": "--udrl.episodes-per-iteration"}[self.algo]
             raise ValueError(f"--num-envs {self.num_envs} does not fit --algo {self.algo}: it simulates {how} = "
                              f"{self.population} episodes per iteration; leave --num-envs out or change that setting")
 

@@ -48,6 +48,33 @@ def _ars_cfg(**changes):
     return dataclasses.replace(Config(algo="ars", env="inverted_pendulum", engine="cpu", device="cpu"), **changes)
 
 
+@pytest.mark.parametrize("algo, num_envs, population", [("ars", 4, 4), ("ars", 32, 32), ("udrl", 7, 7), ("ddpg", 1, 1)])
+def test_num_envs_sets_each_baselines_population(algo, num_envs, population):
+    cfg = Config(algo=algo, env="hopper", num_envs=num_envs)
+    cfg.validate()
+    assert cfg.population == population
+    if algo == "ars":  # P / 2 directions; the tuned elite (4 of 8) never exceeds them
+        assert (cfg.ars_settings().directions, cfg.ars_settings().elite) == (num_envs // 2, min(4, num_envs // 2))
+    if algo == "udrl":
+        assert cfg.udrl_settings().episodes_per_iteration == num_envs
+
+
+def test_baselines_without_num_envs_keep_their_papers_populations():
+    assert [Config(algo=a, env="hopper").population for a in ("ars", "udrl", "ddpg")] == [16, 20, 1]
+    assert Config(algo="ars", env="inverted_pendulum").population == 2
+
+
+@pytest.mark.parametrize("changes, fragment", [
+    ({"algo": "ars", "num_envs": 7}, "--num-envs 7 must be even for --algo ars"),
+    ({"algo": "ars", "num_envs": 6, "ars": ArsConfig(directions=4)}, "--num-envs 6 does not fit --algo ars"),
+    ({"algo": "udrl", "num_envs": 6, "udrl": UdrlConfig(episodes_per_iteration=5)}, "--num-envs 6 does not fit --algo udrl"),
+    ({"algo": "ddpg", "num_envs": 4}, "--num-envs 4 is not supported by --algo ddpg"),
+])
+def test_num_envs_that_a_baseline_cannot_honour_is_refused(changes, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        dataclasses.replace(Config(env="hopper"), **changes).validate()
+
+
 def test_ars_iteration_counts_and_moves_theta():
     state = ars.init(_ars_cfg(ars=ArsConfig(directions=3, elite=2)))
     assert state.settings.step_size == 0.001 and state.settings.noise == 0.025  # paper A.1 preset

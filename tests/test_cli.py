@@ -63,7 +63,7 @@ def test_hopper_metrics_report_the_bonus_free_return(tmp_path):
     (["--engine", "tpu"], "unknown engine 'tpu'"),
     (["--time-limit", "0"], "--time-limit must be > 0 seconds, got 0"),
     (["--algo", "sac"], "unknown algo 'sac'; choose one of poligen, ars, ddpg, udrl"),
-    (["--algo", "ars", "--env", "hopper", "--num-envs", "5"], "--num-envs 5 does not fit --algo ars"),
+    (["--algo", "ars", "--env", "hopper", "--num-envs", "5"], "--num-envs 5 must be even for --algo ars"),
     (["--algo", "ddpg", "--engine", "mjx"], "--algo ddpg steps one env through the Gymnasium API on the cpu engine"),
     (["--algo", "ars", "--ars.elite", "3", "--env", "inverted_pendulum"], "--ars.elite 3 must be <= --ars.directions 1"),
 ])

@@ -49,7 +49,7 @@ def init(cfg: Config) -> ArsState:
     env = make_env(cfg)
     rng = np.random.default_rng(cfg.seed)
     theta = random_params(rng, 1, env.spec.obs_dim, env.spec.act_dim, dtype=np.float64)[0]
-    return ArsState(cfg, env, cfg.ars.resolved(cfg.env), theta, ObsStats(env.spec.obs_dim), rng,
+    return ArsState(cfg, env, cfg.ars_settings(), theta, ObsStats(env.spec.obs_dim), rng,
                     jax.random.key(cfg.seed))
 
 

@@ -116,7 +116,7 @@ def init(cfg: Config) -> UdrlState:
     cfg.validate()
     torch.manual_seed(cfg.seed)
     env = make_env(cfg)
-    settings, device = cfg.udrl.resolved(cfg.env), resolve_device(cfg.device)
+    settings, device = cfg.udrl_settings(), resolve_device(cfg.device)
     net = BehaviourNet(env.spec.obs_dim, env.spec.act_dim, settings.activation,
                        (settings.return_scale, settings.horizon_scale)).to(device)
     torch_rng = torch.Generator(device=device)
