@@ -168,8 +168,9 @@ class DdpgConfig:
     """Discount of the critic's TD target."""
     action_noise: float = 0.1
     """Std of the Gaussian noise added to actions, in the env's action units."""
-    buffer_size: int = 1_000_000
-    """Replay capacity in transitions (capped at the run's budget, which it can never exceed)."""
+    buffer_size: int = 100_000
+    """Replay capacity in transitions: the paper's 100k (A.1; spinning-up's own default is 1M), capped at
+    the run's budget, which it can never exceed."""
 
 
 @dataclass

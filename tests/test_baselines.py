@@ -208,6 +208,7 @@ def test_ddpg_has_the_papers_settings():
     assert model.learning_starts == 1000 and model.start_steps == 10_000
     assert model.train_freq.frequency == 50 and model.gradient_steps == 50
     assert model.replay_buffer.buffer_size == 1000  # capped at the budget
+    assert DdpgConfig().buffer_size == 100_000  # the paper's replay size (A.1)
     linear = [m for m in model.actor.modules() if isinstance(m, torch.nn.Linear)]
     assert [m.out_features for m in linear] == [256, 256, 1]
     assert np.allclose(model.action_noise._sigma, 0.1 / 3.0)  # 0.1 in env units; the bound is 3
