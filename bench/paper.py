@@ -192,11 +192,17 @@ def paper_number(task: str, variant: str) -> tuple[float, float] | None:
     return float(mean), float(std)
 
 
-def aggregate(task: str, variant: str, runs: list[dict]) -> dict:
+def aggregate(task: str, variant: str, runs: list[dict], resamples: int) -> dict:
+    """One table row: final return over seeds (mean, std, 95% bootstrap CI of the mean), the env steps
+    the runs reached, the paper's number beside it."""
     finals = np.array([r["final_return"] for r in runs])
+    low, high = bootstrap_mean_ci(finals[:, None], resamples, np.random.default_rng(0))
+    reached = [r["summary"]["env_steps"] for r in runs]
     paper = paper_number(task, variant)
-    return {"task": task, "variant": variant, "seeds": len(runs), "budget": runs[0]["budget"],
-            "final_mean": float(finals.mean()), "final_std": float(finals.std()),
+    return {"task": task, "variant": variant, "seeds": len(runs), "seed_list": [r["seed"] for r in runs],
+            "budget": runs[0]["budget"], "final_mean": float(finals.mean()), "final_std": float(finals.std()),
+            "final_ci_low": float(low[0]), "final_ci_high": float(high[0]),
+            "env_steps_min": int(min(reached)), "env_steps_max": int(max(reached)),
             "paper_mean": paper[0] if paper else None, "paper_std": paper[1] if paper else None,
             "vs_paper": float(finals.mean() - paper[0]) if paper else None,
             "best_eval_mean": float(np.mean([r["summary"]["max_eval_return"] for r in runs])),
@@ -229,14 +235,22 @@ def _num(value: float) -> str:
     return f"{value:.1f}" if abs(value) >= 1 else f"{value:.2g}"
 
 
+def _steps(value: int) -> str:
+    return f"{value / 1e6:.2f}M" if value >= 100_000 else f"{value / 1e3:.0f}k"
+
+
 def markdown(rows: list[dict]) -> str:
-    lines = ["| task | algorithm | seeds | budget | final return (ours) | paper (20 seeds) | ours - paper "
-             "| best evaluation | finished | wall-clock per run |", "|" + "---|" * 10]
+    lines = ["| task | algorithm | seeds | env steps reached (budget) | final return (ours) | 95% CI | paper (20 seeds) "
+             "| ours - paper | best evaluation | finished | wall-clock per run |", "|" + "---|" * 11]
     for r in rows:
         paper = f"{r['paper_mean']:g} +- {r['paper_std']:g}" if r["paper_mean"] is not None else "-"
         diff = f"{r['vs_paper']:+.1f}" if r["vs_paper"] is not None else "-"
-        lines.append(f"| {r['task']} | {r['variant']} | {r['seeds']} | {r['budget']:,} | {_num(r['final_mean'])} +- "
-                     f"{_num(r['final_std'])} | {paper} | {diff} | {_num(r['best_eval_mean'])} | {r['finished']} "
+        reached = _steps(r["env_steps_min"]) if r["env_steps_min"] == r["env_steps_max"] else \
+            f"{_steps(r['env_steps_min'])}-{_steps(r['env_steps_max'])}"
+        seeds = ",".join(str(s) for s in r["seed_list"])
+        lines.append(f"| {r['task']} | {r['variant']} | {r['seeds']} ({seeds}) | {reached} ({_steps(r['budget'])}) "
+                     f"| {_num(r['final_mean'])} +- {_num(r['final_std'])} | [{_num(r['final_ci_low'])}, "
+                     f"{_num(r['final_ci_high'])}] | {paper} | {diff} | {_num(r['best_eval_mean'])} | {r['finished']} "
                      f"| {r['wall_s_per_run']:.0f} s |")
     return "\n".join(lines) + "\n"
 
@@ -268,14 +282,18 @@ def main(settings: Settings) -> dict:
     for task in settings.tasks:
         groups = {v: [r for r in runs if r["task"] == task and r["variant"] == v] for v in settings.chosen}
         groups = {v: g for v, g in groups.items() if g}
-        rows += [aggregate(task, v, g) for v, g in groups.items()]
+        rows += [aggregate(task, v, g, settings.bootstrap) for v, g in groups.items()]
         if groups:
             plot(task, groups, settings, results / f"{name}_{task}.png")
     if rows:
-        print(table(rows, ["task", "variant", "seeds", "final_mean", "final_std", "paper_mean", "paper_std", "vs_paper",
-                           "best_eval_mean", "finished", "wall_s_per_run"]))
-    (results / f"{name}.md").write_text(markdown(rows))
-    payload = {"benchmark": "paper", "machine": machine(), "settings": dataclasses.asdict(settings), "table": rows,
+        print(table(rows, ["task", "variant", "seeds", "env_steps_min", "final_mean", "final_std", "final_ci_low",
+                           "final_ci_high", "paper_mean", "paper_std", "vs_paper", "finished", "wall_s_per_run"]))
+    where = machine()
+    (results / f"{name}.md").write_text(f"Machine of this report: {where['cpu']}, {where['cores']} cores (each run's own "
+                                        "machine is in its notes). Final return: mean of the evaluations in the last 20 x "
+                                        "eval-every env steps a run reached; mean +- std over seeds, 95% bootstrap CI of "
+                                        "the mean.\n\n" + markdown(rows))
+    payload = {"benchmark": "paper", "machine": where, "settings": dataclasses.asdict(settings), "table": rows,
                "runs": runs, "failures": failures}
     path = write_json(f"{name}.json", payload, results)
     print(f"wrote {path} and {name}.md")

@@ -59,6 +59,19 @@ def test_curves_end_where_a_run_ends():
     assert np.isnan(values[1, 6:]).all() and values[1, 5] == 20.0
 
 
+def test_aggregate_reports_ci_steps_reached_and_seeds_of_partial_runs():
+    runs = [{"seed": seed, "budget": 3_000_000, "final_return": final,
+             "summary": {"env_steps": steps, "max_eval_return": final + 5, "finished": steps >= 3_000_000, "wall_s": 10.0}}
+            for seed, final, steps in [(0, 300.0, 3_000_000), (1, 320.0, 3_000_000), (4, 250.0, 1_200_000)]]
+    row = paper.aggregate("swimmer", "poligen", runs, resamples=500)
+    assert row["seed_list"] == [0, 1, 4] and row["finished"] == "2/3"
+    assert (row["env_steps_min"], row["env_steps_max"]) == (1_200_000, 3_000_000)
+    assert 250.0 <= row["final_ci_low"] < row["final_mean"] < row["final_ci_high"] <= 320.0
+    assert row["vs_paper"] == pytest.approx(row["final_mean"] - 334.0)
+    line = paper.markdown([row]).splitlines()[-1]
+    assert "| 3 (0,1,4) | 1.20M-3.00M (3.00M) |" in line and "| 2/3 |" in line
+
+
 def test_paper_numbers_are_table_1():
     assert paper.paper_number("hopper", "poligen") == (2589.0, 300.0)
     assert paper.paper_number("mountain_car", "ddpg") == (-1.0, 0.01)
