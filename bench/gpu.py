@@ -95,7 +95,7 @@ class Settings:
     """Tiny sizes everywhere (a smoke test of this script, seconds on a CPU)."""
 
     def toy_sized(self) -> "Settings":
-        return dataclasses.replace(self, tasks=("mountain_car",), parity_tasks=("inverted_pendulum",),
+        return dataclasses.replace(self, tasks=("mountain_car",), parity_tasks=("mountain_car",),
                                    mjx_populations=(4,), cpu_populations=(4,),
                                    update_env="inverted_pendulum", update_seeds=(1, 2), repeats=2,
                                    protocol_env="mountain_car", protocol_seeds=2, protocol_seconds=1.0, protocol_min_seconds=0.5,

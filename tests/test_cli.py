@@ -125,22 +125,26 @@ def test_time_limit_stops_early_and_resume_finishes(tmp_path):
     assert _metrics(out)[:len(rows)] == rows
 
 
+# algo -> (its flags, first budget, resumed budget, eval every): small budgets with >= 3 evaluations before the
+# resume; DDPG acts in iterations of 1000 env steps and makes few gradient updates before the resume.
 BASELINES = {
-    "ars": [],
-    "udrl": ["--udrl.warm-up-episodes", "2", "--udrl.episodes-per-iteration", "2", "--udrl.updates-per-iteration", "2"],
-    "ddpg": ["--ddpg.start-steps", "100", "--ddpg.update-after", "50"],
+    "ars": ([], 600, 1000, 200),
+    "udrl": (["--udrl.warm-up-episodes", "2", "--udrl.episodes-per-iteration", "2", "--udrl.updates-per-iteration", "2"],
+             600, 1000, 200),
+    "ddpg": (["--ddpg.start-steps", "100", "--ddpg.update-after", "1200"], 1500, 2500, 500),
 }
 
 
 @pytest.mark.parametrize("algo", list(BASELINES))
 def test_baselines_write_the_same_run_directory_and_resume(tmp_path, algo):
     out = tmp_path / algo
-    args = ["--algo", algo, "--env", "inverted_pendulum", "--engine", "cpu", "--device", "cpu", "--eval.every", "500",
-            "--eval.episodes", "2", *BASELINES[algo], "--out", str(out)]
-    done = _run([*args, "--total-steps", "1500"])
+    flags, first, second, every = BASELINES[algo]
+    args = ["--algo", algo, "--env", "inverted_pendulum", "--engine", "cpu", "--device", "cpu", "--eval.every", str(every),
+            "--eval.episodes", "2", *flags, "--out", str(out)]
+    done = _run([*args, "--total-steps", str(first)])
     assert done.returncode == 0, done.stderr[-3000:]
     rows = _metrics(out)
-    assert rows[0]["env_steps"] == 0 and rows[-1]["env_steps"] >= 1500 and len(rows) >= 3
+    assert rows[0]["env_steps"] == 0 and rows[-1]["env_steps"] >= first and len(rows) >= 3
     for row in rows:
         for key in ("env_steps", "wall_s", "episodes", "eval/return", "eval/return_std", "eval/length",
                     "train/best_return"):
@@ -148,10 +152,10 @@ def test_baselines_write_the_same_run_directory_and_resume(tmp_path, algo):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["algo"] == algo and summary["finished"] and summary["evaluations"] == len(rows)
     assert torch.load(out / "checkpoint.pt", weights_only=False)["algo"] == algo
-    done = _run([*args, "--total-steps", "2500", "--resume"])
+    done = _run([*args, "--total-steps", str(second), "--resume"])
     assert done.returncode == 0, done.stderr[-3000:]
     resumed = _metrics(out)
-    assert resumed[: len(rows)] == rows and resumed[-1]["env_steps"] >= 2500
+    assert resumed[: len(rows)] == rows and resumed[-1]["env_steps"] >= second
 
 
 def test_resume_refuses_a_checkpoint_of_another_algo(tmp_path):

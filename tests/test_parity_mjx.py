@@ -116,9 +116,10 @@ if not X64:
         assert summary.startswith(f"{expected} passed"), summary
 
     def test_float64_steps_in_x64_process():
-        """This file's float64 step-by-step cases, in a process with JAX's x64 mode on (compiling float64
-        MJX is most of a test's time: the episode cases run with -m slow)."""
-        _run_x64("steps_match", 4)
+        """hopper's float64 step-by-step case (contacts and termination), in a process with JAX's x64 mode
+        on (compiling float64 MJX is most of a test's time, ~50 s a locomotion task on one core: every
+        task's float64 steps and episodes run with -m slow, in test_float64_in_x64_process)."""
+        _run_x64("steps_match and hopper", 1)
 
     @pytest.mark.slow
     def test_float64_in_x64_process():
