@@ -235,7 +235,7 @@ class Config:
     --seed); seed s's run goes to <out>/seed<s> (default out: runs/<env>-seeds<SEEDS>), a run
     directory like a single-seed run's, which --resume continues with the same --seeds."""
     engine: str = "auto"
-    """Simulation engine: auto (mjx when JAX sees a GPU and seeds x num_envs >= 256, else cpu; see
+    """Simulation engine: auto (mjx when JAX sees a GPU and seeds x num_envs >= 16384, else cpu; see
     fastgen/engines.py), cpu or mjx."""
     out: str | None = None
     """Run directory (default: runs/<env>-seed<seed>)."""

@@ -16,29 +16,30 @@ https://mujoco.readthedocs.io/en/stable/mjx.html, source doc/mjx.rst in google-d
     3995WX (128 threads): 1.8M; on an Apple M3 Max: 650K. Even saturated, one A100 does the work
     of about 0.53 x 64 = 34 such cores.
 
-Measured here (bench/results/throughput_cpu.json, ``python -m bench.throughput``, a 2-core Intel
-Xeon, no GPU), env-steps/s on 2 cores:
-  * hopper: cpu engine at P=256 20.7K (10.3K per core), raw ``mj_step`` bound 32.3K, so the
-    engine (policy forward included) runs at efficiency eta = 0.64 of raw MuJoCo;
-  * swimmer 32.3K, inverted_pendulum 39.6K, mountain_car 144K (cpu engine, P=256).
-No MJX-on-GPU number was measured here (no GPU on that machine); the MJX rows in that file are
-XLA:CPU, which no run would choose.
+Measured here, env-steps/s:
+  * ``bench/results/throughput_cpu.json`` (a 2-core Intel Xeon, no GPU): the cpu engine at P=256 runs
+    hopper at 20.7K (10.3K per core; raw ``mj_step`` bound 32.3K, so efficiency eta = 0.64) and
+    swimmer at 32.3K (16.1K per core).
+  * ``bench/results/gpu_nvidia-h200.json`` (one H200 lease): MJX float32 at B = 1024 ran swimmer
+    (no termination: every env steps 1000 times) at 29.6K, so one batched env step took 34.6 ms;
+    one swimmer step costs a C-MuJoCo core 1 / 16.1K = 62 us, so an MJX step at B <= 1024 is worth
+    ~560 core-steps, not the "10x" of the documentation. MJX at B = 1024 matched the cpu engine on
+    that machine's 16 cores (29.0K at P = 256) on swimmer and trailed it on hopper (2.4K vs 10.4K).
 
-The model: with one MJX step of B environments lasting as long as (at least) 10 C-MuJoCo steps on
-one core, MJX yields B / 10 steps per C-step time, the cpu engine eta x C. MJX wins only when
-B > 10 x eta x C: 51 environments on an 8-core host, 102 on 16, 205 on 32 (the 8-32 cores a GPU
-host typically has). ``MJX_MIN_POPULATION`` = 256 sits above the break-even of the largest of those
-hosts, and the "10x" is a lower bound on MJX's per-step latency, so below it the cpu engine is the
-faster choice everywhere we expect to run; above it MJX's lead grows with B until the GPU
-saturates (for the humanoid, at roughly a 34-core host's worth). MJX also pays a compile of tens
-of seconds per run (26 s for hopper measured on XLA:CPU in the same file).
+The model: if one MJX step of B environments costs as much as S C-MuJoCo steps on one core whatever B,
+MJX yields B / S steps per C-step time and the cpu engine C per C cores. MJX wins only when B > S x C:
+with the measured S ~ 560, about 9K environments on a 16-core host. ``MJX_MIN_POPULATION`` = 16384
+sits above that. Whether MJX's step stays that cheap at larger B was not measured (the lease ran out
+before the P = 4096 and 16384 rows); if it grows with B, MJX never wins and ``auto`` still picks the
+cpu engine for every population fastgen's protocols use (K = 20 seeds at P = 1, P <= 64). MJX also
+pays a compile of 17-25 s per run on the H200.
 """
 
 import jax
 
 ENGINES = ("auto", "cpu", "mjx")
 
-MJX_MIN_POPULATION = 256
+MJX_MIN_POPULATION = 16384
 """Smallest population (seeds x policies per iteration) for which ``auto`` picks ``mjx`` on a GPU."""
 
 
