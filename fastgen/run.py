@@ -10,6 +10,7 @@ PoliGen seeds as one batch, one such run directory per seed (``fastgen.run_seeds
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import tyro
@@ -19,11 +20,13 @@ from fastgen.config import Config
 from fastgen.errors import TrainingError
 from fastgen.report import Reporter
 from fastgen.rundir import check_run_dir, log_evaluation, open_run_dir, out_of_time, write_summary
-from fastgen.run_seeds import train_seeds
+from fastgen.run_seeds import seed_configs, train_seeds
+from fastgen.stop import StopSignals, never
 
 
-def train(cfg: Config) -> dict:
-    """Run (or resume) training to ``cfg.budget`` env steps; -> the summary written to summary.json."""
+def train(cfg: Config, stop: Callable[[], bool] = never) -> dict:
+    """Run (or resume) training to ``cfg.budget`` env steps, or until ``stop()`` says so after an iteration
+    (then checkpoint); -> the summary written to summary.json."""
     cfg.validate()
     run_dir = Path(cfg.run_dir)
     check_run_dir(cfg)
@@ -38,13 +41,15 @@ def train(cfg: Config) -> dict:
         if state.evaluations == 0:
             _evaluate(algo, state, reporter, run_dir)
         next_eval = (state.env_steps // cfg.eval_every + 1) * cfg.eval_every
-        while state.env_steps < cfg.budget and not out_of_time(state):
+        while state.env_steps < cfg.budget and not out_of_time(state) and not stop():
             state, metrics = algo.iteration(state, progress=reporter.updating)
             reporter.iteration(state.env_steps, metrics)
             snapshot(state, run_dir)
             if state.env_steps >= next_eval or state.env_steps >= cfg.budget or out_of_time(state):
                 _evaluate(algo, state, reporter, run_dir)
                 next_eval = (state.env_steps // cfg.eval_every + 1) * cfg.eval_every
+        if stop():
+            algo.save(state, run_dir)
     finally:
         reporter.close()
     return write_summary(state)
@@ -57,17 +62,33 @@ def _evaluate(algo, state, reporter: Reporter, run_dir: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     cfg = tyro.cli(Config, args=argv, description=__doc__.splitlines()[0])
-    try:
-        runtime.configure(cfg.threads)
-        if cfg.seeds is not None:
-            summary = train_seeds(cfg)
-        else:
-            summary = train(cfg)
-    except (ValueError, TrainingError) as error:
-        print(f"fastgen.run: error: {error}", file=sys.stderr)
-        return 2
+    with StopSignals() as stop:
+        try:
+            runtime.configure(cfg.threads)
+            if cfg.seeds is not None:
+                summary = train_seeds(cfg, stop.requested)
+            else:
+                summary = train(cfg, stop.requested)
+        except (ValueError, TrainingError) as error:
+            print(f"fastgen.run: error: {error}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print(f"fastgen.run: stopped at once; the last checkpoint is kept: {_resume_hint(cfg)}", file=sys.stderr)
+            return stop.exit_code
+    summaries = summary["seeds"] if cfg.seeds is not None else [summary]
+    if stop.requested() and not all(s["finished"] for s in summaries):
+        steps = ", ".join(str(s["env_steps"]) for s in summaries)
+        print(f"fastgen.run: stopped at env step {steps}; {_resume_hint(cfg)}", file=sys.stderr)
+        return stop.exit_code
     print(json.dumps(summary))
     return 0
+
+
+def _resume_hint(cfg: Config) -> str:
+    """How to continue: ``--out`` names the run's directory, or a ``--seeds`` batch's root."""
+    if cfg.seeds is None:
+        return f"resume with --resume --out {cfg.run_dir}"
+    return f"resume with --resume --seeds {cfg.seeds} --out {Path(seed_configs(cfg)[0].out).parent}"
 
 
 if __name__ == "__main__":

@@ -10,12 +10,14 @@ shows all seeds; ``--resume`` continues every seed from its last checkpoint.
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from fastgen import poligen, snapshots, trainer
 from fastgen.config import Config, parse_seeds
 from fastgen.report import SeedsBar
 from fastgen.rundir import check_run_dir, log_evaluation, open_run_dir, out_of_time, write_summary
+from fastgen.stop import never
 
 
 def seed_configs(cfg: Config) -> list[Config]:
@@ -25,15 +27,17 @@ def seed_configs(cfg: Config) -> list[Config]:
             for seed in parse_seeds(cfg.seeds)]
 
 
-def train_seeds(cfg: Config) -> dict:
-    """Train (or resume) every seed of ``cfg.seeds`` to its budget; -> ``{"seeds": [summary, ...]}``."""
+def train_seeds(cfg: Config, stop: Callable[[], bool] = never) -> dict:
+    """Train (or resume) every seed of ``cfg.seeds`` to its budget, or until ``stop()`` says so after an
+    iteration (then checkpoint every seed); -> ``{"seeds": [summary, ...]}``."""
     cfg.validate()
-    return {"seeds": train_batch(seed_configs(cfg))}
+    return {"seeds": train_batch(seed_configs(cfg), stop)}
 
 
-def train_batch(cfgs: list[Config]) -> list[dict]:
+def train_batch(cfgs: list[Config], stop: Callable[[], bool] = never) -> list[dict]:
     """Train single-seed PoliGen configs, equal but for ``seed``, ``out`` and ``resume``, as one batch
-    (each resumed from its checkpoint where its ``resume`` says so); -> their summaries."""
+    (each resumed from its checkpoint where its ``resume`` says so) until done or ``stop()``; -> their
+    summaries."""
     common = {json.dumps(dataclasses.asdict(dataclasses.replace(c, seed=0, out=None, resume=False))) for c in cfgs}
     if len(common) > 1:
         raise ValueError("a batch of seeds needs configs that differ only in seed, out and resume")
@@ -52,7 +56,7 @@ def train_batch(cfgs: list[Config]) -> list[dict]:
         _snapshot(states)
         _evaluate([s for s in states if s.evaluations == 0], reporters, next_eval)
         next_eval = [(s.env_steps // s.cfg.eval_every + 1) * s.cfg.eval_every for s in states]
-        while active := [s for s in states if s.env_steps < s.cfg.budget and not out_of_time(s)]:
+        while (active := [s for s in states if s.env_steps < s.cfg.budget and not out_of_time(s)]) and not stop():
             metrics = trainer.iteration_batch(active, progress=bar.updating)
             for s, m in zip(active, metrics):
                 reporters[s.slot].iteration(s.env_steps, m)
@@ -61,6 +65,9 @@ def train_batch(cfgs: list[Config]) -> list[dict]:
             _snapshot(active)
             _evaluate([s for s in active if s.env_steps >= next_eval[s.slot] or s.env_steps >= s.cfg.budget
                        or out_of_time(s)], reporters, next_eval)
+        if stop():
+            for state in states:
+                poligen.save(state, Path(state.cfg.run_dir))
     finally:
         bar.close()
         for reporter in reporters:

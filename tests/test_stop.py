@@ -1,0 +1,94 @@
+"""Ctrl-C and SIGTERM: the run finishes its iteration, checkpoints, says how to resume and exits 128 + signal;
+a second signal stops at once; a resumed run's metrics continue without a duplicate or a gap."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from fastgen.stop import StopSignals
+
+TINY = ["--env", "inverted_pendulum", "--num-envs", "4", "--engine", "cpu", "--device", "cpu", "--eval.every", "200",
+        "--eval.episodes", "2", "--generator.updates-per-episode", "1", "--evaluator.updates-per-episode", "1"]
+
+
+def _start(args) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "fastgen.run", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _metrics(run_dir: Path) -> list[dict]:
+    path = run_dir / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def _signal_after_evaluations(process: subprocess.Popen, run_dirs: list[Path], signum: int) -> tuple[int, str]:
+    """Send ``signum`` once every run has logged two evaluations; -> (exit code, stderr)."""
+    deadline = time.time() + 300
+    while time.time() < deadline and any(len(_metrics(d)) < 2 for d in run_dirs):
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        time.sleep(0.1)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=300)
+    return process.returncode, stderr
+
+
+def _checkpoint_steps(run_dir: Path) -> int:
+    return torch.load(run_dir / "checkpoint.pt", weights_only=False)["counters"]["env_steps"]
+
+
+def test_first_signal_asks_and_a_second_stops_at_once():
+    with StopSignals() as stop:
+        assert not stop.requested()
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.requested() and stop.exit_code == 143
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+
+
+def test_ctrl_c_checkpoints_after_the_iteration_and_the_resumed_metrics_continue(tmp_path):
+    out = tmp_path / "run"
+    code, stderr = _signal_after_evaluations(_start([*TINY, "--total-steps", "1000000", "--out", str(out)]), [out],
+                                             signal.SIGINT)
+    lines = [line for line in stderr.splitlines() if line.startswith("fastgen.run")]
+    assert code == 130 and "Traceback" not in stderr, stderr[-3000:]
+    steps = _checkpoint_steps(out)
+    assert lines[-1] == f"fastgen.run: stopped at env step {steps}; resume with --resume --out {out}"
+    stopped = _metrics(out)
+    summary = json.loads((out / "summary.json").read_text())
+    assert not summary["finished"] and summary["env_steps"] == steps >= stopped[-1]["env_steps"]
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    done = subprocess.run([sys.executable, "-m", "fastgen.run", *TINY, "--total-steps", str(steps + 300), "--out",
+                           str(out), "--resume"], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = _metrics(out)
+    assert rows[:len(stopped)] == stopped and len(rows) > len(stopped)
+    windows = [r["env_steps"] // 200 for r in rows[:-1]]  # one per 200 env steps as unbroken, and one at the end
+    assert windows == sorted(set(windows)) and rows[-1]["env_steps"] >= steps + 300 > rows[-2]["env_steps"]
+
+
+@pytest.mark.parametrize("args, dirs", [
+    (["--seeds", "0-1"], ["seed0", "seed1"]),
+    (["--algo", "ars"], [""]),
+])
+def test_sigterm_stops_a_seeds_batch_or_a_baseline_with_every_run_checkpointed(tmp_path, args, dirs):
+    out = tmp_path / "run"
+    run_dirs = [out / d for d in dirs]
+    code, stderr = _signal_after_evaluations(_start([*TINY, *args, "--total-steps", "1000000", "--out", str(out)]),
+                                             run_dirs, signal.SIGTERM)
+    assert code == 143 and "Traceback" not in stderr, stderr[-3000:]
+    steps = [_checkpoint_steps(d) for d in run_dirs]
+    for d, s in zip(run_dirs, steps):
+        assert json.loads((d / "summary.json").read_text())["env_steps"] == s >= _metrics(d)[-1]["env_steps"]
+    seeds = " --seeds 0-1" if "--seeds" in args else ""
+    assert stderr.splitlines()[-1] == (f"fastgen.run: stopped at env step {', '.join(map(str, steps))}; "
+                                       f"resume with --resume{seeds} --out {out}")
