@@ -6,6 +6,7 @@ differs is one flag away (marked "code:"). Task-dependent defaults are resolved 
 """
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 from envs.tasks import TASKS
@@ -315,6 +316,9 @@ class Config:
 
     def validate(self) -> None:
         """Raise a one-line ValueError naming the first bad value and what is allowed."""
+        for flag, value in _numbers(self):
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{flag} must be a finite number, got {value}")
         if self.algo not in ALGORITHMS:
             raise ValueError(f"unknown algo {self.algo!r}; choose one of {', '.join(ALGORITHMS)}")
         if self.env not in TASKS:
@@ -385,6 +389,16 @@ class Config:
             how = {"ars": "2 x --ars.directions", "udrl": "--udrl.episodes-per-iteration"}[self.algo]
             raise ValueError(f"--num-envs {self.num_envs} does not fit --algo {self.algo}: it simulates {how} = "
                              f"{self.population} episodes per iteration; leave --num-envs out or change that setting")
+
+
+def _numbers(settings, prefix: str = "--"):
+    """(flag, value) of every number set in ``settings`` and its sections."""
+    for field in dataclasses.fields(settings):
+        value, flag = getattr(settings, field.name), prefix + field.name.replace("_", "-")
+        if dataclasses.is_dataclass(value):
+            yield from _numbers(value, f"{flag}.")
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            yield flag, value
 
 
 def parse_seeds(text: str) -> list[int]:

@@ -13,9 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import tyro
-
-from fastgen import algorithms, runtime
+from fastgen import algorithms, cli, runtime
 from fastgen.config import Config
 from fastgen.errors import TrainingError
 from fastgen.report import Reporter
@@ -61,7 +59,7 @@ def _evaluate(algo, state, reporter: Reporter, run_dir: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    cfg = tyro.cli(Config, args=argv, description=__doc__.splitlines()[0])
+    cfg = cli.parse(Config, argv, "fastgen.run", __doc__.splitlines()[0])
     with StopSignals() as stop:
         try:
             runtime.configure(cfg.threads)

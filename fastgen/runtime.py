@@ -23,6 +23,10 @@ MMAP_THRESHOLD = 32 << 20  # glibc's largest allowed value; larger blocks (repla
 TRIM_THRESHOLD = 256 << 20
 
 
+MAX_THREADS = 4096
+"""More threads than any machine fastgen runs on has cores (a typo, not a setting)."""
+
+
 def usable_cores() -> int:
     """Cores this process may run on (its CPU affinity), at least 1."""
     return max(1, len(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else max(1, os.cpu_count() or 1)
@@ -31,8 +35,8 @@ def usable_cores() -> int:
 def configure(threads: int | None = None) -> int:
     """Set torch's threads to ``threads`` (default: ``usable_cores()``) and keep freed memory; -> the thread count."""
     count = threads if threads is not None else usable_cores()
-    if count < 1:
-        raise ValueError(f"threads must be >= 1, got {count}")
+    if not 1 <= count <= MAX_THREADS:
+        raise ValueError(f"--threads must be between 1 and {MAX_THREADS}, got {count}")
     if torch.get_num_threads() != count:
         torch.set_num_threads(count)
     keep_freed_memory()
