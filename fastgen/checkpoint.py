@@ -12,6 +12,7 @@ longer needs them, so a run killed at any moment resumes from a consistent last 
 
 import dataclasses
 import os
+import sys
 from pathlib import Path
 
 import jax
@@ -20,16 +21,64 @@ import torch
 
 from fastgen.algorithms import Counters
 from fastgen.config import RESUMABLE_CHANGES
+from fastgen.errors import RunDirError
 from fastgen.normalizer import ObsStats
 
 FORMAT = 1
 COUNTERS = tuple(f.name for f in dataclasses.fields(Counters))
 
 
-def atomic_save(obj, path: Path) -> None:
+CHECKPOINT, PREVIOUS = "checkpoint.pt", "checkpoint.prev.pt"
+
+
+def atomic_save(obj, path: Path, previous: Path | None = None) -> None:
+    """``torch.save`` to a temporary file renamed over ``path`` (the file it replaces renamed to ``previous``,
+    if given). A failed write (a full disk) leaves every file as it was and raises RunDirError saying so."""
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
+    try:
+        torch.save(obj, tmp)
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        kept = f"the last {path.name} is intact" if path.exists() else "nothing was written"
+        raise RunDirError(f"could not write {path} ({error.strerror or error}); {kept}") from None
+    if previous is not None and path.exists():
+        os.replace(path, previous)
     os.replace(tmp, path)
+
+
+def write(obj, run_dir: Path) -> None:
+    """Write ``run_dir/checkpoint.pt`` atomically, the one it replaces kept as ``checkpoint.prev.pt`` (the
+    fallback of a resume that finds the newest unreadable)."""
+    atomic_save(obj, Path(run_dir) / CHECKPOINT, previous=Path(run_dir) / PREVIOUS)
+
+
+def load_file(path: Path, device=None) -> dict:
+    """``torch.load`` of a checkpoint or chunk; RunDirError naming the file and what is wrong with it."""
+    try:
+        return torch.load(path, weights_only=False, map_location=device)
+    except FileNotFoundError:
+        raise RunDirError(f"{path} is missing") from None
+    except Exception as error:  # a truncated zip, a bad pickle, an empty file: torch raises many kinds
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise RunDirError(f"{path} is unreadable ({reason})") from None
+
+
+def read_checkpoint(run_dir: Path, device=None, previous: bool = False) -> tuple[dict, Path]:
+    """The newest readable checkpoint of ``run_dir`` and its path: ``checkpoint.pt``, or with a one-line warning
+    ``checkpoint.prev.pt`` when that one is unreadable or missing (``previous``: the latter only)."""
+    run_dir = Path(run_dir)
+    if not previous:
+        try:
+            return load_file(run_dir / CHECKPOINT, device), run_dir / CHECKPOINT
+        except RunDirError as error:
+            if not (run_dir / PREVIOUS).exists():
+                raise
+            problem = error
+    saved = load_file(run_dir / PREVIOUS, device)
+    why = f"{problem}; " if not previous else ""
+    print(f"fastgen: warning: {why}resuming from {run_dir / PREVIOUS} (env step {saved['counters']['env_steps']})",
+          file=sys.stderr)
+    return saved, run_dir / PREVIOUS
 
 
 def counters(state) -> dict:
@@ -59,9 +108,10 @@ def resolved(cfg) -> dict:
             "command_spread": cfg.command_spread}
 
 
-def read(state, run_dir: Path) -> dict:
-    """Load ``run_dir/checkpoint.pt``, refuse it if it belongs to another run, restore the counters."""
-    saved = torch.load(Path(run_dir) / "checkpoint.pt", weights_only=False, map_location=state.device)
+def read(state, run_dir: Path, previous: bool = False) -> dict:
+    """Load ``run_dir``'s newest readable checkpoint (``read_checkpoint``), refuse it if it belongs to another
+    run, restore the counters."""
+    saved, _ = read_checkpoint(run_dir, state.device, previous)
     check_compatible(saved, state.cfg)
     restore_counters(state, saved["counters"])
     return saved
@@ -83,18 +133,22 @@ def save(state, run_dir: Path) -> None:
         chunks.append((first, buffer.stored))
     oldest_needed = buffer.stored - len(buffer) + 1
     chunks = [(a, b) for a, b in chunks if b >= oldest_needed]
-    atomic_save({
+    write({
         **header(state),
         **state.learner.state_dict(state.slot),
         "buffer": {"chunks": chunks, "stored": buffer.stored},
         "obs_stats": state.obs_stats.state_dict(),
         "rng": state.rng.get_state(),
         "key": np.asarray(jax.random.key_data(state.key)),
-    }, run_dir / "checkpoint.pt")
-    keep = {f"{a}-{b}.pt" for a, b in chunks}
+    }, run_dir)
+    keep = {f"{a}-{b}.pt" for a, b in chunks + previous}  # checkpoint.prev.pt's chunks too
     for path in chunk_dir.glob("*.pt"):
         if path.name not in keep:
             path.unlink()
+
+
+def _load_chunks(run_dir: Path, saved: dict) -> list[dict]:
+    return [load_file(run_dir / "buffer" / f"{a}-{b}.pt") for a, b in saved["buffer"]["chunks"]]
 
 
 def _singletons(first: int, last: int) -> torch.Tensor:
@@ -103,10 +157,11 @@ def _singletons(first: int, last: int) -> torch.Tensor:
 
 
 def _chunks_on_record(run_dir: Path) -> list[tuple[int, int]]:
-    path = run_dir / "checkpoint.pt"
-    if not path.exists():
+    """The buffer chunks of the checkpoint this save will replace (none before the first)."""
+    if not (run_dir / CHECKPOINT).exists() and not (run_dir / PREVIOUS).exists():
         return []
-    return [tuple(c) for c in torch.load(path, weights_only=False)["buffer"]["chunks"]]
+    saved, _ = read_checkpoint(run_dir)
+    return [tuple(c) for c in saved["buffer"]["chunks"]]
 
 
 def check_compatible(saved: dict, cfg) -> None:
@@ -143,9 +198,18 @@ def _flat(config: dict, prefix: str = "") -> dict:
 def load(state, run_dir: Path):
     """Restore ``state`` (made by ``trainer.init`` or ``init_batch`` with the same config) from ``run_dir``."""
     run_dir = Path(run_dir)
-    saved = read(state, run_dir)
+    saved, source = read_checkpoint(run_dir, state.device)
+    try:
+        chunks = _load_chunks(run_dir, saved)
+    except RunDirError as error:  # the newest chunk is checkpoint.pt's alone: the previous one may do without it
+        if source.name != CHECKPOINT or not (run_dir / PREVIOUS).exists():
+            raise
+        print(f"fastgen: warning: {error}", file=sys.stderr)
+        saved, source = read_checkpoint(run_dir, state.device, previous=True)
+        chunks = _load_chunks(run_dir, saved)
+    check_compatible(saved, state.cfg)
+    restore_counters(state, saved["counters"])
     state.learner.load_state_dict(state.slot, saved)
-    chunks = [torch.load(run_dir / "buffer" / f"{a}-{b}.pt", weights_only=False) for a, b in saved["buffer"]["chunks"]]
     if chunks:
         params = torch.cat([c["params"] for c in chunks])
         returns = torch.cat([c["returns"] for c in chunks])

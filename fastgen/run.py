@@ -15,9 +15,9 @@ from pathlib import Path
 
 from fastgen import algorithms, cli, runtime
 from fastgen.config import Config
-from fastgen.errors import TrainingError
+from fastgen.errors import RunDirError, TrainingError
 from fastgen.report import Reporter
-from fastgen.rundir import check_run_dir, log_evaluation, open_run_dir, out_of_time, write_summary
+from fastgen.rundir import check_run_dir, log_evaluation, open_run_dir, out_of_time, run_dir_lock, write_summary
 from fastgen.run_seeds import seed_configs, train_seeds
 from fastgen.stop import StopSignals, never
 
@@ -30,8 +30,14 @@ def train(cfg: Config, stop: Callable[[], bool] = never) -> dict:
     check_run_dir(cfg)
     algo = algorithms.get(cfg.algo)
     state = algo.init(cfg)
-    if cfg.resume:
-        state = algo.load(state, run_dir)
+    with run_dir_lock(run_dir):
+        if cfg.resume:
+            state = algo.load(state, run_dir)
+        return _train(algo, state, run_dir, stop)
+
+
+def _train(algo, state, run_dir: Path, stop: Callable[[], bool]) -> dict:
+    cfg = state.cfg
     reporter = open_run_dir(state)
     snapshot = getattr(algo, "snapshot", lambda state, run_dir: None)
     try:
@@ -67,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                 summary = train_seeds(cfg, stop.requested)
             else:
                 summary = train(cfg, stop.requested)
-        except (ValueError, TrainingError) as error:
+        except (ValueError, TrainingError, RunDirError) as error:
             print(f"fastgen.run: error: {error}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:

@@ -8,6 +8,7 @@ own budget or time limit); the computation is shared (``fastgen.trainer.iteratio
 shows all seeds; ``--resume`` continues every seed from its last checkpoint.
 """
 
+import contextlib
 import dataclasses
 import json
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from pathlib import Path
 from fastgen import poligen, snapshots, trainer
 from fastgen.config import Config, parse_seeds
 from fastgen.report import SeedsBar
-from fastgen.rundir import check_run_dir, log_evaluation, open_run_dir, out_of_time, write_summary
+from fastgen.rundir import check_run_dir, log_evaluation, open_run_dir, out_of_time, run_dir_lock, write_summary
 from fastgen.stop import never
 
 
@@ -45,9 +46,17 @@ def train_batch(cfgs: list[Config], stop: Callable[[], bool] = never) -> list[di
         c.validate()
         check_run_dir(c)
     states = trainer.init_batch(cfgs)
-    for state in states:
-        if state.cfg.resume:
-            poligen.load(state, Path(state.cfg.run_dir))
+    with contextlib.ExitStack() as locks:
+        for c in cfgs:
+            locks.enter_context(run_dir_lock(Path(c.run_dir)))
+        for state in states:
+            if state.cfg.resume:
+                poligen.load(state, Path(state.cfg.run_dir))
+        return _train_batch(states, stop)
+
+
+def _train_batch(states: list[trainer.TrainState], stop: Callable[[], bool]) -> list[dict]:
+    cfgs = [s.cfg for s in states]
     reporters = [open_run_dir(s, progress=False) for s in states]
     bar = SeedsBar(Path(cfgs[0].run_dir).parent.name, reporters, [c.budget for c in cfgs],
                    [s.env_steps for s in states])

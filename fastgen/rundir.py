@@ -1,8 +1,12 @@
 """A run directory (DESIGN.md), the same for every algorithm and for each seed of a ``--seeds`` batch:
 checking it before a run starts, ``config.json``, ``metrics.jsonl`` lines, ``summary.json``."""
 
+import contextlib
 import dataclasses
+import fcntl
 import json
+import os
+import tempfile
 from pathlib import Path
 
 from fastgen.config import Config
@@ -10,13 +14,52 @@ from fastgen.report import Reporter
 
 
 def check_run_dir(cfg: Config) -> None:
-    """A fresh run needs an unused directory, ``--resume`` one with a checkpoint (one-line ValueError)."""
+    """A fresh run needs an unused directory, ``--resume`` one with a checkpoint, both one this process can
+    write in (one-line ValueError, before any work; nothing is left behind)."""
     run_dir = Path(cfg.run_dir)
-    has_checkpoint = (run_dir / "checkpoint.pt").exists()
+    has_checkpoint = any((run_dir / name).exists() for name in ("checkpoint.pt", "checkpoint.prev.pt"))
     if cfg.resume and not has_checkpoint:
         raise ValueError(f"--resume: no checkpoint.pt in {run_dir}")
     if not cfg.resume and (has_checkpoint or (run_dir / "metrics.jsonl").exists()):
         raise ValueError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
+    _check_writable(run_dir)
+
+
+def _check_writable(run_dir: Path) -> None:
+    missing = [d for d in (run_dir, *run_dir.parents) if not d.exists()]  # deepest first
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=run_dir):
+            pass
+    except OSError as error:
+        raise ValueError(f"--out {run_dir}: cannot write there ({error.strerror or error})") from None
+    finally:
+        for directory in missing:
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+
+
+@contextlib.contextmanager
+def run_dir_lock(run_dir: Path):
+    """Hold ``run_dir/.lock`` while training: a second process on the same directory is refused in one line.
+    An flock, so the operating system releases it when its process ends, killed or not."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / ".lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            raise ValueError(f"--out {run_dir} is in use by another fastgen process (pid {handle.read().strip() or '?'});"
+                             " wait for it to end or choose another --out") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def open_run_dir(state, progress: bool = True) -> Reporter:

@@ -15,7 +15,6 @@ zero (Mania et al.'s code would divide 0 by 0). theta starts from PyTorch's defa
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import jax
 import numpy as np
@@ -103,9 +102,9 @@ def evaluate(state: ArsState) -> dict[str, float]:
 
 
 def save(state: ArsState, run_dir) -> None:
-    checkpoint.atomic_save({**checkpoint.header(state), "theta": state.theta,
-                            "obs_stats": state.obs_stats.state_dict(), "rng": state.rng.bit_generator.state,
-                            "key": np.asarray(jax.random.key_data(state.key))}, Path(run_dir) / "checkpoint.pt")
+    checkpoint.write({**checkpoint.header(state), "theta": state.theta,
+                      "obs_stats": state.obs_stats.state_dict(), "rng": state.rng.bit_generator.state,
+                      "key": np.asarray(jax.random.key_data(state.key))}, run_dir)
 
 
 def load(state: ArsState, run_dir) -> ArsState:

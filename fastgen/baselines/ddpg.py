@@ -18,7 +18,6 @@ import pickle
 import random
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -115,14 +114,14 @@ def evaluate(state: DdpgState) -> dict[str, float]:
 def save(state: DdpgState, run_dir) -> None:
     replay = io.BytesIO()
     state.model.save_replay_buffer(replay)
-    checkpoint.atomic_save({
+    checkpoint.write({
         **checkpoint.header(state), "parameters": state.model.get_parameters(),
         "sb3_counters": {"num_timesteps": state.model.num_timesteps, "n_updates": state.model._n_updates,
                          "episode_num": state.model._episode_num},
         "replay_buffer": replay.getvalue(), "episode_returns": list(state.gym_env.episode_returns),
         "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
                 "action_space": pickle.dumps(state.gym_env.action_space.np_random), "env_key": state.gym_env.key_data()},
-    }, Path(run_dir) / "checkpoint.pt")
+    }, run_dir)
 
 
 def load(state: DdpgState, run_dir) -> DdpgState:

@@ -20,7 +20,6 @@ updates followed by ``episodes_per_iteration`` exploration episodes stepped as o
 import math
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import jax
 import numpy as np
@@ -229,11 +228,11 @@ def evaluate(state: UdrlState) -> dict[str, float]:
 
 
 def save(state: UdrlState, run_dir) -> None:
-    checkpoint.atomic_save({
+    checkpoint.write({
         **checkpoint.header(state), "net": state.net.state_dict(), "opt": state.opt.state_dict(),
         "episodes": state.buffer.episodes, "rng": state.rng.bit_generator.state,
         "torch_rng": state.torch_rng.get_state(), "key": np.asarray(jax.random.key_data(state.key)),
-    }, Path(run_dir) / "checkpoint.pt")
+    }, run_dir)
 
 
 def load(state: UdrlState, run_dir) -> UdrlState:
