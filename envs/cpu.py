@@ -22,6 +22,7 @@ import mujoco.batch
 import numpy as np
 
 from envs import noise, policy
+from envs.boundary import batch_action, batch_state
 from envs.result import RolloutResult
 from envs.state import State
 from envs.tasks.base import ArrayTask, MujocoTask
@@ -165,12 +166,13 @@ class CpuEnv:
 
         For ``mountain_car`` pass ``position [B]`` and ``velocity [B]``.
         """
-        if isinstance(self.task, MujocoTask):
-            qpos, qvel = np.atleast_2d(np.asarray(qpos, np.float64)), np.atleast_2d(np.asarray(qvel, np.float64))
+        mujoco_task = isinstance(self.task, MujocoTask)
+        qpos, qvel = batch_state(qpos, qvel, (self._model.nq, self._model.nv) if mujoco_task else None)
+        if mujoco_task:
             sims = self._sims_for(qpos.shape[0])
             sims.set_physical_state(qpos, qvel)
         else:
-            state = np.stack([np.atleast_1d(qpos), np.atleast_1d(qvel)], axis=1).astype(np.float64)
+            state = np.stack([qpos, qvel], axis=1)
             sims = self._sims_for(state.shape[0])
             sims.load_rows(state)
         obs = sims.observe(slice(None))
@@ -189,9 +191,10 @@ class CpuEnv:
                 state.physics[:, time_size + nq : time_size + nq + nv].copy())
 
     def step(self, state: State, action) -> State:
-        """All B environments one env step with ``action [B, act_dim]`` (a done env is stepped too)."""
-        action = np.asarray(action)
+        """All B environments one env step with ``action [B, act_dim]`` (``[act_dim]`` when B is 1; a done env
+        is stepped too)."""
         n = state.obs.shape[0]
+        action = batch_action(action, n, self.spec.act_dim)
         sims = self._sims_for(n)
         sims.load_rows(state.physics)
         every = slice(None)

@@ -30,6 +30,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from mujoco import mjx
 
 from envs import noise, policy
+from envs.boundary import batch_action, batch_state
 from envs.result import RolloutResult
 from envs.state import State
 from envs.tasks.base import MujocoTask
@@ -85,9 +86,11 @@ class MjxEnv:
         return self._reset(key, num_envs)
 
     def reset_to(self, qpos, qvel) -> State:
-        """Start from ``qpos [B, nq]``, ``qvel [B, nv]`` (``mountain_car``: position, velocity ``[B]``)."""
-        as_batch = jnp.atleast_2d if isinstance(self.task, MujocoTask) else jnp.atleast_1d
-        return self._reset_to(as_batch(jnp.asarray(qpos, self._dtype)), as_batch(jnp.asarray(qvel, self._dtype)))
+        """Start from ``qpos [B, nq]``, ``qvel [B, nv]`` (``[nq]``, ``[nv]`` for one env; ``mountain_car``:
+        position, velocity ``[B]``)."""
+        widths = (self._nq, self._nv) if isinstance(self.task, MujocoTask) else None
+        qpos, qvel = batch_state(qpos, qvel, widths)
+        return self._reset_to(jnp.asarray(qpos, self._dtype), jnp.asarray(qvel, self._dtype))
 
     def physical_state(self, state: State):
         """The inverse of ``reset_to``: ``(qpos [B, nq], qvel [B, nv])`` (mountain_car: position, velocity)."""
@@ -96,8 +99,8 @@ class MjxEnv:
         return state.physics[:, 0], state.physics[:, 1]
 
     def step(self, state: State, action) -> State:
-        """All B environments one env step with ``action [B, act_dim]``."""
-        return self._step(state, jnp.asarray(action))
+        """All B environments one env step with ``action [B, act_dim]`` (``[act_dim]`` when B is 1)."""
+        return self._step(state, jnp.asarray(batch_action(action, state.obs.shape[0], self.spec.act_dim)))
 
     def _reset_impl(self, key, num_envs: int) -> State:
         if isinstance(self.task, MujocoTask):
