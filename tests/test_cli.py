@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from fastgen import run
+
 TINY = ["--env", "inverted_pendulum", "--num-envs", "4", "--engine", "cpu", "--device", "cpu",
         "--eval.every", "200", "--eval.episodes", "2", "--generator.updates-per-episode", "1",
         "--evaluator.updates-per-episode", "1"]
@@ -57,8 +59,15 @@ def test_hopper_metrics_report_the_bonus_free_return(tmp_path):
     assert row["eval/return"] - row["eval/return_no_bonus"] == pytest.approx(row["eval/length"], abs=1e-6)
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--env", "walker"], "unknown env 'walker'"),
+def test_bad_input_from_the_shell_is_one_line_and_nonzero(tmp_path):
+    done = _run(["--env", "walker", "--out", str(tmp_path / "bad")])
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.startswith("fastgen.run: error")]
+    assert len(lines) == 1 and "unknown env 'walker'" in lines[0], done.stderr[-2000:]
+    assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("args, fragment", [  # through main(argv) in this process: the same code, no start-up
     (["--num-envs", "0"], "--num-envs must be >= 1, got 0"),
     (["--engine", "tpu"], "unknown engine 'tpu'"),
     (["--time-limit", "0"], "--time-limit must be > 0 seconds, got 0"),
@@ -67,11 +76,15 @@ def test_hopper_metrics_report_the_bonus_free_return(tmp_path):
     (["--algo", "ddpg", "--engine", "mjx"], "--algo ddpg steps one env through the Gymnasium API on the cpu engine"),
     (["--algo", "ars", "--ars.elite", "3", "--env", "inverted_pendulum"], "--ars.elite 3 must be <= --ars.directions 1"),
 ])
-def test_bad_input_is_one_line_and_nonzero(tmp_path, args, fragment):
-    done = _run([*args, "--out", str(tmp_path / "bad")])
-    assert done.returncode != 0
-    lines = [line for line in done.stderr.splitlines() if line.startswith("fastgen.run: error")]
-    assert len(lines) == 1 and fragment in lines[0], done.stderr[-2000:]
+def test_bad_input_is_one_line_and_nonzero(tmp_path, capsys, args, fragment):
+    threads = torch.get_num_threads()
+    try:
+        code = run.main([*args, "--out", str(tmp_path / "bad")])
+    finally:
+        torch.set_num_threads(threads)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("fastgen.run: error")]
+    assert code == 2 and len(lines) == 1 and fragment in lines[0], err[-2000:]
     assert not (tmp_path / "bad").exists()
 
 
