@@ -8,8 +8,8 @@ Four parts, each a list of rows in one JSON (``bench/results/gpu_<device>.json``
 device, the CPU beside it and the library versions:
 
 - ``throughput``: env-steps/s of ``envs.rollout`` on ``mjx`` for hopper and swimmer at P = 64 ...
-  16384, beside the ``cpu`` engine on all of the machine's cores (``bench.throughput.engine_rows``),
-  compile time apart;
+  16384, beside the ``cpu`` engine on all of the machine's cores and on fewer (``--cpu-threads``;
+  ``bench.throughput.engine_rows``), compile time apart;
 - ``updates``: one evaluator and one generator update of K seeds (K = 1, 8, 20) on the torch device,
   mapped over seeds three ways: ``loop`` (one seed after another), ``vmap`` (one batched computation,
   the CUDA default) and ``graphed`` (the vmapped update captured once as a CUDA graph and replayed:
@@ -67,6 +67,9 @@ class Settings:
     """P values for mjx throughput, largest first (what a deadline cuts is the small ones)."""
     cpu_populations: tuple[int, ...] = (256, 64)
     """P values for the cpu engine beside it."""
+    cpu_threads: tuple[int, ...] = (0, 4, 1)
+    """Threads of the cpu engine rows (0: every core): where threads waiting on each other cost more than
+    they add, fewer run faster."""
     update_env: str = "hopper"
     """Task whose networks the update rows use."""
     update_seeds: tuple[int, ...] = (1, 8, 20)
@@ -96,7 +99,7 @@ class Settings:
 
     def toy_sized(self) -> "Settings":
         return dataclasses.replace(self, tasks=("mountain_car",), parity_tasks=("mountain_car",),
-                                   mjx_populations=(4,), cpu_populations=(4,),
+                                   mjx_populations=(4,), cpu_populations=(4,), cpu_threads=(0, 1),
                                    update_env="inverted_pendulum", update_seeds=(1, 2), repeats=2,
                                    protocol_env="mountain_car", protocol_seeds=2, protocol_seconds=1.0, protocol_min_seconds=0.5,
                                    parity_policies=2)
@@ -106,18 +109,20 @@ def throughput_rows(settings: Settings, time_left) -> list[dict]:
     """Rows of every (engine, P, task) in the order given, each run only if the time left exceeds what the
     engine's previous row took (a smaller P costs no more, so list the largest first)."""
     cfg = ThroughputConfig(repeats=max(1, min(settings.repeats, 3)))
-    cases = [(task, "cpu", P) for P in settings.cpu_populations for task in settings.tasks] + \
-            [(task, "mjx", P) for P in settings.mjx_populations for task in settings.tasks]
+    cases = [(task, "cpu", P, t or None) for P in settings.cpu_populations for t in settings.cpu_threads
+             for task in settings.tasks] + \
+            [(task, "mjx", P, None) for P in settings.mjx_populations for task in settings.tasks]
     rows, last_cost = [], {}
-    for task, engine, P in cases:
+    for task, engine, P, threads in cases:
         if time_left() <= last_cost.get(engine, 0.0):
-            rows.append({"part": "throughput", "task": task, "engine": engine, "P": P, "skipped": "deadline"})
+            rows.append({"part": "throughput", "task": task, "engine": engine, "P": P, "threads": threads,
+                         "skipped": "deadline"})
             continue
         start = time.perf_counter()
-        (row,) = engine_rows(task, engine, (P,), cfg, np.random.default_rng(P))
+        (row,) = engine_rows(task, engine, (P,), cfg, np.random.default_rng(P), nthread=threads)
         last_cost[engine] = time.perf_counter() - start
         rows.append({"part": "throughput", **row, "row_s": last_cost[engine]})
-        print(table(rows[-1:], ["task", "engine", "P", "env_steps_per_s", "compile_s", "row_s"]), flush=True)
+        print(table(rows[-1:], ["task", "engine", "P", "threads", "env_steps_per_s", "compile_s", "row_s"]), flush=True)
     return rows
 
 

@@ -98,9 +98,11 @@ def physics_bound(name: str, n_envs: int, n_steps: int, rng) -> float:
         return n_envs * n_steps / (time.perf_counter() - start)
 
 
-def engine_rows(name: str, engine: str, populations: tuple[int, ...], cfg: Config, rng) -> list[dict]:
-    """One row per P: median env-steps/s over ``cfg.repeats`` rollouts after a (timed) first call."""
-    env = envs.make(name, engine)
+def engine_rows(name: str, engine: str, populations: tuple[int, ...], cfg: Config, rng,
+                nthread: int | None = None) -> list[dict]:
+    """One row per P: median env-steps/s over ``cfg.repeats`` rollouts after a (timed) first call
+    (``nthread``: the cpu engine's threads, default all cores)."""
+    env = envs.make(name, engine, **({} if nthread is None else {"nthread": nthread}))
     spec = env.spec
     rows = []
     for P in populations:
@@ -118,7 +120,8 @@ def engine_rows(name: str, engine: str, populations: tuple[int, ...], cfg: Confi
         row = {"task": name, "engine": engine if engine == "cpu" else f"mjx-{env.dtype}", "P": P,
                "env_steps_per_s": steps / seconds, "env_steps": steps}
         if engine == "cpu":
-            row.update(policy_share=timing["policy_share"], physics_share=timing["physics_share"])
+            row.update(policy_share=timing["policy_share"], physics_share=timing["physics_share"],
+                       threads=nthread if nthread is not None else runtime.usable_cores())
         else:
             row["compile_s"] = max(first - seconds, 0.0)
         rows.append(row)

@@ -6,6 +6,7 @@ import json
 import torch
 
 from bench import gpu
+from fastgen import runtime
 
 
 def test_bench_gpu_toy_runs_every_part(tmp_path):
@@ -17,6 +18,7 @@ def test_bench_gpu_toy_runs_every_part(tmp_path):
 
     engines = {r["engine"] for r in payload["throughput"]}
     assert "cpu" in engines and any(e.startswith("mjx") for e in engines)
+    assert sorted(r["threads"] for r in payload["throughput"] if r["engine"] == "cpu") == [1, runtime.usable_cores()]
     assert all(r["env_steps_per_s"] > 0 for r in payload["throughput"])
 
     updates = payload["updates"]
@@ -34,7 +36,8 @@ def test_bench_gpu_toy_runs_every_part(tmp_path):
 def test_bench_gpu_deadline_skips_what_it_has_no_time_for(tmp_path):
     settings = gpu.Settings(runs_dir=str(tmp_path / "runs")).toy_sized()
     rows = gpu.throughput_rows(settings, time_left=lambda: 0.0)
-    assert [(r["task"], r["engine"], r["P"], r["skipped"]) for r in rows] == \
-        [("mountain_car", "cpu", 4, "deadline"), ("mountain_car", "mjx", 4, "deadline")]
+    assert [(r["task"], r["engine"], r["P"], r["threads"], r["skipped"]) for r in rows] == \
+        [("mountain_car", "cpu", 4, None, "deadline"), ("mountain_car", "cpu", 4, 1, "deadline"),
+         ("mountain_car", "mjx", 4, None, "deadline")]
     (protocol,) = gpu.protocol_rows(settings, torch.device("cpu"), time_left=lambda: 0.2)
     assert "0 s left" in protocol["skipped"] and not (tmp_path / "runs").exists()
