@@ -97,6 +97,8 @@ def header(state) -> dict:
             "resolved": resolved(state.cfg), "counters": counters(state)}
 
 
+BASELINE_SECTIONS = ("ars", "ddpg", "udrl")  # config sections only their own algorithm reads
+
 # Config fields left None for a per-task default, and the resolved settings that stand for them.
 DEFAULTED = ("num_envs", "schedule", "command.spread", "scaling.updates_exponent", "scaling.batch_exponent",
              "udrl.episodes_per_iteration")
@@ -174,7 +176,10 @@ def check_compatible(saved: dict, cfg) -> None:
         raise ValueError(f"checkpoint is from env {saved['env']!r}, not {cfg.env!r}")
     current = _flat(dataclasses.asdict(cfg))
     defaulted = DEFAULTED if "resolved" in saved else ()  # compared by what they resolved to, below
+    others = {algo for algo in BASELINE_SECTIONS if algo != cfg.algo}  # settings this run never reads
     for name, value in _flat(saved["config"]).items():  # settings added since the checkpoint was written pass
+        if name.split(".")[0] in others:
+            continue
         if name not in RESUMABLE_CHANGES and name not in defaulted and name in current and current[name] != value:
             raise ValueError(f"--resume with a different {name}: checkpoint has {value!r}, this run {current[name]!r}")
     now = resolved(cfg)

@@ -57,6 +57,19 @@ def test_resume_accepts_settings_added_later_but_not_changed_ones():
         check_compatible(saved, changed)
 
 
+@pytest.mark.parametrize("algo", ["poligen", "ars", "ddpg", "udrl"])
+def test_resume_ignores_the_settings_of_other_algorithms(algo):
+    """A default of one baseline that changed (DDPG's replay: 1M -> 100k) does not block other runs' resumes."""
+    cfg = Config(algo=algo, env="swimmer")
+    old = dataclasses.asdict(dataclasses.replace(cfg, ddpg=dataclasses.replace(cfg.ddpg, buffer_size=1_000_000)))
+    saved = {"format": 1, "algo": algo, "env": "swimmer", "config": old}
+    if algo == "ddpg":
+        with pytest.raises(ValueError, match="different ddpg.buffer_size: checkpoint has 1000000, this run 100000"):
+            check_compatible(saved, cfg)
+    else:
+        check_compatible(saved, cfg)
+
+
 def test_resume_refuses_a_run_whose_defaults_resolved_differently():
     """A run begun at P = 1 by default is not silently continued at a later default P."""
     from fastgen.checkpoint import resolved
