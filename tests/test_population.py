@@ -52,7 +52,7 @@ def test_update_counts_and_batch_grow_with_the_population_as_configured():
     ({"schedule": "fast"}, "unknown schedule 'fast'"),
     ({"schedule": "paper", "num_envs": 8}, "--num-envs 8 contradicts it"),
     ({"command": CommandConfig(spread=-0.5)}, "--command.spread must be >= 0, got -0.5"),
-    ({"scaling": ScalingConfig(updates_exponent=float("nan"))}, "--scaling.updates-exponent must be >= 0, got nan"),
+    ({"scaling": ScalingConfig(updates_exponent=float("nan"))}, "--scaling.updates-exponent must be a finite number, got nan"),
     ({"scaling": ScalingConfig(batch_exponent=-1.0)}, "--scaling.batch-exponent must be >= 0, got -1.0"),
 ])
 def test_bad_population_settings_name_the_value(changes, fragment):
