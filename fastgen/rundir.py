@@ -9,6 +9,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from fastgen.checkpoint import CHECKPOINT, PREVIOUS
 from fastgen.config import Config
 from fastgen.report import Reporter
 
@@ -17,7 +18,7 @@ def check_run_dir(cfg: Config) -> None:
     """A fresh run needs an unused directory, ``--resume`` one with a checkpoint, both one this process can
     write in (one-line ValueError, before any work; nothing is left behind)."""
     run_dir = Path(cfg.run_dir)
-    has_checkpoint = any((run_dir / name).exists() for name in ("checkpoint.pt", "checkpoint.prev.pt"))
+    has_checkpoint = any((run_dir / name).exists() for name in (CHECKPOINT, PREVIOUS))
     if cfg.resume and not has_checkpoint:
         raise ValueError(f"--resume: no checkpoint.pt in {run_dir}")
     if not cfg.resume and (has_checkpoint or (run_dir / "metrics.jsonl").exists()):
