@@ -12,10 +12,7 @@ import pytest
 import torch
 
 from fastgen import run
-
-TINY = ["--env", "inverted_pendulum", "--num-envs", "4", "--engine", "cpu", "--device", "cpu",
-        "--eval.every", "200", "--eval.episodes", "2", "--generator.updates-per-episode", "1",
-        "--evaluator.updates-per-episode", "1"]
+from tests.tiny import TINY
 
 
 def _run(args, **kwargs):

@@ -12,9 +12,7 @@ import torch
 
 from fastgen import checkpoint, run
 from fastgen.rundir import run_dir_lock
-
-TINY = ["--env", "inverted_pendulum", "--num-envs", "4", "--engine", "cpu", "--device", "cpu", "--eval.every", "200",
-        "--eval.episodes", "2", "--generator.updates-per-episode", "1", "--evaluator.updates-per-episode", "1"]
+from tests.tiny import TINY
 
 
 def _main(args, capsys) -> tuple[int, list[str]]:
