@@ -110,10 +110,10 @@ def resolved(cfg) -> dict:
             "command_spread": cfg.command_spread}
 
 
-def read(state, run_dir: Path, previous: bool = False) -> dict:
+def read(state, run_dir: Path) -> dict:
     """Load ``run_dir``'s newest readable checkpoint (``read_checkpoint``), refuse it if it belongs to another
     run, restore the counters."""
-    saved, _ = read_checkpoint(run_dir, state.device, previous)
+    saved, _ = read_checkpoint(run_dir, state.device)
     check_compatible(saved, state.cfg)
     restore_counters(state, saved["counters"])
     return saved
