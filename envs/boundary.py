@@ -39,7 +39,6 @@ def _finite(name: str, values: np.ndarray) -> np.ndarray:
         raise ValueError(f"{name} must be numbers, got dtype {values.dtype}")
     bad = ~np.isfinite(values)
     if bad.any():
-        env = int(np.argwhere(bad)[0][0])
-        raise ValueError(f"{name} must be finite, got {values[np.unravel_index(np.argmax(bad), bad.shape)]} "
-                         f"(env {env})")
+        first = np.unravel_index(np.argmax(bad), bad.shape)
+        raise ValueError(f"{name} must be finite, got {values[first]} (env {first[0]})")
     return values
