@@ -1,4 +1,5 @@
-"""Simulation layer of fastgen: the four classic tasks on two engines, and population rollouts.
+"""Simulation layer of fastgen: eight Gymnasium tasks (the paper's four, walker2d, half_cheetah, ant, reacher) on two
+engines, and population rollouts.
 
 ``make(name, engine)`` gives an env with ``spec``, ``reset``, ``step`` and ``reset_to``;
 ``rollout(env, params, obs_mean, obs_std, key)`` runs one episode (or several) of each of P flat

@@ -25,7 +25,7 @@ from envs import noise, policy
 from envs.boundary import batch_action, batch_state
 from envs.result import RolloutResult
 from envs.state import State
-from envs.tasks.base import ArrayTask, MujocoTask
+from envs.tasks.base import ArrayTask, Frame, MujocoTask
 
 # Dead policies closer than this to live ones are computed anyway: one more policy in a batched
 # product costs less than another call (~10 us of compute vs ~10 us of call overhead, 256-256 MLP).
@@ -37,7 +37,12 @@ POLICY_COMPACT_MIN = 8
 
 
 class _MujocoSims:
-    """N simulations of a MuJoCo task in one ``mujoco.batch.Batch``."""
+    """N simulations of a MuJoCo task in one ``mujoco.batch.Batch``.
+
+    A task that reads body positions (``task.bodies``) gets them from ``tracked [N, bodies, 3]``,
+    refreshed after every reset and step; its state rows carry them after the integration state, so
+    a state handed back to ``step`` has the positions the previous step left (as Gymnasium's data does).
+    """
 
     def __init__(self, task: MujocoTask, model: mujoco.MjModel, n: int, nthread: int):
         self.task = task
@@ -46,6 +51,9 @@ class _MujocoSims:
         self.qvel = self.batch.bind("qvel")
         self.ctrl = self.batch.bind("ctrl")
         self.dt = model.opt.timestep * task.frame_skip
+        self.body_ids = [model.body(name).id for name in task.bodies]
+        self.xpos = self.batch.bind("xpos") if task.bodies else None
+        self.tracked = np.zeros((n, len(task.bodies), 3))
 
     def set_physical_state(self, qpos, qvel) -> None:
         """Gymnasium's reset sequence: ``mj_resetData``, write qpos/qvel, ``mj_forward``."""
@@ -53,26 +61,44 @@ class _MujocoSims:
         self.qpos[:] = qpos
         self.qvel[:] = qvel
         self.batch.forward()
+        self._track(slice(None))
+
+    def _track(self, ids) -> None:
+        if self.xpos is not None:
+            self.tracked[ids] = self.xpos[ids][:, self.body_ids]
+
+    def frame(self, ids, copy: bool = False) -> Frame:
+        """The ``Frame`` of simulations ``ids``; ``copy`` detaches it from the live arrays (a slice is a view)."""
+        xpos = self.tracked[ids] if self.xpos is not None else None
+        if copy:
+            return Frame(self.qpos[ids].copy(), self.qvel[ids].copy(), None if xpos is None else xpos.copy())
+        return Frame(self.qpos[ids], self.qvel[ids], xpos)
 
     def observe(self, ids):
-        return self.task.observe(self.qpos[ids], self.qvel[ids], np)
+        return self.task.observe(self.frame(ids), np)
 
     def advance(self, ids, action, first):
         """Step simulations ``ids`` with ``action [n, act_dim]``; -> reward, no-bonus reward, terminated, obs."""
         del first
-        qpos_before = self.qpos[ids].copy()  # a slice would be a live view
+        before = self.frame(ids, copy=True)
         self.ctrl[ids] = action
         self.batch.step(None if isinstance(ids, slice) else ids, nstep=self.task.frame_skip)
-        qpos, qvel = self.qpos[ids], self.qvel[ids]
-        obs = self.task.observe(qpos, qvel, np)
-        reward, reward_no_bonus = self.task.reward(qpos_before, qpos, action, self.dt, np)
-        return reward, reward_no_bonus, self.task.terminated(qpos, qvel, obs, np), obs
+        self._track(ids)
+        after = self.frame(ids)
+        obs = self.task.observe(after, np)
+        reward, reward_no_bonus = self.task.reward(before, after, action, self.dt, np)
+        return reward, reward_no_bonus, self.task.terminated(after, obs, np), obs
 
     def rows(self) -> np.ndarray:
-        return self.batch.state.copy()
+        if self.xpos is None:
+            return self.batch.state.copy()
+        return np.concatenate([self.batch.state, self.tracked.reshape(len(self.tracked), -1)], axis=1)
 
     def load_rows(self, rows) -> None:
-        self.batch.state[:] = rows
+        width = self.batch.state.shape[1]
+        self.batch.state[:] = rows[:, :width]
+        if self.xpos is not None:
+            self.tracked[:] = rows[:, width:].reshape(self.tracked.shape)
 
 
 class _ArraySims:
@@ -153,10 +179,9 @@ class CpuEnv:
     def reset(self, key, num_envs: int = 1) -> State:
         """``num_envs`` environments with the task's reset noise drawn from ``key``."""
         if isinstance(self.task, MujocoTask):
-            nq, nv = self._model.nq, self._model.nv
-            s = self.task.reset_noise
-            unit = noise.uniform_numpy(key, (num_envs, nq + nv), -s, s)
-            return self.reset_to(self._model.qpos0 + unit[:, :nq], unit[:, nq:])
+            width = self.task.noise_width(self._model.nq, self._model.nv)
+            unit = noise.uniform_numpy(key, (num_envs, width), 0.0, 1.0)
+            return self.reset_to(*self.task.initial_state(self._model.qpos0, unit, np))
         unit = noise.uniform_numpy(key, (num_envs, 1), 0.0, 1.0)
         state = self.task.initial_state(unit, np)
         return self.reset_to(state[:, 0], state[:, 1])

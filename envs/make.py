@@ -11,7 +11,8 @@ def make(name: str, engine: str = "cpu", *, dtype: str | None = None, nthread: i
     """The task ``name`` on ``engine``.
 
     Args:
-        name: one of ``envs.TASK_NAMES`` (hopper, swimmer, inverted_pendulum, mountain_car).
+        name: one of ``envs.TASK_NAMES`` (hopper, swimmer, inverted_pendulum, mountain_car, walker2d,
+            half_cheetah, ant, reacher).
         engine: ``"cpu"`` (MuJoCo's C engine, all cores) or ``"mjx"`` (JAX/MJX, jittable).
         dtype: ``mjx`` physics precision, ``"float32"`` or ``"float64"``; it must match JAX's
             process-wide x64 mode (``JAX_ENABLE_X64=1`` for float64), and by default follows it. ``cpu`` physics is

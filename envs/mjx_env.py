@@ -33,7 +33,7 @@ from envs import noise, policy
 from envs.boundary import batch_action, batch_state
 from envs.result import RolloutResult
 from envs.state import State
-from envs.tasks.base import MujocoTask
+from envs.tasks.base import Frame, MujocoTask
 
 
 MATMUL_PRECISION = "highest"  # full float32 (float64 under x64) products on every backend
@@ -74,6 +74,7 @@ class MjxEnv:
             self._data0 = mjx.make_data(self._model, impl="jax")
             self._qpos0 = jnp.asarray(model.qpos0, self._dtype)
             self._nq, self._nv = model.nq, model.nv
+            self._body_ids = jnp.array([model.body(name).id for name in task.bodies], jnp.int32)
             self._dt = model.opt.timestep * task.frame_skip
         self._reset = jax.jit(_at_full_precision(self._reset_impl), static_argnums=1)
         self._reset_to = jax.jit(_at_full_precision(self._reset_to_impl))
@@ -102,12 +103,20 @@ class MjxEnv:
         """All B environments one env step with ``action [B, act_dim]`` (``[act_dim]`` when B is 1)."""
         return self._step(state, jnp.asarray(batch_action(action, state.obs.shape[0], self.spec.act_dim)))
 
+    # -- traceable forms (no input checks), for a caller's own jit/vmap (envs.brax_env) -----------
+    def traced_reset(self, key, num_envs: int) -> State:
+        """``reset`` as a pure function of a JAX key, at the engine's matmul precision."""
+        return _at_full_precision(self._reset_impl)(key, num_envs)
+
+    def traced_step(self, state: State, action) -> State:
+        """``step`` as a pure function: ``action [B, act_dim]`` (a JAX array or tracer), no checks."""
+        return _at_full_precision(self._step_impl)(state, action)
+
     def _reset_impl(self, key, num_envs: int) -> State:
         if isinstance(self.task, MujocoTask):
-            hi, lo = noise.random_bits(key, (num_envs, self._nq + self._nv))
-            s = self.task.reset_noise
-            unit = noise.uniform_from_bits(hi, lo, -s, s, jnp, self._dtype)
-            return self._reset_to_impl(self._qpos0 + unit[:, : self._nq], unit[:, self._nq :])
+            hi, lo = noise.random_bits(key, (num_envs, self.task.noise_width(self._nq, self._nv)))
+            unit = noise.uniform_from_bits(hi, lo, 0.0, 1.0, jnp, self._dtype)
+            return self._reset_to_impl(*self.task.initial_state(self._qpos0, unit, jnp))
         hi, lo = noise.random_bits(key, (num_envs, 1))
         state = self.task.initial_state(noise.uniform_from_bits(hi, lo, 0.0, 1.0, jnp, self._dtype), jnp)
         return self._reset_to_impl(state[:, 0], state[:, 1])
@@ -115,7 +124,9 @@ class MjxEnv:
     def _reset_to_impl(self, qpos, qvel) -> State:
         if isinstance(self.task, MujocoTask):
             physics = jax.vmap(lambda q, v: self._data0.replace(qpos=q, qvel=v))(qpos, qvel)
-            obs = self.task.observe(qpos, qvel, jnp)
+            if self.task.bodies:  # Gymnasium's reset ends with mj_forward: body positions of the reset state
+                physics = jax.vmap(lambda d: _same_dtypes(mjx.forward(self._model, d), d))(physics)
+            obs = self.task.observe(self._frame(physics), jnp)
         else:
             physics = jnp.stack([qpos, qvel], axis=1)
             obs = self.task.observe(physics, jnp)
@@ -127,10 +138,10 @@ class MjxEnv:
         task = self.task
         if isinstance(task, MujocoTask):
             physics = jax.vmap(self._physics_step)(state.physics, action)
-            qpos, qvel = physics.qpos, physics.qvel
-            obs = task.observe(qpos, qvel, jnp)
-            reward, reward_no_bonus = task.reward(state.physics.qpos, qpos, action, self._dt, jnp)
-            terminated = task.terminated(qpos, qvel, obs, jnp)
+            after = self._frame(physics)
+            obs = task.observe(after, jnp)
+            reward, reward_no_bonus = task.reward(self._frame(state.physics), after, action, self._dt, jnp)
+            terminated = task.terminated(after, obs, jnp)
         else:
             physics, reward, terminated = task.advance(state.physics, action, state.steps == 0, jnp)
             reward_no_bonus = reward
@@ -139,6 +150,11 @@ class MjxEnv:
         truncated = steps >= self.spec.horizon
         return State(physics, obs, reward.astype(self._dtype), reward_no_bonus.astype(self._dtype),
                      terminated, truncated, terminated | truncated, steps)
+
+    def _frame(self, physics) -> Frame:
+        """A batched ``mjx.Data`` as the task reads it (``xpos`` as MJX leaves it: before the last substep)."""
+        xpos = physics.xpos[:, self._body_ids] if self.task.bodies else None
+        return Frame(physics.qpos, physics.qvel, xpos)
 
     def _physics_step(self, data, action):
         """One env step of one environment: ``frame_skip`` MJX substeps with the action held."""

@@ -12,7 +12,8 @@ class State:
 
     Attributes:
         physics: the engine's physical state. ``cpu``: MuJoCo integration-state rows
-            ``[B, mj_stateSize(mjSTATE_INTEGRATION)]`` (qpos, qvel, warm start, ctrl, ...) or the
+            ``[B, mj_stateSize(mjSTATE_INTEGRATION)]`` (qpos, qvel, warm start, ctrl, ...), followed by
+            the ``3 * len(task.bodies)`` body positions of tasks that read them, or the
             array task's ``[B, 2]``; ``mjx``: a batched ``mjx.Data`` or ``[B, 2]``.
         obs: ``[B, obs_dim]`` observation.
         reward: ``[B]`` the env's own reward for the last step (0 after reset).

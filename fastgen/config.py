@@ -18,12 +18,13 @@ from envs.tasks import TASKS
 #   mountain_car       P = 8, spread 1, updates x P^0: 94.4 +- 5.5 (P = 1: 92.9 +- 0.7), ~1 min per run
 #   swimmer            P = 1: P = 64 with updates x P^0.5 ended at 256 +- 23 (3 seeds) against P = 1's 311
 #   hopper             P = 1: no population run finished at its budget yet (the paper's schedule)
+#   walker2d, half_cheetah, ant, reacher: not measured; the paper's P = 1, as on swimmer and hopper
 # For swimmer and hopper the spread and exponents are what learned on swimmer at P = 64.
+_PAPER_SCHEDULE = {"num_envs": 1, "spread": 1.0, "updates_exponent": 0.5, "batch_exponent": 0.0}
 POPULATION_DEFAULTS = {
     "inverted_pendulum": {"num_envs": 64, "spread": 1.0, "updates_exponent": 0.5, "batch_exponent": 0.0},
     "mountain_car": {"num_envs": 8, "spread": 1.0, "updates_exponent": 0.0, "batch_exponent": 0.0},
-    "swimmer": {"num_envs": 1, "spread": 1.0, "updates_exponent": 0.5, "batch_exponent": 0.0},
-    "hopper": {"num_envs": 1, "spread": 1.0, "updates_exponent": 0.5, "batch_exponent": 0.0},
+    **{task: _PAPER_SCHEDULE for task in ("swimmer", "hopper", "walker2d", "half_cheetah", "ant", "reacher")},
 }
 
 
@@ -108,14 +109,20 @@ class EvalConfig:
     it is the bonus-free return. Both are logged on hopper either way."""
 
 
-# Paper appendix A.1, tuned per task: step size, (directions, elite directions), noise.
+# Step size, (directions, elite directions), noise. The paper's four: appendix A.1, tuned per task.
+# walker2d, half_cheetah, ant: the V2-t settings Mania et al. (2018) report for Walker2d-v1,
+# HalfCheetah-v1 and Ant-v1 (linear policies there); reacher: untuned, the paper's hopper/swimmer preset.
 ARS_PRESETS = {task: dict(zip(("step_size", "directions", "elite", "noise"), values)) for task, values in {
     "swimmer": (0.01, 8, 4, 0.05), "hopper": (0.01, 8, 4, 0.05),
-    "inverted_pendulum": (0.001, 1, 1, 0.025), "mountain_car": (0.01, 1, 1, 0.05)}.items()}
-# Paper appendix A.1, tuned per task: hidden nonlinearity, learning rate, last_few.
+    "inverted_pendulum": (0.001, 1, 1, 0.025), "mountain_car": (0.01, 1, 1, 0.05),
+    "walker2d": (0.03, 40, 30, 0.025), "half_cheetah": (0.02, 32, 4, 0.03), "ant": (0.015, 60, 20, 0.025),
+    "reacher": (0.01, 8, 4, 0.05)}.items()}
+# Hidden nonlinearity, learning rate, last_few. The paper's four: appendix A.1, tuned per task; the
+# other tasks: untuned, swimmer's preset.
 UDRL_PRESETS = {task: dict(zip(("activation", "lr", "last_few"), values)) for task, values in {
     "swimmer": ("relu", 1e-3, 10), "hopper": ("relu", 1e-5, 10),
-    "inverted_pendulum": ("tanh", 1e-3, 1), "mountain_car": ("relu", 1e-5, 1)}.items()}
+    "inverted_pendulum": ("tanh", 1e-3, 1), "mountain_car": ("relu", 1e-5, 1),
+    **{task: ("relu", 1e-3, 10) for task in ("walker2d", "half_cheetah", "ant", "reacher")}}.items()}
 
 
 def _fill(settings, preset: dict):
@@ -128,17 +135,22 @@ class ArsConfig:
     """ARS V2-t (--algo ars)."""
 
     step_size: float | None = None
-    """ARS step size alpha (default per task, paper A.1: 0.01; inverted_pendulum 0.001)."""
+    """ARS step size alpha (default per task, ARS_PRESETS: 0.01; inverted_pendulum 0.001, walker2d 0.03,
+    half_cheetah 0.02, ant 0.015)."""
     directions: int | None = None
     """Random directions per iteration; 2 x this many policies are simulated (default: --num-envs / 2
-    if given, else per task: 8 hopper/swimmer, 1 inverted_pendulum/mountain_car)."""
+    if given, else per task: 8 hopper/swimmer/reacher, 1 inverted_pendulum/mountain_car, 40 walker2d,
+    32 half_cheetah, 60 ant)."""
     elite: int | None = None
-    """Top directions used in the update (default per task: 4 hopper/swimmer, 1 otherwise; never more
+    """Top directions used in the update (default per task: 4 hopper/swimmer/reacher/half_cheetah, 30
+    walker2d, 20 ant, 1 inverted_pendulum/mountain_car; never more
     than the directions, when --num-envs or --ars.directions makes them fewer)."""
     noise: float | None = None
-    """Exploration noise nu on the weights (default per task: 0.05; inverted_pendulum 0.025)."""
+    """Exploration noise nu on the weights (default per task: 0.05; 0.025 inverted_pendulum/walker2d/ant,
+    0.03 half_cheetah)."""
     bonus_free: bool = True
-    """Train on returns without hopper's survival bonus (as Mania et al. and the paper do)."""
+    """Train on returns without the survival bonus of hopper, walker2d and ant (as Mania et al. and the
+    paper do)."""
 
     def resolved(self, env: str, num_envs: int | None = None) -> "ArsConfig":
         """Per-task defaults filled in; ``num_envs`` (P, if given) sets P // 2 directions."""
@@ -182,10 +194,10 @@ class UdrlConfig:
     """Hidden nonlinearity of the behaviour function, relu or tanh (default per task, paper A.1:
     tanh on inverted_pendulum, else relu)."""
     lr: float | None = None
-    """Adam learning rate (default per task: 1e-3 swimmer/inverted_pendulum, 1e-5 hopper/mountain_car)."""
+    """Adam learning rate (default per task: 1e-5 hopper/mountain_car, 1e-3 otherwise)."""
     last_few: int | None = None
     """Exploration commands come from the best this-many episodes (default per task: 10
-    swimmer/hopper, 1 inverted_pendulum/mountain_car)."""
+    swimmer/hopper and the other tasks, 1 inverted_pendulum/mountain_car)."""
     batch_size: int = 768
     """Transitions per gradient update."""
     updates_per_iteration: int = 100
@@ -217,14 +229,16 @@ class Config:
     """Algorithm: poligen, ars (augmented random search V2-t), ddpg (Stable-Baselines3, spinning-up
     settings) or udrl (upside-down RL with episodic resets)."""
     env: str = "hopper"
-    """Task: hopper, swimmer, inverted_pendulum or mountain_car."""
+    """Task: the paper's hopper, swimmer, inverted_pendulum, mountain_car, or walker2d, half_cheetah, ant,
+    reacher (Gymnasium v4, settings not from the paper: see README)."""
     num_envs: int | None = None
     """Policies generated and simulated per iteration, P (poligen: inverted_pendulum 64, mountain_car 8,
     swimmer and hopper 1, the cheapest P that learned as well as P = 1 in bench/results/populations.md;
     ars: P / 2 directions, each simulated as +delta and -delta, so P must be even (default 2 x the task's
     directions); udrl: episodes per iteration (default 20); ddpg: 1 only, one env as spinning-up)."""
     total_steps: int | None = None
-    """Env-step budget (default: the task's, 3M hopper/swimmer, 100k inverted_pendulum/mountain_car)."""
+    """Env-step budget (default: the task's, 3M hopper/swimmer/walker2d/half_cheetah/ant, 1M reacher,
+    100k inverted_pendulum/mountain_car)."""
     schedule: str = "default"
     """PoliGen: default (P, command spread and update scaling per task, from bench/results/populations.md)
     or paper (P = 1: one episode per iteration, 5 evaluator + 20 generator updates per episode, batch 16,

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+SURVIVAL_BONUS_TASKS = ("hopper", "walker2d", "ant")  # envs.TASKS' spec.has_survival_bonus (tested)
+
 FORMAT = "fastgen-policy-1"
 
 
@@ -82,8 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"episode {episode}: return {total:.1f} over {steps} steps")
     print(f"{policy.gymnasium_id}, command {policy.command:.1f} (evaluator predicted {policy.predicted_return:.1f}): "
           f"mean return {np.mean(returns):.1f} +- {np.std(returns):.1f}")
-    if policy.env == "hopper":
-        print("(these returns include Hopper's survival bonus of 1 per step; the command is a bonus-free return)")
+    if policy.env in SURVIVAL_BONUS_TASKS:
+        print(f"(these returns include {policy.gymnasium_id}'s survival bonus of 1 per step; the command is a bonus-free return)")
     return 0
 
 

@@ -5,6 +5,7 @@ import pytest
 
 import envs
 from envs.tasks import TASKS
+from fastgen.policy_file import SURVIVAL_BONUS_TASKS
 from tests.reference import make_gym
 
 
@@ -24,7 +25,8 @@ def test_budgets_and_ranges_from_reference():
     assert TASKS["swimmer"].spec.return_range == (-100.0, 365.0)
     assert TASKS["inverted_pendulum"].spec.budget == 100_000
     assert TASKS["mountain_car"].spec.eval_every == 1_000
-    assert [n for n, t in TASKS.items() if t.spec.has_survival_bonus] == ["hopper"]
+    assert [n for n, t in TASKS.items() if t.spec.has_survival_bonus] == ["hopper", "walker2d", "ant"]
+    assert [n for n, t in TASKS.items() if t.spec.has_survival_bonus] == list(SURVIVAL_BONUS_TASKS)
 
 
 @pytest.mark.parametrize("name", list(TASKS))

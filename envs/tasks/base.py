@@ -8,10 +8,28 @@ works on a batch: leading dimension ``B``. The engines only supply the physics.
 from dataclasses import dataclass
 from functools import cached_property
 from importlib import resources
+from typing import Any, NamedTuple
 
 import mujoco
 
 from envs.spec import EnvSpec
+
+
+class Frame(NamedTuple):
+    """A batch of MuJoCo states as a task reads them.
+
+    Attributes:
+        qpos: ``[B, nq]``.
+        qvel: ``[B, nv]``.
+        xpos: ``[B, len(task.bodies), 3]`` world positions of the task's ``bodies`` as MuJoCo leaves
+            them after a step: the kinematics of the state before the last substep, which is what
+            Gymnasium's ``get_body_com`` reads (after a reset: of the reset state). ``None`` when the
+            task names no bodies.
+    """
+
+    qpos: Any
+    qvel: Any
+    xpos: Any = None
 
 
 @dataclass(frozen=True)
@@ -19,13 +37,16 @@ class MujocoTask:
     """A classic Gymnasium MuJoCo task, loaded from Gymnasium's own XML asset.
 
     Subclasses define ``observe``, ``reward`` and ``terminated``. ``reset_noise`` is the half-width
-    of the uniform noise added to ``qpos0`` and to the zero velocity at reset.
+    of the uniform noise added to ``qpos0`` and to the zero velocity at reset (tasks whose reset
+    differs override ``noise_width`` and ``initial_state``). ``bodies`` names the bodies whose
+    positions the task reads (``Frame.xpos``); the engines track them only for such tasks.
     """
 
     spec: EnvSpec
     xml_file: str
     frame_skip: int
     reset_noise: float
+    bodies: tuple[str, ...] = ()
 
     @cached_property
     def xml_path(self) -> str:
@@ -36,11 +57,24 @@ class MujocoTask:
         """A fresh ``MjModel`` of the task's XML, as Gymnasium builds it (no option changed)."""
         return mujoco.MjModel.from_xml_path(self.xml_path)
 
-    def observe(self, qpos, qvel, xp):
-        """``qpos [B, nq]``, ``qvel [B, nv]`` -> observation ``[B, obs_dim]``."""
+    def noise_width(self, nq: int, nv: int) -> int:
+        """How many uniforms in [0, 1) one environment's reset draws."""
+        return nq + nv
+
+    def initial_state(self, qpos0, unit, xp):
+        """``qpos0 [nq]`` and uniforms ``unit [B, noise_width]`` -> reset state ``(qpos [B, nq], qvel [B, nv])``.
+
+        Default: qpos0 and zero velocity, each plus uniform noise in [-reset_noise, reset_noise).
+        """
+        noise = uniform(unit, -self.reset_noise, self.reset_noise)
+        nq = qpos0.shape[0]
+        return qpos0 + noise[:, :nq], noise[:, nq:]
+
+    def observe(self, frame: Frame, xp):
+        """``frame`` -> observation ``[B, obs_dim]``."""
         raise NotImplementedError
 
-    def reward(self, qpos_before, qpos_after, action, dt: float, xp):
+    def reward(self, before: Frame, after: Frame, action, dt: float, xp):
         """Reward of one env step -> ``(reward [B], reward_no_bonus [B])``.
 
         ``action [B, act_dim]`` is the action as given (its dtype matters: Gymnasium computes the
@@ -48,9 +82,20 @@ class MujocoTask:
         """
         raise NotImplementedError
 
-    def terminated(self, qpos, qvel, obs, xp):
+    def terminated(self, frame: Frame, obs, xp):
         """``[B]`` bool: the episode ends here (before truncation)."""
         raise NotImplementedError
+
+
+def uniform(unit, low: float, high: float):
+    """Uniforms in [0, 1) mapped to [low, high) (the same arithmetic as ``envs.noise``, in unit's dtype)."""
+    return low + (high - low) * unit
+
+
+def standard_normal(unit_a, unit_b, xp):
+    """Two equally shaped arrays of uniforms in [0, 1) -> standard normals (Box-Muller, cosine branch)."""
+    radius = xp.sqrt(-2.0 * xp.log1p(-unit_a))  # log(1 - u): finite, as u < 1
+    return radius * xp.cos((2.0 * xp.pi) * unit_b)
 
 
 @dataclass(frozen=True)

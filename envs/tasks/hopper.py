@@ -9,7 +9,7 @@ training returns).
 from dataclasses import dataclass
 
 from envs.spec import EnvSpec
-from envs.tasks.base import MujocoTask
+from envs.tasks.base import Frame, MujocoTask
 
 FORWARD_WEIGHT = 1.0
 CTRL_COST_WEIGHT = 1e-3
@@ -21,20 +21,20 @@ HEALTHY_ANGLE = (-0.2, 0.2)
 
 @dataclass(frozen=True)
 class Hopper(MujocoTask):
-    def observe(self, qpos, qvel, xp):
-        return xp.concatenate([qpos[:, 1:], xp.clip(qvel, -10.0, 10.0)], axis=1)
+    def observe(self, frame: Frame, xp):
+        return xp.concatenate([frame.qpos[:, 1:], xp.clip(frame.qvel, -10.0, 10.0)], axis=1)
 
-    def reward(self, qpos_before, qpos_after, action, dt, xp):
-        x_velocity = (qpos_after[:, 0] - qpos_before[:, 0]) / dt
+    def reward(self, before: Frame, after: Frame, action, dt, xp):
+        x_velocity = (after.qpos[:, 0] - before.qpos[:, 0]) / dt
         forward = FORWARD_WEIGHT * x_velocity
         ctrl_cost = CTRL_COST_WEIGHT * xp.sum(xp.square(action), axis=1)
         # Gymnasium's order of operations: (forward + healthy) - cost.
         reward = (forward + HEALTHY_REWARD) - ctrl_cost
         return reward, forward - ctrl_cost
 
-    def terminated(self, qpos, qvel, obs, xp):
-        z, angle = qpos[:, 1], qpos[:, 2]
-        rest = xp.concatenate([qpos[:, 2:], qvel], axis=1)
+    def terminated(self, frame: Frame, obs, xp):
+        z, angle = frame.qpos[:, 1], frame.qpos[:, 2]
+        rest = xp.concatenate([frame.qpos[:, 2:], frame.qvel], axis=1)
         low, high = HEALTHY_STATE
         healthy_state = xp.all((low < rest) & (rest < high), axis=1)
         healthy_z = (HEALTHY_Z_MIN < z) & (z < xp.inf)

@@ -7,21 +7,21 @@ when the pole angle leaves [-0.2, 0.2] or the observation is not finite.
 from dataclasses import dataclass
 
 from envs.spec import EnvSpec
-from envs.tasks.base import MujocoTask
+from envs.tasks.base import Frame, MujocoTask
 
 MAX_ANGLE = 0.2
 
 
 @dataclass(frozen=True)
 class InvertedPendulum(MujocoTask):
-    def observe(self, qpos, qvel, xp):
-        return xp.concatenate([qpos, qvel], axis=1)
+    def observe(self, frame: Frame, xp):
+        return xp.concatenate([frame.qpos, frame.qvel], axis=1)
 
-    def reward(self, qpos_before, qpos_after, action, dt, xp):
-        one = xp.ones(qpos_after.shape[0], dtype=qpos_after.dtype)
+    def reward(self, before: Frame, after: Frame, action, dt, xp):
+        one = xp.ones(after.qpos.shape[0], dtype=after.qpos.dtype)
         return one, one
 
-    def terminated(self, qpos, qvel, obs, xp):
+    def terminated(self, frame: Frame, obs, xp):
         return ~xp.all(xp.isfinite(obs), axis=1) | (xp.abs(obs[:, 1]) > MAX_ANGLE)
 
 

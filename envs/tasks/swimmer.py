@@ -7,7 +7,7 @@ terminates, truncated at 1000 steps.
 from dataclasses import dataclass
 
 from envs.spec import EnvSpec
-from envs.tasks.base import MujocoTask
+from envs.tasks.base import Frame, MujocoTask
 
 FORWARD_WEIGHT = 1.0
 CTRL_COST_WEIGHT = 1e-4
@@ -15,16 +15,16 @@ CTRL_COST_WEIGHT = 1e-4
 
 @dataclass(frozen=True)
 class Swimmer(MujocoTask):
-    def observe(self, qpos, qvel, xp):
-        return xp.concatenate([qpos[:, 2:], qvel], axis=1)
+    def observe(self, frame: Frame, xp):
+        return xp.concatenate([frame.qpos[:, 2:], frame.qvel], axis=1)
 
-    def reward(self, qpos_before, qpos_after, action, dt, xp):
-        x_velocity = (qpos_after[:, 0] - qpos_before[:, 0]) / dt
+    def reward(self, before: Frame, after: Frame, action, dt, xp):
+        x_velocity = (after.qpos[:, 0] - before.qpos[:, 0]) / dt
         reward = FORWARD_WEIGHT * x_velocity - CTRL_COST_WEIGHT * xp.sum(xp.square(action), axis=1)
         return reward, reward
 
-    def terminated(self, qpos, qvel, obs, xp):
-        return xp.zeros(qpos.shape[0], dtype=bool)
+    def terminated(self, frame: Frame, obs, xp):
+        return xp.zeros(frame.qpos.shape[0], dtype=bool)
 
 
 SWIMMER = Swimmer(
