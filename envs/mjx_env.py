@@ -125,7 +125,8 @@ class MjxEnv:
         if isinstance(self.task, MujocoTask):
             physics = jax.vmap(lambda q, v: self._data0.replace(qpos=q, qvel=v))(qpos, qvel)
             if self.task.bodies:  # Gymnasium's reset ends with mj_forward: body positions of the reset state
-                physics = jax.vmap(lambda d: _same_dtypes(mjx.forward(self._model, d), d))(physics)
+                # (MJX's forward writes normalised quaternions back to qpos; C MuJoCo leaves qpos as set)
+                physics = jax.vmap(lambda d: _same_dtypes(mjx.forward(self._model, d), d).replace(qpos=d.qpos))(physics)
             obs = self.task.observe(self._frame(physics), jnp)
         else:
             physics = jnp.stack([qpos, qvel], axis=1)
