@@ -16,7 +16,6 @@ auto-reset restores it whole; it is not a ``brax.base.State`` and Brax's rendere
 """
 
 import jax
-import jax.numpy as jnp
 from brax.envs import base as brax_base
 from brax.envs import register_environment
 

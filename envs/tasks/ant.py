@@ -15,8 +15,7 @@ Gymnasium does) and velocity 0.1 x a standard normal. ``reward_no_bonus`` drops 
 from dataclasses import dataclass
 
 from envs.spec import EnvSpec
-from envs.tasks.base import Frame, MujocoTask
-from envs.tasks.half_cheetah import uniform_position_normal_velocity
+from envs.tasks.base import Frame, MujocoTask, uniform_position_normal_velocity
 
 CTRL_COST_WEIGHT = 0.5
 HEALTHY_REWARD = 1.0

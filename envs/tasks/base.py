@@ -119,3 +119,12 @@ class ArrayTask:
         precision on mountain_car).
         """
         raise NotImplementedError
+
+
+def uniform_position_normal_velocity(task: MujocoTask, qpos0, unit, xp):
+    """qpos0 + U[-s, s) and s * N(0, 1) velocities from ``unit [B, nq + 2 nv]`` (HalfCheetah-v4, Ant-v4)."""
+    nq = qpos0.shape[0]
+    nv = (unit.shape[1] - nq) // 2
+    qpos = qpos0 + uniform(unit[:, :nq], -task.reset_noise, task.reset_noise)
+    qvel = task.reset_noise * standard_normal(unit[:, nq : nq + nv], unit[:, nq + nv :], xp)
+    return qpos, qvel

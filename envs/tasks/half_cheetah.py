@@ -9,19 +9,10 @@ normals by Box-Muller from the key's uniforms, the same distribution, other numb
 from dataclasses import dataclass
 
 from envs.spec import EnvSpec
-from envs.tasks.base import Frame, MujocoTask, standard_normal, uniform
+from envs.tasks.base import Frame, MujocoTask, uniform_position_normal_velocity
 
 FORWARD_WEIGHT = 1.0
 CTRL_COST_WEIGHT = 0.1
-
-
-def uniform_position_normal_velocity(task: MujocoTask, qpos0, unit, xp):
-    """qpos0 + U[-s, s) and s * N(0, 1) velocities from ``unit [B, nq + 2 nv]`` (HalfCheetah-v4, Ant-v4)."""
-    nq = qpos0.shape[0]
-    nv = (unit.shape[1] - nq) // 2
-    qpos = qpos0 + uniform(unit[:, :nq], -task.reset_noise, task.reset_noise)
-    qvel = task.reset_noise * standard_normal(unit[:, nq : nq + nv], unit[:, nq + nv :], xp)
-    return qpos, qvel
 
 
 @dataclass(frozen=True)
