@@ -18,6 +18,8 @@ seconds (each seed thin, their mean bold where every seed's run reaches).
 
 import dataclasses
 import json
+import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +35,7 @@ from fastgen import runtime  # noqa: E402
 from fastgen.config import Config  # noqa: E402
 from fastgen.run import train  # noqa: E402
 from fastgen.rundir import final_return, read_metrics  # noqa: E402
+from fastgen.stop import StopSignals, never  # noqa: E402
 
 # Evaluation return a run must reach: the issue's bar, ~the paper's final returns less one std.
 THRESHOLDS = {"inverted_pendulum": 900.0, "mountain_car": 90.0, "swimmer": 300.0, "hopper": 2000.0}
@@ -88,12 +91,26 @@ def ensure_run(cfg: Config, train_if_needed: bool = True) -> dict:
     out = Path(cfg.out)
     summary_path = out / "summary.json"
     if train_if_needed and needs_training(cfg):
-        train(to_continue(cfg))
+        until_signal(lambda stop: train(to_continue(cfg), stop), str(out))
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
     curve = read_metrics(out)
     final, averaged = final_return(curve, cfg.budget, cfg.eval_every)
     return {"summary": summary, "final_return": final, "final_evaluations": averaged,
             "curve": [{k: row[k] for k in ("env_steps", "wall_s", "eval/return")} for row in curve]}
+
+
+def until_signal(train_with_stop, where: str) -> None:
+    """``train_with_stop(stop)`` with SIGINT/SIGTERM asking it to stop after its iteration and checkpoint;
+    if a signal came, exit with 128 + its number (a sweep stops rather than starting its next run). Off the
+    main thread (where Python cannot take signals) it trains without."""
+    if threading.current_thread() is not threading.main_thread():
+        train_with_stop(never)
+        return
+    with StopSignals() as signals:
+        train_with_stop(signals.requested)
+    if signals.requested():
+        print(f"stopped by signal; checkpoints in {where}; the same command resumes", file=sys.stderr, flush=True)
+        raise SystemExit(signals.exit_code)
 
 
 def needs_training(cfg: Config) -> bool:
@@ -113,10 +130,11 @@ def to_continue(cfg: Config) -> Config:
 
 
 def _done(summary: dict, time_limit: float | None) -> bool:
-    """Finished its budget, or stopped by a time limit at least as large as this sweep's."""
+    """Finished its budget, or trained for at least this sweep's time limit (a run stopped by a signal, or
+    by a smaller limit, is not done)."""
     if summary.get("finished", True):  # summaries without the field were written at the budget
         return True
-    return time_limit is not None and summary["time_limit"] >= time_limit
+    return time_limit is not None and summary["wall_s"] >= time_limit
 
 
 def first_reach(curve: list[dict], threshold: float, key: str) -> float | None:

@@ -46,7 +46,7 @@ import tyro  # noqa: E402
 
 from bench.cluster import run_jobs  # noqa: E402
 from bench.common import RESULTS, machine, table, write_json  # noqa: E402
-from bench.learning import PAPER, ensure_run, needs_training, to_continue  # noqa: E402
+from bench.learning import PAPER, ensure_run, needs_training, to_continue, until_signal  # noqa: E402
 from envs.tasks import TASKS  # noqa: E402
 from fastgen import runtime  # noqa: E402
 from fastgen.config import Config  # noqa: E402
@@ -159,7 +159,7 @@ def run_group(configs: list[Config]) -> list[dict]:
     sends it, so it writes nothing but the configs' run directories."""
     pending = [to_continue(cfg) for cfg in configs if needs_training(cfg)]
     if len(pending) > 1 and pending[0].algo == "poligen":
-        train_batch(pending)
+        until_signal(lambda stop: train_batch(pending, stop), ", ".join(cfg.out for cfg in pending))
     return [run_record(cfg, train_if_needed=True) for cfg in configs]
 
 

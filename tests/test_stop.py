@@ -16,9 +16,9 @@ from fastgen.stop import StopSignals
 from tests.tiny import TINY
 
 
-def _start(args) -> subprocess.Popen:
+def _start(args, module: str = "fastgen.run") -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "fastgen.run", *args], stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", module, *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
 
 
@@ -27,12 +27,14 @@ def _metrics(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def _signal_after_evaluations(process: subprocess.Popen, run_dirs: list[Path], signum: int) -> tuple[int, str]:
-    """Send ``signum`` once every run has logged two evaluations; -> (exit code, stderr)."""
+def _signal_after_evaluations(process: subprocess.Popen, run_dirs: list[Path], signum: int,
+                              evaluations: int = 2, then_s: float = 0.0) -> tuple[int, str]:
+    """Send ``signum`` ``then_s`` after every run has logged ``evaluations`` evaluations; -> (exit code, stderr)."""
     deadline = time.time() + 300
-    while time.time() < deadline and any(len(_metrics(d)) < 2 for d in run_dirs):
+    while time.time() < deadline and any(len(_metrics(d)) < evaluations for d in run_dirs):
         assert process.poll() is None, process.communicate()[1][-3000:]
         time.sleep(0.1)
+    time.sleep(then_s)
     process.send_signal(signum)
     _, stderr = process.communicate(timeout=300)
     return process.returncode, stderr
@@ -93,3 +95,24 @@ def test_sigterm_stops_a_seeds_batch_or_a_baseline_with_every_run_checkpointed(t
     seeds = " --seeds 0-1" if "--seeds" in args else ""
     assert stderr.splitlines()[-1] == (f"fastgen.run: stopped at env step {', '.join(map(str, steps))}; "
                                        f"resume with --resume{seeds} --out {out}")
+
+
+def test_sigterm_stops_a_paper_sweep_with_a_checkpoint_that_the_same_command_resumes(tmp_path):
+    from bench.learning import needs_training, to_continue
+    from bench.paper import Settings, make_config
+
+    runs = tmp_path / "runs"
+    args = ["--variants", "poligen", "--tasks", "inverted_pendulum", "--seeds", "0", "--total-steps", "1000000",
+            "--time-limit", "10000", "--threads", "1", "--runs-dir", str(runs), "--results-dir", str(tmp_path / "out")]
+    cfg = make_config("inverted_pendulum", "poligen", 0, Settings(total_steps=1_000_000, time_limit=10000,
+                                                                    runs_dir=str(runs)))
+    run_dir = Path(cfg.out)
+    code, stderr = _signal_after_evaluations(_start(args, "bench.paper"), [run_dir], signal.SIGTERM, evaluations=1,
+                                             then_s=5.0)  # inside an iteration after the first evaluation
+    assert code == 143 and "Traceback" not in stderr, stderr[-3000:]
+    assert "the same command resumes" in stderr.splitlines()[-1]
+    steps = _checkpoint_steps(run_dir)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert steps > 0 and summary["env_steps"] == steps and not summary["finished"]
+    # Stopped well inside its time limit: the same command trains on from the checkpoint.
+    assert needs_training(cfg) and to_continue(cfg).resume
