@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import torch
 import tyro
@@ -50,7 +51,11 @@ from bench.common import RESULTS, machine, table, write_json
 from bench.throughput import Config as ThroughputConfig
 from bench.throughput import engine_rows
 from bench.update_speed import median_time
+from envs import mjx_env
+from envs.mjx_env import MjxEnv
 from envs.policy import random_params
+from envs.tasks import TASKS
+from envs.tasks.base import MujocoTask
 from fastgen import learner, runtime, trainer
 from fastgen.config import Config
 from fastgen.engines import resolve_engine
@@ -67,6 +72,13 @@ class Settings:
     """P values for mjx throughput, largest first (what a deadline cuts is the small ones)."""
     cpu_populations: tuple[int, ...] = (256, 64)
     """P values for the cpu engine beside it."""
+    step_batches: tuple[int, ...] = (1024, 16384)
+    """B values of the mjx step part (one jitted env step of B environments, no policy)."""
+    step_solver: tuple[int, int] = (4, 8)
+    """Solver iterations and line-search iterations of the step part's capped-solver row (MJX's defaults
+    from the XML: 100 and 50)."""
+    step_repeats: int = 20
+    """Env steps timed per row of the step part."""
     cpu_threads: tuple[int, ...] = (0, 4, 1)
     """Threads of the cpu engine rows (0: every core): where threads waiting on each other cost more than
     they add, fewer run faster."""
@@ -94,12 +106,15 @@ class Settings:
     """Seconds after the start by which every part must have ended (0: no deadline)."""
     protocol_min_seconds: float = 60.0
     """The protocol slice is skipped if less than this is left before the deadline."""
+    parts: tuple[str, ...] = ("updates", "parity", "step", "throughput", "protocol")
+    """Parts to run, in this order (a lease that measured some already can leave them out)."""
     toy: bool = False
     """Tiny sizes everywhere (a smoke test of this script, seconds on a CPU)."""
 
     def toy_sized(self) -> "Settings":
         return dataclasses.replace(self, tasks=("mountain_car",), parity_tasks=("mountain_car",),
                                    mjx_populations=(4,), cpu_populations=(4,), cpu_threads=(0, 1),
+                                   step_batches=(2, 4), step_repeats=2,
                                    update_env="inverted_pendulum", update_seeds=(1, 2), repeats=2,
                                    protocol_env="mountain_car", protocol_seeds=2, protocol_seconds=1.0, protocol_min_seconds=0.5,
                                    parity_policies=2)
@@ -124,6 +139,74 @@ def throughput_rows(settings: Settings, time_left) -> list[dict]:
         rows.append({"part": "throughput", **row, "row_s": last_cost[engine]})
         print(table(rows[-1:], ["task", "engine", "P", "threads", "env_steps_per_s", "compile_s", "row_s"]), flush=True)
     return rows
+
+
+def step_rows(settings: Settings, time_left) -> list[dict]:
+    """ms per jitted mjx env step of B environments (``env.step``: frame_skip substeps, observation, reward; a
+    fixed action, no policy) for each task: at each B of ``step_batches`` as the engine runs it, then at the
+    first B with the solver capped (``step_solver``) and with JAX's default matmul precision instead of the
+    engine's full float32. If the time does not grow with B the step is bound by launches and loop trips,
+    not arithmetic; the two variants say how much the solver's loops and the precision cost. A row is
+    skipped when the previous one took longer than the time left."""
+    rows, last = [], 0.0
+    for task in settings.tasks:
+        first_B = settings.step_batches[0]
+        cases = [(B, "as the engine runs it") for B in settings.step_batches]
+        if isinstance(TASKS[task], MujocoTask):
+            cases.append((first_B, "solver capped at {} / {} iterations".format(*settings.step_solver)))
+        cases.append((first_B, "default matmul precision"))
+        for B, variant in cases:
+            row = {"part": "step", "task": task, "B": B, "variant": variant}
+            if time_left() <= last:
+                rows.append({**row, "skipped": "deadline"})
+                continue
+            start = time.perf_counter()
+            try:
+                row.update(_time_env_step(task, B, variant, settings))
+            except Exception as error:  # recorded: the next row may still run
+                row["error"] = f"{type(error).__name__}: {error}"[:300]
+            last = time.perf_counter() - start
+            rows.append({**row, "row_s": last})
+            print(table(rows[-1:], ["task", "B", "variant", "ms_per_env_step", "env_steps_per_s", "compile_s"]),
+                  flush=True)
+    return rows
+
+
+def _with_solver(task: MujocoTask, iterations: int, ls_iterations: int) -> MujocoTask:
+    """``task`` whose model caps MuJoCo's solver at ``iterations`` and ``ls_iterations`` (a measurement, not
+    Gymnasium's task)."""
+
+    def load_model(self):
+        model = type(task).load_model(self)
+        model.opt.iterations, model.opt.ls_iterations = iterations, ls_iterations
+        return model
+
+    capped = type(f"Capped{type(task).__name__}", (type(task),), {"load_model": load_model})
+    return capped(**{field.name: getattr(task, field.name) for field in dataclasses.fields(task)})
+
+
+def _time_env_step(task: str, B: int, variant: str, settings: Settings) -> dict:
+    spec = TASKS[task]
+    env = MjxEnv(_with_solver(spec, *settings.step_solver)) if variant.startswith("solver") else envs.make(task, "mjx")
+    state = env.reset(jax.random.key(0), B)
+    action = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (B, env.spec.act_dim)), env.dtype) \
+        * env.spec.action_bound
+    saved = mjx_env.MATMUL_PRECISION
+    if variant == "default matmul precision":  # read while the step is traced, i.e. in its first call
+        mjx_env.MATMUL_PRECISION = "default"
+    try:
+        start = time.perf_counter()
+        jax.block_until_ready(env.step(state, action))
+        compile_s = time.perf_counter() - start
+    finally:
+        mjx_env.MATMUL_PRECISION = saved
+    start = time.perf_counter()
+    for _ in range(settings.step_repeats):
+        state = env.step(state, action)
+    jax.block_until_ready(state)
+    seconds = (time.perf_counter() - start) / settings.step_repeats
+    return {"ms_per_env_step": seconds * 1e3, "env_steps_per_s": B / seconds, "compile_s": compile_s,
+            "frame_skip": getattr(spec, "frame_skip", 1)}
 
 
 def update_rows(settings: Settings, device: torch.device) -> list[dict]:
@@ -270,9 +353,15 @@ def main(settings: Settings) -> dict:
     tag = "cpu" if info["cuda"] is None else info["cuda"].lower().replace(" ", "-")
     name = settings.out or f"gpu_{tag}{'_toy' if settings.toy else ''}.json"
     payload = {"benchmark": "gpu", "machine": info, "settings": dataclasses.asdict(settings), "complete": False}
-    for part, run in (("updates", lambda: update_rows(settings, device)), ("parity", lambda: parity_rows(settings)),
-                      ("throughput", lambda: throughput_rows(settings, lambda: time_left() - settings.protocol_seconds)),
-                      ("protocol", lambda: protocol_rows(settings, device, time_left))):
+    reserve = settings.protocol_seconds if "protocol" in settings.parts else 0.0
+    parts = {"updates": lambda: update_rows(settings, device), "parity": lambda: parity_rows(settings),
+             "step": lambda: step_rows(settings, lambda: time_left() - reserve),
+             "throughput": lambda: throughput_rows(settings, lambda: time_left() - reserve),
+             "protocol": lambda: protocol_rows(settings, device, time_left)}
+    unknown = set(settings.parts) - set(parts)
+    if unknown:
+        raise SystemExit(f"unknown part(s) {sorted(unknown)}; choose from {', '.join(parts)}")
+    for part, run in ((part, parts[part]) for part in settings.parts):
         part_start = time.perf_counter()
         try:
             payload[part] = run()

@@ -3,6 +3,7 @@ script a GPU lease runs cannot rot between leases."""
 
 import json
 
+import pytest
 import torch
 
 from bench import gpu
@@ -13,7 +14,7 @@ def test_bench_gpu_toy_runs_every_part(tmp_path):
     payload = gpu.main(gpu.Settings(toy=True, runs_dir=str(tmp_path / "runs"), results_dir=str(tmp_path)))
     written = json.loads((tmp_path / "gpu_cpu_toy.json").read_text())
     assert written["machine"]["toy"] and written["machine"]["cuda"] is None and written["complete"]
-    for part in ("throughput", "updates", "protocol", "parity"):
+    for part in ("throughput", "updates", "protocol", "parity", "step"):
         assert written[part] == json.loads(json.dumps(payload[part]))
 
     engines = {r["engine"] for r in payload["throughput"]}
@@ -29,6 +30,11 @@ def test_bench_gpu_toy_runs_every_part(tmp_path):
     assert protocol["K"] == 2 and protocol["env_steps"] >= 2 * 999 and protocol["episodes"] >= 2
     assert protocol["full_protocol_s_if_episodes_stay_this_short"] >= protocol["full_protocol_s_if_every_episode_1000_steps"]
 
+    step = payload["step"]  # mountain_car has no MuJoCo solver to cap: B = 2, 4, then the precision variant
+    assert [(r["B"], r["variant"]) for r in step] == [(2, "as the engine runs it"), (4, "as the engine runs it"),
+                                                      (2, "default matmul precision")]
+    assert all("error" not in r and r["ms_per_env_step"] > 0 for r in step)
+
     (parity,) = payload["parity"]  # float32 MJX vs C MuJoCo: a termination step may move by round-off
     assert parity["equal_lengths"] >= 0.5 and parity["median_relative_return_error"] < 1e-3
 
@@ -39,5 +45,14 @@ def test_bench_gpu_deadline_skips_what_it_has_no_time_for(tmp_path):
     assert [(r["task"], r["engine"], r["P"], r["threads"], r["skipped"]) for r in rows] == \
         [("mountain_car", "cpu", 4, None, "deadline"), ("mountain_car", "cpu", 4, 1, "deadline"),
          ("mountain_car", "mjx", 4, None, "deadline")]
+    assert all(r["skipped"] == "deadline" for r in gpu.step_rows(settings, time_left=lambda: 0.0))
     (protocol,) = gpu.protocol_rows(settings, torch.device("cpu"), time_left=lambda: 0.2)
     assert "0 s left" in protocol["skipped"] and not (tmp_path / "runs").exists()
+
+
+def test_bench_gpu_runs_only_the_parts_asked_and_names_an_unknown_one(tmp_path):
+    settings = gpu.Settings(toy=True, parts=("step",), runs_dir=str(tmp_path / "runs"), results_dir=str(tmp_path))
+    payload = gpu.main(settings)
+    assert "step" in payload and not {"updates", "parity", "throughput", "protocol"} & set(payload)
+    with pytest.raises(SystemExit, match=r"unknown part\(s\) \['steps'\]"):
+        gpu.main(gpu.Settings(toy=True, parts=("steps",), results_dir=str(tmp_path)))
