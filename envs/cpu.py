@@ -34,6 +34,13 @@ POLICY_GAP = 4
 # are not compacted: the copy would not pay for itself.
 POLICY_COMPACT_BELOW = 0.5
 POLICY_COMPACT_MIN = 8
+# Threads a population rollout uses: about one per 16 environments, at least 2 and at most 8 (never more
+# than the engine's nthread). Each thread runs its own Python step loop, and those loops contend for the
+# GIL: on an H200 lease's 16 vCPUs (bench/results/gpu_nvidia-h200_lease2.json) swimmer at P = 64 ran
+# 12.2k / 15.4k / 23.9k / 15.7k / 6.2k env-steps/s on 1 / 2 / 4 / 8 / 16 threads, and at P = 256
+# 20.1k / 47.7k / 29.0k on 2 / 8 / 16. On 2 cores every rollout still uses both.
+ENVS_PER_THREAD = 16
+MIN_ROLLOUT_THREADS, MAX_ROLLOUT_THREADS = 2, 8
 
 
 class _MujocoSims:
@@ -250,7 +257,7 @@ class CpuEnv:
         initial = np.concatenate([self.reset(key, P * episodes).physics for key in keys])
         initial = initial.reshape(G * P, episodes, -1)
         mean, std = np.repeat(obs_mean, P, axis=0), np.repeat(obs_std, P, axis=0)  # [G * P, obs_dim]
-        shards = grid_shards(G * P, episodes, self.nthread)
+        shards = grid_shards(G * P, episodes, rollout_threads(G * P * episodes, self.nthread))
         jobs = [(i, flat[ps], mean[ps], std[ps], initial[ps, es]) for i, (ps, es) in enumerate(shards)]
         start = time.perf_counter()
         if self._pool is None or len(jobs) == 1:
@@ -330,6 +337,12 @@ class CpuEnv:
         if isinstance(self.task, MujocoTask):
             return _MujocoSims(self.task, self._model, n, nthread)
         return _ArraySims(self.task, n)
+
+
+def rollout_threads(environments: int, nthread: int) -> int:
+    """Threads for a rollout of ``environments`` episodes on an engine allowed ``nthread`` (see ENVS_PER_THREAD)."""
+    wanted = max(MIN_ROLLOUT_THREADS, min(MAX_ROLLOUT_THREADS, environments // ENVS_PER_THREAD))
+    return min(nthread, wanted)
 
 
 def grid_shards(P: int, episodes: int, parts: int) -> list[tuple[slice, slice]]:

@@ -28,11 +28,19 @@ Measured here, env-steps/s:
 
 The model: if one MJX step of B environments costs as much as S C-MuJoCo steps on one core whatever B,
 MJX yields B / S steps per C-step time and the cpu engine C per C cores. MJX wins only when B > S x C:
-with the measured S ~ 560, about 9K environments on a 16-core host. ``MJX_MIN_POPULATION`` = 16384
-sits above that. Whether MJX's step stays that cheap at larger B was not measured (the lease ran out
-before the P = 4096 and 16384 rows); if it grows with B, MJX never wins and ``auto`` still picks the
-cpu engine for every population fastgen's protocols use (K = 20 seeds at P = 1, P <= 64). MJX also
-pays a compile of 17-25 s per run on the H200.
+with the measured S ~ 560, about 9K environments on a 16-core host.
+
+A second H200 lease (``bench/results/gpu_nvidia-h200_lease2.json``, ``bench.gpu``'s step part) measured
+the step at larger B. It is launch- and loop-bound: a swimmer env step took 28.1 ms at B = 1024 and
+40.4 ms at B = 16384 (16x the environments for 1.4x the time); hopper 54.6 and 122.8 ms. Capping
+MuJoCo's solver at 4 / 8 iterations (the XMLs ask for 100 / 50) cut the B = 1024 step 2.5-2.7x, so
+the solver's loops are most of it; the matmul precision changed nothing. Whole rollouts at P = 16384:
+swimmer 346K env-steps/s on MJX, against 47.7K for the cpu engine's best on that host (8 threads,
+P = 256): MJX wins 7x. Hopper 10.3K, no better than the cpu engine (8.2K at P = 64 on 4 threads):
+random hoppers fall within ~40 steps, but the loop steps all 16384 environments until the last one
+falls. ``MJX_MIN_POPULATION`` = 16384 is where both measurements say MJX stops losing; below it
+``auto`` picks the cpu engine, which covers every population fastgen's protocols use (K = 20 seeds
+at P = 1, P <= 64). MJX also pays a compile of 17-33 s per run on the H200.
 """
 
 import jax

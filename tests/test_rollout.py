@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import envs
-from envs.cpu import grid_shards, live_spans
+from envs.cpu import grid_shards, live_spans, rollout_threads
 from envs.policy import random_params
 from tests.reference import mlp_action
 
@@ -115,6 +115,12 @@ def test_grid_shards_cover_the_episode_grid_once():
             covered[ps, es] += 1
         assert (covered == 1).all(), (P, episodes, parts)
     assert len(grid_shards(1, 10, 2)) == 2  # one policy's evaluation episodes still use both cores
+
+
+def test_rollout_threads_grow_with_the_population_within_bounds():
+    assert [rollout_threads(n, 16) for n in (1, 20, 64, 128, 256, 16384)] == [2, 2, 4, 8, 8, 8]
+    assert [rollout_threads(n, 2) for n in (1, 64, 16384)] == [2, 2, 2]  # 2 cores: always both
+    assert rollout_threads(16384, 1) == 1
 
 
 def test_one_policy_many_episodes_split_across_threads():
