@@ -11,6 +11,11 @@ higher of the two taken, so a noisy neighbour cannot lower the bar). ``of_floor`
 implementation, 6.88 GFLOP per hopper generator update); the learner now skips some of them
 (bias networks' output layer after the tile mean, the first layer's embedding part once per call).
 The authors' code needed ~210 ms per generator update on 4 CPU threads (REFERENCE.md).
+
+``gemm_alone_ms`` is a second, shape-aware floor: every matrix product the update runs (mm, addmm, bmm, as
+the profiler records them), each timed alone at its own shapes on fresh contiguous operands, summed.
+Products of an update's shapes (inner dimension 256) run well below the 2048^3 rate, so ``of_gemm_alone``
+(= gemm_alone_ms / ms) says how much of the update is its products, and 1 - it what is not matmul.
 """
 
 import statistics
@@ -85,6 +90,29 @@ def updates(state: trainer.TrainState) -> dict:
             "generator": lambda: learner.generator_step(shared, slots, trainer._commands([state]))}
 
 
+GEMMS = ("aten::mm", "aten::addmm", "aten::bmm")
+
+
+def gemm_calls(update) -> list[tuple[str, tuple]]:
+    """The matrix products one call of ``update`` runs: ``(op, input shapes)`` in call order."""
+    with torch.profiler.profile(record_shapes=True) as profile:
+        update()
+    return [(e.name, tuple(tuple(shape) for shape in e.input_shapes[:3])) for e in profile.events()
+            if e.name in GEMMS]
+
+
+def gemms_alone_seconds(calls: list[tuple[str, tuple]], device: torch.device, repeats: int) -> float:
+    """Sum over ``calls`` of each product's median time alone, on fresh contiguous operands of its shapes."""
+    seconds = {}
+    for call in calls:
+        if call not in seconds:
+            op, shapes = call
+            args = [torch.randn(shape, device=device) for shape in shapes]
+            product = {"aten::mm": torch.mm, "aten::addmm": torch.addmm, "aten::bmm": torch.bmm}[op]
+            seconds[call] = median_time(lambda: product(*args), repeats, device)
+    return sum(seconds[call] for call in calls)
+
+
 def time_updates(env: str, device: torch.device, repeats: int) -> list[dict]:
     state = filled_state(env, device)
     rows = []
@@ -94,8 +122,10 @@ def time_updates(env: str, device: torch.device, repeats: int) -> list[dict]:
         with FlopCounterMode(display=False) as counter:
             update()
         seconds = median_time(update, repeats, device)
+        alone = gemms_alone_seconds(gemm_calls(update), device, repeats)
         rows.append({"env": env, "device": str(device), "update": name, "ms": seconds * 1e3,
-                     "gflop": counter.get_total_flops() / 1e9, "paper_gflop": PAPER_GFLOP.get((env, name))})
+                     "gflop": counter.get_total_flops() / 1e9, "paper_gflop": PAPER_GFLOP.get((env, name)),
+                     "gemm_alone_ms": alone * 1e3, "of_gemm_alone": alone / seconds})
     return rows
 
 
@@ -116,7 +146,7 @@ def main(settings: Settings) -> dict:
             row["of_floor"] = row["floor_ms"] / row["ms"]
             rows.append(row)
     print(table(rows, ["env", "device", "update", "ms", "gflop", "paper_gflop", "matmul_gflops", "floor_ms",
-                       "of_floor"]))
+                       "of_floor", "gemm_alone_ms", "of_gemm_alone"]))
     payload = {"benchmark": "update_speed", "machine": machine(), "torch_threads": torch.get_num_threads(),
                "rows": rows, "previous": PREVIOUS, "reference_code_generator_update_ms": 210}
     path = write_json(f"update_speed_{'gpu' if 'cuda' in devices else 'cpu'}.json", payload)
