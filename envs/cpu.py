@@ -1,10 +1,11 @@
-"""The ``cpu`` engine: MuJoCo's C engine, B environments stepped in batched calls on all cores.
+"""The ``cpu`` engine: MuJoCo's C engine, B environments stepped in batched calls on the cores.
 
 Physics runs in ``mujoco.batch.Batch`` (MuJoCo >= 3.17): one ``mjSTATE_INTEGRATION`` row per
 environment (qpos, qvel, warm start, ctrl, ...), stepped ``frame_skip`` substeps per call in C,
 bit-identical to a loop over one ``MjData`` per environment, i.e. to Gymnasium.
 
-A population rollout cuts its episodes into one shard per core. Each thread runs its shard alone:
+A population rollout cuts its episodes into one shard per thread (``rollout_threads``: about one per 16
+environments, 2 to 8, at most the cores). Each thread runs its shard alone:
 policy forward in numpy (GIL released in the matrix products), then one ``Batch.step`` call in C
 (GIL released) for all its live environments, and so on to the end of the episodes. Threads never
 synchronise within an episode; a shared batch stepped on a C thread pool with the policy applied in
