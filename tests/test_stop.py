@@ -108,7 +108,7 @@ def test_sigterm_stops_a_paper_sweep_with_a_checkpoint_that_the_same_command_res
                                                                     runs_dir=str(runs)))
     run_dir = Path(cfg.out)
     code, stderr = _signal_after_evaluations(_start(args, "bench.paper"), [run_dir], signal.SIGTERM, evaluations=1,
-                                             then_s=5.0)  # inside an iteration after the first evaluation
+                                             then_s=3.0)  # inside an iteration after the first evaluation
     assert code == 143 and "Traceback" not in stderr, stderr[-3000:]
     assert "the same command resumes" in stderr.splitlines()[-1]
     steps = _checkpoint_steps(run_dir)
