@@ -262,3 +262,13 @@ def test_one_iteration_and_evaluation_on_every_task(algo, task):
     row = module.evaluate(state)
     assert np.isfinite(row["eval/return"]) and state.evaluations == 1
     assert ("eval/return_no_bonus" in row) == (task == "hopper")
+
+
+def test_ddpg_iterations_leave_no_logger_folders_in_the_temp_directory(tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    ddpg, state = _ddpg(start_steps=10, update_after=10, update_every=10)
+    for _ in range(2):
+        state, _ = ddpg.iteration(state)
+    assert state.env_steps > 0 and list(tmp_path.iterdir()) == []

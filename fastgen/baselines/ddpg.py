@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from stable_baselines3 import DDPG
+from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.noise import NormalActionNoise
 
 import envs
@@ -73,6 +74,9 @@ def init(cfg: Config) -> DdpgState:
         buffer_size=min(d.buffer_size, cfg.budget), learning_starts=d.update_after, batch_size=d.batch_size,
         tau=1.0 - d.polyak, gamma=d.gamma, train_freq=(d.update_every, "step"), gradient_steps=d.update_every,
         action_noise=noise, policy_kwargs={"net_arch": [256, 256]}, seed=cfg.seed, device=device, verbose=0)
+    # fastgen writes the run's metrics; without a logger of its own every learn() call would make an empty
+    # SB3-<time> folder in the system's temp directory (one per iteration)
+    model.set_logger(Logger(folder=None, output_formats=[]))
     return DdpgState(cfg, make_env(cfg, engine="cpu"), gym_env, model, device)
 
 
