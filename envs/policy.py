@@ -58,13 +58,15 @@ def forward(params, obs, action_bound: float, obs_dim: int, act_dim: int, xp, hi
     return apply(unflatten(params, obs_dim, act_dim, hidden), obs, action_bound, xp)
 
 
-def apply(pieces: list, obs, action_bound: float, xp):
+def apply(pieces: list, obs, action_bound: float, xp, tanh=None):
     """The forward on weights already in their shapes: ``pieces = [W1 [P, 256, obs], b1 [P, 256], ...]``
     (``unflatten``'s output, or a generator's layers); ``obs [P, E, obs_dim]``, or ``[E, obs_dim]`` shared
-    by all P policies; -> ``[P, E, act_dim]``."""
+    by all P policies; -> ``[P, E, act_dim]``. ``tanh``: the activation's implementation (default ``xp.tanh``;
+    the torch side passes a faster one, ``fastgen.policy``)."""
+    tanh = tanh or xp.tanh
     h = xp.swapaxes(obs, -1, -2)  # [P, in, E] (or [in, E]): one matrix product per policy
     for weight, bias in zip(pieces[0::2], pieces[1::2]):
-        h = xp.tanh(xp.matmul(weight, h) + bias[:, :, None])
+        h = tanh(xp.matmul(weight, h) + bias[:, :, None])
     return xp.swapaxes(h, 1, 2) * action_bound
 
 

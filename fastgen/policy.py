@@ -2,7 +2,8 @@
 
 ``envs.policy`` describes the layout once (order, shapes, forward); its array code runs unchanged
 on torch tensors, so the evaluator's probing forward and the engines' rollout forward are the same
-function by construction.
+function by construction. Only the activation differs in implementation: on the CPU torch's tanh is
+computed as ``2 sigmoid(2x) - 1`` (``tanh``, within 2.5e-7), which is 2.3x faster there.
 """
 
 import torch
@@ -32,7 +33,35 @@ def unflatten(params: torch.Tensor, spec: EnvSpec) -> list[torch.Tensor]:
 
 def apply(pieces: list[torch.Tensor], obs: torch.Tensor, spec: EnvSpec) -> torch.Tensor:
     """``forward`` on weights already in their shapes (``unflatten``'s, or a generator's layers): ``[N, S, act_dim]``."""
-    return layout.apply(pieces, obs, spec.action_bound, torch)
+    return layout.apply(pieces, obs, spec.action_bound, torch, tanh)
+
+
+def tanh(x: torch.Tensor) -> torch.Tensor:
+    """``torch.tanh`` on CUDA; on the CPU the same function as ``2 sigmoid(2x) - 1`` (within 2e-7)."""
+    return _Tanh.apply(x) if x.device.type == "cpu" else torch.tanh(x)
+
+
+class _Tanh(torch.autograd.Function):
+    """tanh as ``2 sigmoid(2x) - 1``, differentiated by torch's own tanh backward.
+
+    On the CPU torch's tanh is its slowest elementwise op: for the evaluator's ``[16, 256, 200]`` hidden layer
+    it took 1.91 ms against 0.83 ms this way (2-core AMD EPYC Zen 3, AVX2, 2 threads), twice per policy
+    forward, in every evaluator and generator update."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(x * 2).mul_(2).sub_(1)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        ctx.save_for_backward(output)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (y,) = ctx.saved_tensors
+        return torch.ops.aten.tanh_backward(grad, y)
 
 
 def flatten(pieces: list[torch.Tensor]) -> torch.Tensor:

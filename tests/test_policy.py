@@ -2,6 +2,7 @@
 
 import jax.numpy as jnp
 import numpy as np
+import torch
 import pytest
 
 from envs import policy
@@ -47,3 +48,17 @@ def test_random_params_follow_torch_linear_default():
     assert np.abs(w1).max() <= 1 / np.sqrt(11) and np.abs(w1).max() > 0.9 / np.sqrt(11)
     assert np.abs(b1).max() <= 1 / np.sqrt(11)
     assert np.abs(w2).max() <= 1 / 16 and np.abs(w2).max() > 0.9 / 16
+
+
+def test_torch_side_tanh_matches_torch_tanh_in_value_gradient_and_under_vmap():
+    from fastgen.policy import tanh
+
+    x = torch.cat([torch.linspace(-60, 60, 2001), torch.randn(4999) * 3]).requires_grad_(True)
+    y = tanh(x)
+    torch.testing.assert_close(y, torch.tanh(x), rtol=0, atol=2.5e-7)
+    assert y.abs().max() <= 1.0  # saturates to +-1, no overflow
+    (grad,) = torch.autograd.grad(y.sum(), x)
+    (expected,) = torch.autograd.grad(torch.tanh(x).sum(), x)
+    torch.testing.assert_close(grad, expected, rtol=0, atol=5e-7)
+    batched = torch.func.vmap(tanh)(x.detach().view(7, -1))
+    torch.testing.assert_close(batched.flatten(), y.detach(), rtol=0, atol=0)

@@ -20,6 +20,11 @@ from fastgen.config import BufferConfig, Config, EvalConfig, EvaluatorConfig, Ge
 from fastgen.run_seeds import seed_configs, train_seeds
 
 RTOL = 1e-6
+# Evaluation returns of a batch's seeds come from one rollout of all seeds' policies, whose float32 forward
+# rounds differently from one policy's alone: up to 8.6e-7 apart, measured on mountain_car returns of ~1 and
+# near 0, where a relative tolerance alone means nothing. The networks after an iteration are compared in
+# test_one_batched_iteration_is_each_seeds_iteration.
+EVAL_ATOL = 1e-5
 
 
 def _cfg(tmp_path, **changes) -> Config:
@@ -41,7 +46,8 @@ def _assert_runs_agree(batched_dir, single_dir):
         assert set(x) == set(y)
         for key in ("eval/return", "eval/command", "train/best_return", "eval/length"):
             np.testing.assert_allclose(x[key] if x[key] is not None else np.nan,
-                                       y[key] if y[key] is not None else np.nan, rtol=RTOL, err_msg=key)
+                                       y[key] if y[key] is not None else np.nan, rtol=RTOL, atol=EVAL_ATOL,
+                                       err_msg=key)
     sa, sb = (json.loads((d / "summary.json").read_text()) for d in (batched_dir, single_dir))
     assert set(sa) == set(sb) and sa["env_steps"] == sb["env_steps"] and sa["iterations"] == sb["iterations"]
     ca, cb = (json.loads((d / "config.json").read_text()) for d in (batched_dir, single_dir))
