@@ -4,8 +4,8 @@
 
 On a lease the missing packages travel as wheels: see ``bench/results/gpu_nvidia-h200.md``.
 
-Four parts, each a list of rows in one JSON (``bench/results/gpu_<device>.json``) that names the
-device, the CPU beside it and the library versions:
+Five parts (``--parts`` picks some), each a list of rows in one JSON (``bench/results/gpu_<device>.json``)
+that names the device, the CPU beside it and the library versions:
 
 - ``throughput``: env-steps/s of ``envs.rollout`` on ``mjx`` for hopper and swimmer at P = 64 ...
   16384, beside the ``cpu`` engine on all of the machine's cores and on fewer (``--cpu-threads``;
@@ -17,10 +17,13 @@ device, the CPU beside it and the library versions:
 - ``protocol``: a slice of the hopper Table 1 protocol (K seeds, P = 1, the paper's schedule) run for
   ``--protocol-seconds`` as one ``--seeds`` batch, with the full 3M-step protocol's wall clock
   extrapolated two ways that bound it (episodes as short as in the slice; every episode 1000 steps);
+- ``step``: one jitted mjx env step of B environments (no policy) per task at each B of ``--step-batches``,
+  then with MuJoCo's solver capped and with JAX's default matmul precision: whether the step is bound by
+  launches and loops or by arithmetic, and what the solver's loops and the precision cost;
 - ``parity``: ``mjx`` in float32 on this device against C MuJoCo (the ``cpu`` engine) from the same
   reset states: full episodes of random MLP policies, relative return error and equal lengths.
 
-The parts run in the order updates, parity, throughput, protocol, and the JSON is rewritten after each
+The parts run in the order updates, parity, step, throughput, protocol, and the JSON is rewritten after each
 (``complete`` false until the last), so a lease that ends early still returns what was measured. A part
 that raises is recorded with its error and the next part runs. ``--deadline-s`` bounds the whole run:
 throughput skips the (task, P) rows it has no time left for once only ``--protocol-seconds`` remain
