@@ -29,6 +29,7 @@ import tyro
 import envs
 from bench.common import device_tag, machine, table, write_json
 from envs import policy
+from envs.cpu import rollout_threads
 from envs.tasks import TASKS, MujocoTask
 from fastgen import runtime
 
@@ -121,7 +122,7 @@ def engine_rows(name: str, engine: str, populations: tuple[int, ...], cfg: Confi
                "env_steps_per_s": steps / seconds, "env_steps": steps}
         if engine == "cpu":
             row.update(policy_share=timing["policy_share"], physics_share=timing["physics_share"],
-                       threads=nthread if nthread is not None else runtime.usable_cores())
+                       threads=rollout_threads(P, env.nthread))  # what the rollout used, not what it was allowed
         else:
             row["compile_s"] = max(first - seconds, 0.0)
         rows.append(row)

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from bench import gpu
+from envs.cpu import rollout_threads
 from fastgen import runtime
 
 
@@ -19,7 +20,9 @@ def test_bench_gpu_toy_runs_every_part(tmp_path):
 
     engines = {r["engine"] for r in payload["throughput"]}
     assert "cpu" in engines and any(e.startswith("mjx") for e in engines)
-    assert sorted(r["threads"] for r in payload["throughput"] if r["engine"] == "cpu") == [1, runtime.usable_cores()]
+    # threads the rollouts used: 1 where the engine was allowed 1, else rollout_threads' share of the cores
+    assert sorted(r["threads"] for r in payload["throughput"] if r["engine"] == "cpu") == \
+        [1, rollout_threads(4, runtime.usable_cores())]
     assert all(r["env_steps_per_s"] > 0 for r in payload["throughput"])
 
     updates = payload["updates"]
