@@ -36,7 +36,7 @@ import torch
 import tyro
 
 from bench.common import device_tag, machine, table, write_json
-from bench.learning import PAPER
+from bench.learning import PAPER, needs_training
 from fastgen import learner, runtime, trainer
 from fastgen.config import Config
 from fastgen.engines import resolve_engine
@@ -161,7 +161,7 @@ def protocol_rows(settings: Settings) -> list[dict]:
         cfg = Config(env=task, seeds=f"0-{K - 1}", engine=settings.engine, device=settings.device,
                      out=f"runs/scale/{task}-seeds0-{K - 1}")
         dirs = [Path(c.out) for c in seed_configs(cfg)]
-        if not all((d / "summary.json").exists() for d in dirs):
+        if any(needs_training(c) for c in seed_configs(cfg)):
             train_seeds(dataclasses.replace(cfg, resume=(dirs[0] / "checkpoint.pt").exists()))
         summaries = [json.loads((d / "summary.json").read_text()) for d in dirs]
         finals = np.array([final_return(read_metrics(d), cfg.budget, cfg.eval_every)[0] for d in dirs])

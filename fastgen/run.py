@@ -1,8 +1,8 @@
 """``python -m fastgen.run --env hopper --num-envs 64``: train a PoliGen generator (or ``--algo`` a baseline).
 
 Run directory (DESIGN.md): ``config.json``, TensorBoard event files, ``metrics.jsonl`` (one line
-per evaluation), ``checkpoint.pt`` (+ ``buffer/`` chunks) after every evaluation, ``summary.json``
-at the end (also when ``--time-limit`` stopped the run early: ``finished`` says which), and for
+per evaluation), ``checkpoint.pt`` (+ ``buffer/`` chunks) and ``summary.json`` after every evaluation and
+at the end (also when ``--time-limit`` or a signal stopped the run early: ``finished`` says which), and for
 PoliGen ``snapshots/`` (generator snapshots over training, for ``fastgen.atlas``). ``--resume``
 continues a killed or time-limited run from its last checkpoint. ``--seeds 0-19`` trains several
 PoliGen seeds as one batch, one such run directory per seed (``fastgen.run_seeds``).
@@ -62,6 +62,7 @@ def _train(algo, state, run_dir: Path, stop: Callable[[], bool]) -> dict:
 def _evaluate(algo, state, reporter: Reporter, run_dir: Path) -> None:
     log_evaluation(state, algo.evaluate(state), reporter)
     algo.save(state, run_dir)
+    write_summary(state)
 
 
 def main(argv: list[str] | None = None) -> int:

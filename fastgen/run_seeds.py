@@ -90,10 +90,11 @@ def _snapshot(states: list[trainer.TrainState]) -> None:
 
 
 def _evaluate(states: list[trainer.TrainState], reporters, next_eval: list[int]) -> None:
-    """Evaluate ``states`` together, log each, checkpoint each."""
+    """Evaluate ``states`` together, log each, checkpoint each (with its summary)."""
     if not states:
         return
     for state, metrics in zip(states, trainer.evaluate_batch(states)):
         log_evaluation(state, metrics, reporters[state.slot])
         poligen.save(state, Path(state.cfg.run_dir))
+        write_summary(state)
         next_eval[state.slot] = (state.env_steps // state.cfg.eval_every + 1) * state.cfg.eval_every

@@ -120,7 +120,9 @@ def read_metrics(run_dir) -> list[dict]:
 
 
 def write_summary(state) -> dict:
-    """``summary.json`` of a run that stopped (budget reached or out of time); -> its contents."""
+    """``summary.json`` as of ``state``: written with every checkpoint and when the run stops (budget reached,
+    out of time or stopped; ``finished`` says which), atomically, so that a live or killed run's summary always
+    matches its metrics and its last checkpoint; -> its contents."""
     run_dir = Path(state.cfg.run_dir)
     rows = read_metrics(run_dir)
     last = rows[-FINAL_EVALUATIONS:]
@@ -133,5 +135,7 @@ def write_summary(state) -> dict:
                "final_return": final, "final_return_evaluations": averaged,
                "mean_last_20_eval_return": sum(r["eval/return"] for r in last) / len(last),
                "max_eval_return": max(r["eval/return"] for r in rows)}
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    tmp = run_dir / "summary.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    os.replace(tmp, run_dir / "summary.json")
     return summary

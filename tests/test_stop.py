@@ -30,10 +30,15 @@ def _metrics(run_dir: Path) -> list[dict]:
 def _signal_after_evaluations(process: subprocess.Popen, run_dirs: list[Path], signum: int,
                               evaluations: int = 2, then_s: float = 0.0) -> tuple[int, str]:
     """Send ``signum`` ``then_s`` after every run has logged ``evaluations`` evaluations; -> (exit code, stderr)."""
+    return _signal_once(process, lambda: all(len(_metrics(d)) >= evaluations for d in run_dirs), signum, then_s)
+
+
+def _signal_once(process: subprocess.Popen, ready, signum: int, then_s: float) -> tuple[int, str]:
+    """Send ``signum`` ``then_s`` after ``ready()``; -> (exit code, stderr)."""
     deadline = time.time() + 300
-    while time.time() < deadline and any(len(_metrics(d)) < evaluations for d in run_dirs):
+    while time.time() < deadline and not ready():
         assert process.poll() is None, process.communicate()[1][-3000:]
-        time.sleep(0.1)
+        time.sleep(0.05)
     time.sleep(then_s)
     process.send_signal(signum)
     _, stderr = process.communicate(timeout=300)
@@ -107,8 +112,10 @@ def test_sigterm_stops_a_paper_sweep_with_a_checkpoint_that_the_same_command_res
     cfg = make_config("inverted_pendulum", "poligen", 0, Settings(total_steps=1_000_000, time_limit=10000,
                                                                     runs_dir=str(runs)))
     run_dir = Path(cfg.out)
-    code, stderr = _signal_after_evaluations(_start(args, "bench.paper"), [run_dir], signal.SIGTERM, evaluations=1,
-                                             then_s=3.0)  # inside an iteration after the first evaluation
+    # Inside the first iteration: the summary is the last thing written before the loop starts (a fixed delay
+    # after the first metrics line could land before the loop on a loaded machine).
+    code, stderr = _signal_once(_start(args, "bench.paper"), lambda: (run_dir / "summary.json").exists(),
+                                signal.SIGTERM, then_s=0.2)
     assert code == 143 and "Traceback" not in stderr, stderr[-3000:]
     assert "the same command resumes" in stderr.splitlines()[-1]
     steps = _checkpoint_steps(run_dir)
@@ -116,3 +123,24 @@ def test_sigterm_stops_a_paper_sweep_with_a_checkpoint_that_the_same_command_res
     assert steps > 0 and summary["env_steps"] == steps and not summary["finished"]
     # Stopped well inside its time limit: the same command trains on from the checkpoint.
     assert needs_training(cfg) and to_continue(cfg).resume
+
+
+@pytest.mark.parametrize("args, dirs", [([], [""]), (["--seeds", "0-1"], ["seed0", "seed1"])])
+def test_a_killed_run_leaves_the_summary_of_its_last_evaluation(tmp_path, args, dirs):
+    # summary.json is rewritten with every checkpoint, so a report of live runs (bench.paper --only-existing)
+    # and a run killed without warning read a summary that agrees with the metrics it covers.
+    out = tmp_path / "run"
+    run_dirs = [out / d for d in dirs]
+    evaluated_twice = lambda: all((d / "summary.json").exists()  # noqa: E731
+                                  and json.loads((d / "summary.json").read_text())["evaluations"] >= 2 for d in run_dirs)
+    code, _ = _signal_once(_start([*TINY, *args, "--total-steps", "1000000", "--out", str(out)]), evaluated_twice,
+                           signal.SIGKILL, then_s=0.0)
+    assert code == -signal.SIGKILL
+    for d in run_dirs:
+        summary, rows = json.loads((d / "summary.json").read_text()), _metrics(d)
+        covered = rows[:summary["evaluations"]]
+        assert len(covered) == summary["evaluations"] >= 2 and not summary["finished"]
+        assert summary["env_steps"] == covered[-1]["env_steps"] <= _checkpoint_steps(d)
+        assert summary["max_eval_return"] == max(r["eval/return"] for r in covered)
+        assert summary["final_eval_return"] == covered[-1]["eval/return"]
+        assert not list(d.glob("*.tmp"))
