@@ -125,7 +125,8 @@ def test_sigterm_stops_a_paper_sweep_with_a_checkpoint_that_the_same_command_res
     assert needs_training(cfg) and to_continue(cfg).resume
 
 
-@pytest.mark.parametrize("args, dirs", [([], [""]), (["--seeds", "0-1"], ["seed0", "seed1"])])
+@pytest.mark.parametrize("args, dirs", [([], [""]),
+                                        pytest.param(["--seeds", "0-1"], ["seed0", "seed1"], marks=pytest.mark.slow)])
 def test_a_killed_run_leaves_the_summary_of_its_last_evaluation(tmp_path, args, dirs):
     # summary.json is rewritten with every checkpoint, so a report of live runs (bench.paper --only-existing)
     # and a run killed without warning read a summary that agrees with the metrics it covers.
