@@ -160,8 +160,9 @@ def protocol_rows(settings: Settings) -> list[dict]:
         K = settings.protocol_seeds
         cfg = Config(env=task, seeds=f"0-{K - 1}", engine=settings.engine, device=settings.device,
                      out=f"runs/scale/{task}-seeds0-{K - 1}")
-        dirs = [Path(c.out) for c in seed_configs(cfg)]
-        if any(needs_training(c) for c in seed_configs(cfg)):
+        configs = seed_configs(cfg)
+        dirs = [Path(c.out) for c in configs]
+        if any(needs_training(c) for c in configs):
             train_seeds(dataclasses.replace(cfg, resume=(dirs[0] / "checkpoint.pt").exists()))
         summaries = [json.loads((d / "summary.json").read_text()) for d in dirs]
         finals = np.array([final_return(read_metrics(d), cfg.budget, cfg.eval_every)[0] for d in dirs])
