@@ -30,9 +30,14 @@ own run directories, so ``--runs-dir`` must be on a filesystem every Ray node sh
 absolute for the workers), and every node needs this repository installed (``pip install -e .``).
 A job that fails is reported in one line and the others' results still go into the table; the
 sweep then exits non-zero, and running it again retries only what is not done.
+
+Run directories lost with a machine: ``--carry-over bench/results/paper_<...>.json`` takes the runs an
+earlier report holds for (task, variant, seed)s that have no run directory here (a run directory here,
+however short, wins), and the table lists them as carried. Carried runs cannot be resumed.
 """
 
 import dataclasses
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,6 +109,10 @@ class Settings:
     JAX then must not preallocate, which fastgen arranges); 0 trains on the CPU."""
     results_dir: str = str(RESULTS)
     """Where the table, JSON and PNGs go."""
+    carry_over: str | None = None
+    """An earlier report's JSON (``paper_*.json``): the runs it holds that this report asks for but finds no
+    run directory of are taken from it, marked as carried (a machine that lost its run directories keeps
+    their results)."""
 
     def validate(self) -> None:
         if self.preset not in PRESETS:
@@ -122,6 +131,8 @@ class Settings:
             raise SystemExit(f"--ray-cpus-per-job must be > 0, got {self.ray_cpus_per_job}")
         if self.ray_gpus_per_job < 0:
             raise SystemExit(f"--ray-gpus-per-job must be >= 0, got {self.ray_gpus_per_job}")
+        if self.carry_over is not None and not Path(self.carry_over).is_file():
+            raise SystemExit(f"--carry-over {self.carry_over!r} is not a file; give an earlier report's paper_*.json")
 
     @property
     def chosen(self) -> tuple[str, ...]:
@@ -168,6 +179,18 @@ def run_record(cfg: Config, train_if_needed: bool) -> dict:
     return {"seed": cfg.seed, "run_dir": cfg.out, "budget": cfg.budget, **ensure_run(cfg, train_if_needed)}
 
 
+def carried_runs(path: str, wanted: list[tuple[str, str, int]], present: list[dict]) -> list[dict]:
+    """The runs of the report at ``path`` whose (task, variant, seed) is in ``wanted`` but not in ``present``,
+    each with ``carried_from: path``."""
+    report = json.loads(Path(path).read_text())
+    if report.get("benchmark") != "paper":
+        raise SystemExit(f"--carry-over {path!r} is not a bench.paper report (its benchmark is "
+                         f"{report.get('benchmark')!r})")
+    have = {(r["task"], r["variant"], r["seed"]) for r in present}
+    return [{**run, "carried_from": str(path)} for run in report["runs"]
+            if (run["task"], run["variant"], run["seed"]) in set(wanted) - have]
+
+
 def bootstrap_mean_ci(values: np.ndarray, resamples: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """95% interval of the mean over seeds: ``values [seeds, points]`` -> (low ``[points]``, high ``[points]``)."""
     picks = rng.integers(0, values.shape[0], (resamples, values.shape[0]))
@@ -207,6 +230,7 @@ def aggregate(task: str, variant: str, runs: list[dict], resamples: int) -> dict
             "vs_paper": float(finals.mean() - paper[0]) if paper else None,
             "best_eval_mean": float(np.mean([r["summary"]["max_eval_return"] for r in runs])),
             "finished": f"{sum(r['summary'].get('finished', True) for r in runs)}/{len(runs)}",
+            "carried_seeds": [r["seed"] for r in runs if "carried_from" in r],
             "wall_s_per_run": float(np.mean([r["summary"]["wall_s"] for r in runs]))}
 
 
@@ -255,6 +279,13 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def carried_note(rows: list[dict], path: str | None) -> str:
+    lines = [f"- {r['task']} {r['variant']}: seeds {', '.join(map(str, r['carried_seeds']))}"
+             for r in rows if r["carried_seeds"]]
+    return f"\nCarried over from {path} (run directories not on this machine):\n" + "\n".join(lines) + "\n" \
+        if lines else ""
+
+
 def main(settings: Settings) -> dict:
     settings.validate()
     if settings.ray is not None:  # Ray workers may start elsewhere than this process's directory
@@ -275,6 +306,10 @@ def main(settings: Settings) -> dict:
                                      settings.ray_cpus_per_job, settings.ray_gpus_per_job)
     runs = [{"task": task, "variant": variant, **run} for (task, variant, _), output in zip(todo, outputs)
             for run in output or []]  # a failed job's output is None
+    if settings.carry_over:
+        wanted = [(task, variant, cfg.seed) for task, variant, configs in todo for cfg in configs]
+        runs = sorted(runs + carried_runs(settings.carry_over, wanted, runs),
+                      key=lambda r: (settings.tasks.index(r["task"]), settings.chosen.index(r["variant"]), r["seed"]))
     results = Path(settings.results_dir)
     results.mkdir(parents=True, exist_ok=True)
     name = f"paper_{settings.preset if not settings.variants else 'custom'}_{'_'.join(settings.tasks)}"
@@ -292,7 +327,7 @@ def main(settings: Settings) -> dict:
     (results / f"{name}.md").write_text(f"Machine of this report: {where['cpu']}, {where['cores']} cores (each run's own "
                                         "machine is in its notes). Final return: mean of the evaluations in the last 20 x "
                                         "eval-every env steps a run reached; mean +- std over seeds, 95% bootstrap CI of "
-                                        "the mean.\n\n" + markdown(rows))
+                                        "the mean.\n\n" + markdown(rows) + carried_note(rows, settings.carry_over))
     payload = {"benchmark": "paper", "machine": where, "settings": dataclasses.asdict(settings), "table": rows,
                "runs": runs, "failures": failures}
     path = write_json(f"{name}.json", payload, results)

@@ -1,5 +1,6 @@
 """``bench.paper``: run grid, ablation configs, bootstrap intervals, resuming a partial sweep."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -96,9 +97,28 @@ def test_sweep_trains_reports_and_resumes_without_retraining(tmp_path):
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     assert again["table"] == payload["table"]
 
+    # a machine that lost a run directory: the earlier report's record of that run is carried over
+    import shutil
+    report = tmp_path / "results" / "paper_custom_mountain_car.json"
+    kept = tmp_path / "earlier.json"
+    shutil.copy(report, kept)
+    shutil.rmtree(tmp_path / "runs" / "mountain_car-P1-seed1")
+    carried = paper.main(dataclasses.replace(settings, only_existing=True, carry_over=str(kept)))
+    lost = [r for r in carried["runs"] if "carried_from" in r]
+    assert [(r["variant"], r["seed"]) for r in lost] == [("poligen", 1)]
+    assert [r["seed"] for r in carried["runs"] if r["variant"] == "poligen"] == [0, 1]
+    first = {k: v for k, v in carried["table"][0].items() if k != "carried_seeds"}
+    assert first == {k: v for k, v in payload["table"][0].items() if k != "carried_seeds"}
+    assert carried["table"][0]["carried_seeds"] == [1] and carried["table"][1]["carried_seeds"] == []
+    assert "- mountain_car poligen: seeds 1" in (tmp_path / "results" / "paper_custom_mountain_car.md").read_text()
+    without = paper.main(dataclasses.replace(settings, only_existing=True))
+    assert without["table"][0]["seeds"] == 1
+
 
 def test_bad_settings_name_the_value():
     with pytest.raises(SystemExit, match="unknown variant 'poligen-fast'"):
         paper.Settings(variants=("poligen-fast",)).validate()
     with pytest.raises(SystemExit, match="unknown preset 'all'"):
         paper.Settings(preset="all").validate()
+    with pytest.raises(SystemExit, match="--carry-over 'nowhere.json' is not a file"):
+        paper.Settings(carry_over="nowhere.json").validate()
