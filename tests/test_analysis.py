@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from envs.tasks import TASKS
-from fastgen import atlas, export, policy_file, snapshots, sweep, trained
+from fastgen import atlas, export, policy, policy_file, snapshots, sweep, trained
 from fastgen.checkpoint import check_compatible
 from fastgen.config import Config, from_dict
 from fastgen.run import train
@@ -146,6 +146,25 @@ def test_sweep_refuses_what_is_not_a_poligen_run(tmp_path, capsys):
     (tmp_path / "config.json").write_text(json.dumps({"algo": "ars", "env": "mountain_car"}))
     assert sweep.main([str(tmp_path)]) == 2
     assert "is a ars run" in capsys.readouterr().err
+
+
+def test_command_sensitivity_measures_the_commands_and_the_noises_reach(mc_run, tmp_path):
+    from bench import command_sensitivity
+    settings = command_sensitivity.Settings(tasks=("mountain_car",), seeds=(0,), run_dirs=(str(mc_run),), episodes=4,
+                                            observations=50, results_dir=str(tmp_path))
+    rows = command_sensitivity.main(settings)["rows"]
+    assert [r["span"] for r in rows[:2]] == ["whole return range", "first 4 returns (p5-p95)"]
+    whole, first, run = rows
+    spec = TASKS["mountain_car"].spec
+    assert (whole["c_lo"], whole["c_hi"]) == spec.return_range and whole["scaled_input_gap"] == pytest.approx(1.0)
+    dims = policy.num_params(spec)
+    assert whole["weight_gap_noise"] == pytest.approx(0.1 * dims ** 0.5, rel=0.05)  # |eps| of N(0, 0.01 I) in D dims
+    assert first["c_lo"] <= first["c_hi"] and first["weight_norm"] == pytest.approx(whole["weight_norm"], rel=0.05)
+    assert (run["c_lo"], run["c_hi"]) == sweep.buffer_return_range(mc_run) and run["span"].startswith("buffer returns")
+    generator = trained.load(mc_run).generator  # no span, no gap, whatever the noise does
+    same = command_sensitivity.measure(generator, spec, 10.0, 10.0, 0, 20)
+    assert same["weight_gap_command"] == same["action_gap_command"] == 0.0 and same["action_gap_noise"] > 0
+    assert (tmp_path / "command_sensitivity.json").exists()
 
 
 def test_pca_finds_the_main_axis():
