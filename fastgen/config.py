@@ -40,6 +40,9 @@ class GeneratorConfig:
     """Std of the Gaussian exploration noise added to the flat policy vector."""
     output_scaling: bool = True
     """Multiply generated weights by 2/sqrt(fan-in) (paper Fig. 4 ablation: off)."""
+    command_width: float | None = None
+    """The generator's input is c / this (default: the task's return range, high - low, as the authors'
+    code: hopper 3100, swimmer 465); a smaller width makes commands that differ little differ more."""
     snapshots: int = 10
     """Keep this many generator snapshots over the budget, plus the untrained one, in snapshots/
     (for python -m fastgen.atlas; ~2 MB each on hopper); 0 keeps none."""
@@ -391,6 +394,8 @@ class Config:
             raise ValueError(f"--ars.elite {ars.elite} must be <= --ars.directions {ars.directions}")
         for flag, value in [("--ars.step-size", ars.step_size), ("--ars.noise", ars.noise), ("--udrl.lr", udrl.lr),
                             ("--ddpg.lr", ddpg.lr), ("--udrl.return-scale", udrl.return_scale),
+                            ("--generator.command-width", 1.0 if self.generator.command_width is None
+                             else self.generator.command_width),
                             ("--udrl.horizon-scale", udrl.horizon_scale), ("--ddpg.action-noise", ddpg.action_noise)]:
             if not value > 0:
                 raise ValueError(f"{flag} must be > 0, got {value}")

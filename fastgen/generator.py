@@ -72,7 +72,8 @@ def _hidden(p: dict[str, torch.Tensor], net: str, scaled: torch.Tensor) -> torch
 class Generator(nn.Module):
     """G(c) for one task: ``forward(commands [B]) -> [B, D]`` flat policies, ``sample`` adds noise."""
 
-    def __init__(self, spec: EnvSpec, noise_std: float = 0.1, output_scaling: bool = True):
+    def __init__(self, spec: EnvSpec, noise_std: float = 0.1, output_scaling: bool = True,
+                 command_width: float | None = None):
         super().__init__()
         hidden = HIDDEN[0]
         if any(h != hidden or h % TILE for h in HIDDEN):
@@ -84,7 +85,8 @@ class Generator(nn.Module):
             _LayerGenerator(1, n, spec.act_dim, TILE, hidden, output_scaling),
         ])
         low, high = spec.return_range
-        self.command_scale = 1.0 / (high - low)  # scaled, not centred (the authors' code)
+        # scaled, not centred (the authors' code)
+        self.command_scale = 1.0 / (high - low if command_width is None else command_width)
         self.noise_std = noise_std
 
     def policy_layers(self, params: dict[str, torch.Tensor], commands: torch.Tensor) -> list[torch.Tensor]:

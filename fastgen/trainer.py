@@ -103,7 +103,8 @@ def init_batch(cfgs: list[Config], env=None) -> list[TrainState]:
     spec, states, generators, evaluators = env.spec, [], [], []
     for slot, cfg in enumerate(cfgs):
         torch.manual_seed(cfg.seed)  # module initialisation
-        generators.append(Generator(spec, cfg.generator.noise_std, cfg.generator.output_scaling).to(device))
+        generators.append(Generator(spec, cfg.generator.noise_std, cfg.generator.output_scaling,
+                                   cfg.generator.command_width).to(device))
         evaluators.append(Evaluator(spec, cfg.evaluator.probes).to(device))
         buffer = ReplayBuffer(cfg.buffer.size, envs.num_params(spec.obs_dim, spec.act_dim), device,
                               cfg.buffer.recency_power or None)

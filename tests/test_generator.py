@@ -70,3 +70,14 @@ def test_command_changes_the_policy_and_noise_has_the_set_std():
         commands = torch.full((4,), 50.0)
         noise = generator.sample(rng, commands) - generator(commands)
     assert abs(noise.std().item() - 0.1) < 0.002 and abs(noise.mean().item()) < 0.002
+
+
+def test_command_width_rescales_the_command_and_defaults_to_the_return_range():
+    torch.manual_seed(3)
+    default = Generator(HOPPER)
+    narrow = Generator(HOPPER, command_width=400.0)
+    narrow.load_state_dict(default.state_dict())
+    low, high = HOPPER.return_range
+    assert default.command_scale == 1.0 / (high - low) == 1.0 / 3100.0
+    with torch.no_grad():  # a 400-wide command is the default generator's command times 3100 / 400
+        torch.testing.assert_close(narrow(torch.tensor([10.0, 120.0])), default(torch.tensor([77.5, 930.0])))
