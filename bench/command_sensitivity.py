@@ -63,10 +63,12 @@ class Settings:
 def measure(generator: Generator, spec, low: float, high: float, noise_seed: int, observations: int) -> dict:
     """The weight and action gaps of one generator over the command span ``[low, high]``."""
     with torch.no_grad():
-        theta = generator(torch.tensor([low, high], dtype=torch.float32))  # [2, D]
+        # One command per call: rows of one batched GEMM may round differently, and equal commands must give
+        # equal weights.
+        theta = torch.cat([generator(torch.tensor([c], dtype=torch.float32)) for c in (low, high)])  # [2, D]
         noise = generator.noise_std * torch.randn(theta.shape[1], generator=torch.Generator().manual_seed(noise_seed))
         obs = torch.randn(observations, spec.obs_dim, generator=torch.Generator().manual_seed(noise_seed + 1))
-        a_lo, a_hi, a_noisy = policy.forward(torch.stack([theta[0], theta[1], theta[0] + noise]), obs, spec)
+        a_lo, a_hi, a_noisy = (policy.forward(t[None], obs, spec)[0] for t in (theta[0], theta[1], theta[0] + noise))
     command_gap, noise_gap = float((a_hi - a_lo).abs().mean()), float((a_noisy - a_lo).abs().mean())
     return {"c_lo": low, "c_hi": high, "scaled_input_gap": (high - low) * generator.command_scale,
             "weight_gap_command": float((theta[1] - theta[0]).norm()), "weight_norm": float(theta[0].norm()),

@@ -11,6 +11,8 @@ distribution in polar form, no loop), arm velocities uniform in [-0.005, 0.005),
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from envs.spec import EnvSpec
 from envs.tasks.base import Frame, MujocoTask, uniform
 
@@ -22,6 +24,11 @@ FINGERTIP, TARGET = 0, 1  # rows of Frame.xpos, in the order of ``bodies``
 
 def _distance(frame: Frame, xp):
     vec = frame.xpos[:, FINGERTIP] - frame.xpos[:, TARGET]
+    if xp is np:
+        # Gymnasium's np.linalg.norm is a BLAS dot whose rounding (FMA or not) follows the CPU's kernel; a
+        # vector-vector matmul runs that same dot, so the cpu engine matches it on every machine.
+        return np.sqrt((vec[:, None, :] @ vec[:, :, None])[:, 0, 0])
+    # jax: a plain sum, as matmuls may run in TF32 on GPUs.
     return xp.sqrt(xp.sum(xp.square(vec), axis=1))
 
 
