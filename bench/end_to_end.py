@@ -61,6 +61,10 @@ class Settings:
     """Suffix of the result files (e.g. a variant's name)."""
     threads: int | None = None
     """torch and cpu-engine threads (default: the cores this process may use)."""
+    precision: str = "float32"
+    """The updates' matrix products (``fastgen.run --precision``); the floor stays float32's, so a bfloat16
+    run's ratio says how far it ran below the float32 floor. Not float32: the files get a ``_<precision>``
+    suffix."""
 
 
 def update_flops(env: str, device: torch.device) -> dict[str, float]:
@@ -105,7 +109,7 @@ def session_floor(sessions: list[dict], flops_per_iteration: float) -> float:
 def main(settings: Settings) -> dict:
     cfg = Config(env=settings.env, num_envs=settings.num_envs, seed=settings.seed, total_steps=settings.total_steps,
                  time_limit=settings.time_limit, out=settings.out, engine="cpu", device="cpu",
-                 threads=settings.threads, eval=EvalConfig(every=settings.eval_every))
+                 threads=settings.threads, precision=settings.precision, eval=EvalConfig(every=settings.eval_every))
     device, run_dir = torch.device("cpu"), Path(cfg.run_dir)
     sessions_path = run_dir / "end_to_end_sessions.json"
     sessions = json.loads(sessions_path.read_text()) if sessions_path.exists() else []
@@ -134,15 +138,16 @@ def main(settings: Settings) -> dict:
     floor_s = session_floor(sessions, sum(per_iteration[k] * flops[k] for k in flops))
     rate = sum(s["matmul_gflops"] * (s["iterations_after"] - s["iterations_before"]) for s in sessions) / max(
         1, summary["iterations"]) * 1e9
-    name = f"end_to_end_{cfg.env}_P{P}{'_' + settings.tag if settings.tag else ''}"
-    result = {"env": cfg.env, "P": P, "seed": cfg.seed, "finished": summary["finished"],
+    suffix = "".join(f"_{part}" for part in (settings.tag, "" if cfg.precision == "float32" else cfg.precision) if part)
+    name = f"end_to_end_{cfg.env}_P{P}{suffix}"
+    result = {"env": cfg.env, "P": P, "precision": cfg.precision, "seed": cfg.seed, "finished": summary["finished"],
               "env_steps": summary["env_steps"], "budget": cfg.budget, "wall_s": summary["wall_s"],
               "generator_updates": counts["generator"], "evaluator_updates": counts["evaluator"],
               "generator_gflop": flops["generator"] / 1e9, "evaluator_gflop": flops["evaluator"] / 1e9,
               "matmul_gflops": rate / 1e9, "floor_s": floor_s, "ratio": summary["wall_s"] / floor_s,
               "final_return": final_return(rows, cfg.budget, cfg.eval_every)[0],
               "paper": PAPER.get(cfg.env, {}).get("poligen")}
-    print(table([result], ["env", "P", "env_steps", "wall_s", "floor_s", "ratio", "matmul_gflops", "final_return",
+    print(table([result], ["env", "P", "precision", "env_steps", "wall_s", "floor_s", "ratio", "matmul_gflops", "final_return",
                            "paper"]))
     payload = {"benchmark": "end_to_end", "machine": machine(), "torch_threads": torch.get_num_threads(),
                "settings": dataclasses.asdict(settings), "config": json.loads((run_dir / "config.json").read_text()),

@@ -20,7 +20,8 @@ episode, whatever fastgen's per-task defaults), ``ars``, ``ddpg``, ``udrl`` (pre
 ``poligen-default`` (fastgen's per-task default P and update scaling, bench/results/populations.md);
 the ablations ``poligen-no-output-scaling`` (Fig. 4), ``poligen-uniform-buffer`` (Fig. 4: no recency
 weighting) and ``poligen-drive-0`` (Fig. 8: command = best return, no drive), each on the paper's
-schedule, beside ``poligen`` (preset ``ablations``).
+schedule, beside ``poligen`` (preset ``ablations``); ``poligen-bfloat16``: the paper's schedule with the
+updates' matrix products in bfloat16 (``--precision bfloat16``), the learning check of that option.
 
 Jobs and Ray: a job is one (task, variant) and a group of its seeds (``--seeds-per-job``, default all
 of them), done by ``run_group``. Without ``--ray`` the jobs run here one after another; with
@@ -69,6 +70,7 @@ VARIANTS = {
     "poligen-no-output-scaling": ("poligen", {"schedule": "paper", "generator.output_scaling": False}),
     "poligen-uniform-buffer": ("poligen", {"schedule": "paper", "buffer.recency_power": 0.0}),
     "poligen-drive-0": ("poligen", {"schedule": "paper", "command.drive": 0.0}),
+    "poligen-bfloat16": ("poligen", {"schedule": "paper", "precision": "bfloat16"}),
 }
 PRESETS = {"table1": ("poligen", "ars", "ddpg", "udrl"),
            "ablations": ("poligen", "poligen-no-output-scaling", "poligen-uniform-buffer", "poligen-drive-0")}

@@ -12,6 +12,10 @@ implementation, 6.88 GFLOP per hopper generator update); the learner now skips s
 (bias networks' output layer after the tile mean, the first layer's embedding part once per call).
 The authors' code needed ~210 ms per generator update on 4 CPU threads (REFERENCE.md).
 
+``--precisions``: each update also with ``--precision bfloat16`` (autocast: the products in bfloat16, the
+rest float32); ``speedup_vs_float32`` is the float32 row's time over the row's, ``of_floor`` stays against
+the float32 floor (so a bfloat16 row can pass 1), and the 2048^3 bfloat16 rate is printed and stored apart.
+
 ``gemm_alone_ms`` is a second, shape-aware floor: every matrix product the update runs (mm, addmm, bmm, as
 the profiler records them), each timed alone at its own shapes on fresh contiguous operands, summed.
 Products of an update's shapes (inner dimension 256) run well below the 2048^3 rate, so ``of_gemm_alone``
@@ -46,11 +50,13 @@ class Settings:
     """Timed updates per kind (median reported)."""
     devices: tuple[str, ...] = ()
     """Torch devices (default: cpu, and cuda when available)."""
+    precisions: tuple[str, ...] = ("float32", "bfloat16")
+    """Precisions of the updates' matrix products (``--precision``); the floor is float32's either way."""
 
 
-def matmul_rate(device: torch.device, size: int = 2048, repeats: int = 10) -> float:
-    """Measured float32 matmul FLOP/s on ``device``: the median of ``repeats`` timed products."""
-    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
+def matmul_rate(device: torch.device, size: int = 2048, repeats: int = 10, dtype=torch.float32) -> float:
+    """Measured matmul FLOP/s on ``device`` in ``dtype``: the median of ``repeats`` timed products."""
+    a, b = torch.randn(size, size, device=device, dtype=dtype), torch.randn(size, size, device=device, dtype=dtype)
     for _ in range(2):
         a @ b
     return 2 * size**3 / median_time(lambda: a @ b, repeats, device)
@@ -74,9 +80,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def filled_state(env: str, device: torch.device) -> trainer.TrainState:
+def filled_state(env: str, device: torch.device, precision: str = "float32") -> trainer.TrainState:
     """A fresh single-seed run whose buffer holds 2,000 random policies with random returns."""
-    state = trainer.init(Config(env=env, engine="cpu", device=str(device)))
+    state = trainer.init(Config(env=env, engine="cpu", device=str(device), precision=precision))
     dim = state.buffer.params.shape[1]
     state.buffer.add(torch.randn(2000, dim, device=device) * 0.05,
                      torch.rand(2000, device=device) * state.spec.return_range[1])
@@ -101,20 +107,21 @@ def gemm_calls(update) -> list[tuple[str, tuple]]:
             if e.name in GEMMS]
 
 
-def gemms_alone_seconds(calls: list[tuple[str, tuple]], device: torch.device, repeats: int) -> float:
-    """Sum over ``calls`` of each product's median time alone, on fresh contiguous operands of its shapes."""
+def gemms_alone_seconds(calls: list[tuple[str, tuple]], device: torch.device, repeats: int,
+                        dtype=torch.float32) -> float:
+    """Sum over ``calls`` of each product's median time alone, on fresh contiguous ``dtype`` operands of its shapes."""
     seconds = {}
     for call in calls:
         if call not in seconds:
             op, shapes = call
-            args = [torch.randn(shape, device=device) for shape in shapes]
+            args = [torch.randn(shape, device=device, dtype=dtype) for shape in shapes]
             product = {"aten::mm": torch.mm, "aten::addmm": torch.addmm, "aten::bmm": torch.bmm}[op]
             seconds[call] = median_time(lambda: product(*args), repeats, device)
     return sum(seconds[call] for call in calls)
 
 
-def time_updates(env: str, device: torch.device, repeats: int) -> list[dict]:
-    state = filled_state(env, device)
+def time_updates(env: str, device: torch.device, repeats: int, precision: str = "float32") -> list[dict]:
+    state = filled_state(env, device, precision)
     rows = []
     for name, update in updates(state).items():
         for _ in range(2):
@@ -122,8 +129,8 @@ def time_updates(env: str, device: torch.device, repeats: int) -> list[dict]:
         with FlopCounterMode(display=False) as counter:
             update()
         seconds = median_time(update, repeats, device)
-        alone = gemms_alone_seconds(gemm_calls(update), device, repeats)
-        rows.append({"env": env, "device": str(device), "update": name, "ms": seconds * 1e3,
+        alone = gemms_alone_seconds(gemm_calls(update), device, repeats, getattr(torch, precision))
+        rows.append({"env": env, "device": str(device), "precision": precision, "update": name, "ms": seconds * 1e3,
                      "gflop": counter.get_total_flops() / 1e9, "paper_gflop": PAPER_GFLOP.get((env, name)),
                      "gemm_alone_ms": alone * 1e3, "of_gemm_alone": alone / seconds})
     return rows
@@ -134,21 +141,28 @@ def main(settings: Settings) -> dict:
         if env not in TASKS:
             raise SystemExit(f"unknown env {env!r}; choose one of {', '.join(TASKS)}")
     devices = settings.devices or (("cpu", "cuda") if torch.cuda.is_available() else ("cpu",))
-    rows = []
+    rows, bf16_rates = [], {}
     for name in devices:
         device = torch.device(name)
         before = matmul_rate(device)
-        measured = [row for env in settings.envs for row in time_updates(env, device, settings.repeats)]
+        measured = [row for env in settings.envs for precision in settings.precisions
+                    for row in time_updates(env, device, settings.repeats, precision)]
         rate = max(before, matmul_rate(device))
+        bf16_rates[name] = matmul_rate(device, dtype=torch.bfloat16) / 1e9
+        float32_ms = {(r["env"], r["update"]): r["ms"] for r in measured if r["precision"] == "float32"}
         for row in measured:
             row["matmul_gflops"] = rate / 1e9
             row["floor_ms"] = row["gflop"] / row["matmul_gflops"] * 1e3
             row["of_floor"] = row["floor_ms"] / row["ms"]
+            if (row["env"], row["update"]) in float32_ms:
+                row["speedup_vs_float32"] = float32_ms[row["env"], row["update"]] / row["ms"]
             rows.append(row)
-    print(table(rows, ["env", "device", "update", "ms", "gflop", "paper_gflop", "matmul_gflops", "floor_ms",
-                       "of_floor", "gemm_alone_ms", "of_gemm_alone"]))
+    print(table(rows, ["env", "device", "precision", "update", "ms", "gflop", "paper_gflop", "matmul_gflops",
+                       "floor_ms", "of_floor", "gemm_alone_ms", "of_gemm_alone", "speedup_vs_float32"]))
+    print("bfloat16 matmul GFLOP/s (2048^3): " + ", ".join(f"{d} {r:.0f}" for d, r in bf16_rates.items()))
     payload = {"benchmark": "update_speed", "machine": machine(), "torch_threads": torch.get_num_threads(),
-               "rows": rows, "previous": PREVIOUS, "reference_code_generator_update_ms": 210}
+               "rows": rows, "bfloat16_matmul_gflops": bf16_rates, "previous": PREVIOUS,
+               "reference_code_generator_update_ms": 210}
     path = write_json(f"update_speed_{'gpu' if 'cuda' in devices else 'cpu'}.json", payload)
     print(f"wrote {path}")
     return payload

@@ -135,6 +135,7 @@ class Learner:
     evaluator_weights: WeightStack
     generator_opt: StackedAdam
     evaluator_opt: StackedAdam
+    precision: torch.dtype = torch.float32  # of the update's matrix products (bfloat16: autocast)
     _indices: dict = field(default_factory=dict)
 
     def state_dict(self, k: int) -> dict:
@@ -163,11 +164,13 @@ class Learner:
 
 
 def create(generators: list[Generator], evaluators: list[Evaluator], generator_lr: float,
-           evaluator_lr: float) -> Learner:
-    """The learner of K seeds from their freshly initialised networks (``generators[k]`` is seed k's)."""
+           evaluator_lr: float, precision: str = "float32") -> Learner:
+    """The learner of K seeds from their freshly initialised networks (``generators[k]`` is seed k's);
+    ``precision``: float32 or bfloat16, of the updates' matrix products."""
     generator_weights, evaluator_weights = WeightStack(generators), WeightStack(evaluators)
     return Learner(generators[0], evaluators[0], generator_weights, evaluator_weights,
-                   StackedAdam(generator_weights.flat, generator_lr), StackedAdam(evaluator_weights.flat, evaluator_lr))
+                   StackedAdam(generator_weights.flat, generator_lr), StackedAdam(evaluator_weights.flat, evaluator_lr),
+                   getattr(torch, precision))
 
 
 @torch.no_grad()
@@ -207,6 +210,7 @@ def _step(learner: Learner, stack: WeightStack, optimizer: StackedAdam, loss, se
     -> the losses ``[Ks]``. ``data``: tensors with the seeds first, or lists with one entry per seed."""
     index = learner.index(seeds)
     grad = torch.empty(len(seeds), stack.flat.shape[1], device=stack.flat.device, dtype=stack.flat.dtype)
+    loss = _in_precision(loss, learner.precision, stack.flat.device)
     if learner.uses_vmap():
         weights = stack.stacked(index, grad=True)
         losses = vmap(loss)(weights, *data)  # the sum's gradient in seed i's weights is seed i's own
@@ -223,3 +227,17 @@ def _step(learner: Learner, stack: WeightStack, optimizer: StackedAdam, loss, se
     optimizer.step(grad, index)
     return losses.detach()
 
+
+
+def _in_precision(loss, precision: torch.dtype, device: torch.device):
+    """``loss`` with its matrix products in ``precision`` (autocast; float32: ``loss`` itself). The loss value
+    is float32 either way, so the gradients of the float32 weights and Adam's arithmetic stay float32."""
+    if precision == torch.float32:
+        return loss
+
+    def reduced(*args):
+        with torch.autocast(device.type, dtype=precision):
+            value = loss(*args)
+        return value.float()
+
+    return reduced

@@ -111,7 +111,7 @@ def init_batch(cfgs: list[Config], env=None) -> list[TrainState]:
         rng = torch.Generator(device=device)
         rng.manual_seed(cfg.seed)
         states.append((cfg, slot, buffer, rng))
-    shared = learner.create(generators, evaluators, cfgs[0].generator.lr, cfgs[0].evaluator.lr)
+    shared = learner.create(generators, evaluators, cfgs[0].generator.lr, cfgs[0].evaluator.lr, cfgs[0].precision)
     return [TrainState(cfg, env, device, shared, slot, buffer, ObsStats(spec.obs_dim), rng, jax.random.key(cfg.seed))
             for cfg, slot, buffer, rng in states]
 

@@ -69,6 +69,8 @@ def test_bad_input_from_the_shell_is_one_line_and_nonzero(tmp_path):
     (["--engine", "tpu"], "unknown engine 'tpu'"),
     (["--time-limit", "0"], "--time-limit must be > 0 seconds, got 0"),
     (["--generator.command-width", "0"], "--generator.command-width must be > 0, got 0.0"),
+    (["--precision", "float16"], "unknown precision 'float16'; choose one of float32, bfloat16"),
+    (["--algo", "ars", "--precision", "bfloat16"], "--precision bfloat16 sets PoliGen's updates; --algo ars trains"),
     (["--algo", "sac"], "unknown algo 'sac'; choose one of poligen, ars, ddpg, udrl"),
     (["--algo", "ars", "--env", "hopper", "--num-envs", "5"], "--num-envs 5 must be even for --algo ars"),
     (["--algo", "ddpg", "--engine", "mjx"], "--algo ddpg steps one env through the Gymnasium API on the cpu engine"),

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from fastgen import trainer
+from fastgen import learner, trainer
 from fastgen.config import BufferConfig, Config, EvalConfig, EvaluatorConfig, GeneratorConfig
 
 
@@ -39,6 +39,27 @@ def test_generator_updates_leave_the_evaluator_frozen():
     trainer.iteration(state)
     assert torch.equal(before, state.learner.evaluator_weights.flat)  # probing states included
     assert not torch.equal(generator_before, state.learner.generator_weights.flat)
+
+
+@pytest.mark.parametrize("map_seeds", ["loop", "vmap"])
+def test_bfloat16_updates_round_only_the_products(monkeypatch, map_seeds):
+    """--precision bfloat16: the same updates as float32 within bfloat16's rounding, yet not bit-equal (the
+    products really run in bfloat16); weights, Adam's moments and the losses stay float32."""
+    monkeypatch.setattr(learner, "MAP_SEEDS", map_seeds)  # vmap: the GPU path, here on the CPU
+    losses = {}
+    for precision in ("float32", "bfloat16"):
+        state = trainer.init(_cfg(precision=precision, seed=3))
+        before = state.learner.generator_weights.flat.clone()
+        for _ in range(2):
+            state, metrics = trainer.iteration(state)
+        losses[precision] = np.array([metrics["train/evaluator_loss"], metrics["train/generator_loss"]])
+        shared = state.learner
+        for tensor in (shared.generator_weights.flat, shared.evaluator_weights.flat, shared.generator_opt.exp_avg_sq,
+                       shared.evaluator_opt.exp_avg):
+            assert tensor.dtype == torch.float32 and torch.isfinite(tensor).all()
+        assert not torch.equal(before, shared.generator_weights.flat)
+    assert (losses["bfloat16"] != losses["float32"]).all()
+    np.testing.assert_allclose(losses["bfloat16"], losses["float32"], rtol=0.01)
 
 
 def test_same_seed_same_run_other_seed_other_run():

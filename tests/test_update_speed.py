@@ -23,8 +23,9 @@ def test_gemm_calls_are_the_products_the_update_runs_each_counted_when_repeated(
 
 
 @pytest.mark.slow  # ~10 s: the default suite is near its 15-minute limit
-def test_update_rows_carry_both_floors():
-    rows = update_speed.time_updates("inverted_pendulum", torch.device("cpu"), repeats=2)
-    assert [r["update"] for r in rows] == ["evaluator", "generator"]
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_update_rows_carry_both_floors(precision):
+    rows = update_speed.time_updates("inverted_pendulum", torch.device("cpu"), repeats=2, precision=precision)
+    assert [(r["update"], r["precision"]) for r in rows] == [("evaluator", precision), ("generator", precision)]
     for row in rows:
         assert row["gflop"] > 0 and 0 < row["gemm_alone_ms"] and 0 < row["of_gemm_alone"] < 2
