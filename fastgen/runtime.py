@@ -27,6 +27,20 @@ MAX_THREADS = 4096
 """More threads than any machine fastgen runs on has cores (a typo, not a setting)."""
 
 
+BFLOAT16_FLAGS = ("amx_bf16", "avx512_bf16")
+"""CPU flags (Linux ``/proc/cpuinfo``) of bfloat16 matrix hardware: Intel AMX, AVX-512 BF16 (Zen 4, Cooper Lake+)."""
+
+
+def native_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether this CPU multiplies bfloat16 matrices in hardware (False where ``cpuinfo`` is unreadable)."""
+    try:
+        text = open(cpuinfo).read()
+    except OSError:
+        return False
+    flags = {flag for line in text.splitlines() if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
+    return any(flag in flags for flag in BFLOAT16_FLAGS)
+
+
 def usable_cores() -> int:
     """Cores this process may run on (its CPU affinity), at least 1."""
     return max(1, len(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else max(1, os.cpu_count() or 1)

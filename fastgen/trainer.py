@@ -16,6 +16,7 @@ batch, so the two runs differ only by the round-off of batched products (none on
 """
 
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ import numpy as np
 import torch
 
 import envs
-from fastgen import learner
+from fastgen import learner, runtime
 from fastgen.algorithms import Counters
 from fastgen.bridge import to_engine
 from fastgen.buffer import ReplayBuffer
@@ -111,6 +112,9 @@ def init_batch(cfgs: list[Config], env=None) -> list[TrainState]:
         rng = torch.Generator(device=device)
         rng.manual_seed(cfg.seed)
         states.append((cfg, slot, buffer, rng))
+    if cfgs[0].precision == "bfloat16" and device.type == "cpu" and not runtime.native_bfloat16():
+        print("fastgen: --precision bfloat16 on a CPU without AMX or AVX-512 BF16: its matrix products are emulated "
+              "and likely slower than float32", file=sys.stderr)
     shared = learner.create(generators, evaluators, cfgs[0].generator.lr, cfgs[0].evaluator.lr, cfgs[0].precision)
     return [TrainState(cfg, env, device, shared, slot, buffer, ObsStats(spec.obs_dim), rng, jax.random.key(cfg.seed))
             for cfg, slot, buffer, rng in states]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from fastgen import learner, trainer
+from fastgen import learner, runtime, trainer
 from fastgen.config import BufferConfig, Config, EvalConfig, EvaluatorConfig, GeneratorConfig
 
 
@@ -60,6 +60,18 @@ def test_bfloat16_updates_round_only_the_products(monkeypatch, map_seeds):
         assert not torch.equal(before, shared.generator_weights.flat)
     assert (losses["bfloat16"] != losses["float32"]).all()
     np.testing.assert_allclose(losses["bfloat16"], losses["float32"], rtol=0.01)
+
+
+def test_bfloat16_on_a_cpu_without_bfloat16_hardware_says_so(tmp_path, monkeypatch, capsys):
+    for flags, native in (("fpu avx2 avx512f", False), ("fpu avx512f avx512_bf16", True), ("fpu amx_tile amx_bf16", True)):
+        (tmp_path / "cpuinfo").write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+        assert runtime.native_bfloat16(str(tmp_path / "cpuinfo")) is native
+    assert runtime.native_bfloat16(str(tmp_path / "missing")) is False
+    monkeypatch.setattr(runtime, "native_bfloat16", lambda: False)
+    trainer.init(_cfg(precision="bfloat16"))
+    assert "--precision bfloat16 on a CPU without AMX or AVX-512 BF16" in capsys.readouterr().err
+    trainer.init(_cfg())
+    assert capsys.readouterr().err == ""
 
 
 def test_same_seed_same_run_other_seed_other_run():
