@@ -21,7 +21,8 @@ episode, whatever fastgen's per-task defaults), ``ars``, ``ddpg``, ``udrl`` (pre
 the ablations ``poligen-no-output-scaling`` (Fig. 4), ``poligen-uniform-buffer`` (Fig. 4: no recency
 weighting) and ``poligen-drive-0`` (Fig. 8: command = best return, no drive), each on the paper's
 schedule, beside ``poligen`` (preset ``ablations``); ``poligen-bfloat16``: the paper's schedule with the
-updates' matrix products in bfloat16 (``--precision bfloat16``), the learning check of that option.
+updates' matrix products in bfloat16 (``--precision bfloat16``), beside ``poligen`` in preset ``bfloat16``:
+the learning check of that option.
 
 Jobs and Ray: a job is one (task, variant) and a group of its seeds (``--seeds-per-job``, default all
 of them), done by ``run_group``. Without ``--ray`` the jobs run here one after another; with
@@ -73,13 +74,15 @@ VARIANTS = {
     "poligen-bfloat16": ("poligen", {"schedule": "paper", "precision": "bfloat16"}),
 }
 PRESETS = {"table1": ("poligen", "ars", "ddpg", "udrl"),
-           "ablations": ("poligen", "poligen-no-output-scaling", "poligen-uniform-buffer", "poligen-drive-0")}
+           "ablations": ("poligen", "poligen-no-output-scaling", "poligen-uniform-buffer", "poligen-drive-0"),
+           "bfloat16": ("poligen", "poligen-bfloat16")}
 
 
 @dataclass
 class Settings:
     preset: str = "table1"
-    """table1 (PoliGen and the three baselines) or ablations (PoliGen and its three ablations)."""
+    """table1 (PoliGen and the three baselines), ablations (PoliGen and its three ablations) or bfloat16 (PoliGen
+    in float32 and with --precision bfloat16)."""
     variants: tuple[str, ...] = ()
     """Variants to run instead of the preset's (see VARIANTS)."""
     tasks: tuple[str, ...] = ("inverted_pendulum", "mountain_car")
