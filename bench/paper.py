@@ -58,6 +58,7 @@ from envs.tasks import TASKS  # noqa: E402
 from fastgen import runtime  # noqa: E402
 from fastgen.config import Config  # noqa: E402
 from fastgen.run_seeds import train_batch  # noqa: E402
+from fastgen.rundir import final_return  # noqa: E402
 
 # variant -> (algo, config changes as "field" or "section.field": value). PoliGen's Table 1 row and its
 # ablations use the paper's schedule (P = 1, 5 + 20 updates per episode) whatever the per-task defaults;
@@ -192,8 +193,13 @@ def carried_runs(path: str, wanted: list[tuple[str, str, int]], present: list[di
         raise SystemExit(f"--carry-over {path!r} is not a bench.paper report (its benchmark is "
                          f"{report.get('benchmark')!r})")
     have = {(r["task"], r["variant"], r["seed"]) for r in present}
-    return [{**run, "carried_from": str(path)} for run in report["runs"]
-            if (run["task"], run["variant"], run["seed"]) in set(wanted) - have]
+    carried = [{**run, "carried_from": str(path)} for run in report["runs"]
+               if (run["task"], run["variant"], run["seed"]) in set(wanted) - have]
+    for run in carried:  # reports written before runs stored their final return: computed as run_record does
+        if "final_return" not in run:
+            eval_every = TASKS[run["task"]].spec.eval_every
+            run["final_return"], run["final_evaluations"] = final_return(run["curve"], run["budget"], eval_every)
+    return carried
 
 
 def bootstrap_mean_ci(values: np.ndarray, resamples: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -111,6 +111,13 @@ def test_sweep_trains_reports_and_resumes_without_retraining(tmp_path):
     assert first == {k: v for k, v in payload["table"][0].items() if k != "carried_seeds"}
     assert carried["table"][0]["carried_seeds"] == [1] and carried["table"][1]["carried_seeds"] == []
     assert "- mountain_car poligen: seeds 1" in (tmp_path / "results" / "paper_custom_mountain_car.md").read_text()
+    # a report written before runs stored their final return: computed from the run's curve, the same table
+    earlier = json.loads(kept.read_text())
+    for run in earlier["runs"]:
+        del run["final_return"], run["final_evaluations"]
+    kept.write_text(json.dumps(earlier))
+    from_older = paper.main(dataclasses.replace(settings, only_existing=True, carry_over=str(kept)))
+    assert from_older["table"] == carried["table"]
     without = paper.main(dataclasses.replace(settings, only_existing=True))
     assert without["table"][0]["seeds"] == 1
 
