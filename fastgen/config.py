@@ -272,7 +272,8 @@ class Config:
     precision: str = "float32"
     """PoliGen: precision of the matrix products in generator and evaluator updates: float32, or bfloat16
     (opt-in, autocast: weights, gradients, Adam and losses stay float32; policies are generated for the
-    simulator in float32). Fast where the CPU has AMX or AVX-512 BF16 (bench.update_speed)."""
+    simulator in float32, V's prediction in float32). Fast where the CPU has AMX or AVX-512 BF16
+    (bench.update_speed); learning checked in bench/results/paper_bfloat16_*."""
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     evaluator: EvaluatorConfig = field(default_factory=EvaluatorConfig)
     command: CommandConfig = field(default_factory=CommandConfig)

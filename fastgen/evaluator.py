@@ -38,4 +38,7 @@ class Evaluator(nn.Module):
         h = policy.apply(pieces, weights["probes"], self.spec).flatten(1)  # [N, n_probes * act_dim]
         h = torch.addmm(weights["head.0.bias"], h, weights["head.0.weight"].t()).relu_()
         h = torch.addmm(weights["head.2.bias"], h, weights["head.2.weight"].t()).relu_()
-        return torch.addmm(weights["head.4.bias"], h, weights["head.4.weight"].t()).squeeze(1)
+        # float32 under --precision bfloat16 too: bfloat16 would round a predicted 3000 to a multiple of 16,
+        # coarser than the command's drive of 20
+        with torch.autocast(h.device.type, enabled=False):
+            return torch.addmm(weights["head.4.bias"], h.float(), weights["head.4.weight"].t()).squeeze(1)

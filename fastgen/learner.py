@@ -228,7 +228,6 @@ def _step(learner: Learner, stack: WeightStack, optimizer: StackedAdam, loss, se
     return losses.detach()
 
 
-
 def _in_precision(loss, precision: torch.dtype, device: torch.device):
     """``loss`` with its matrix products in ``precision`` (autocast; float32: ``loss`` itself). The loss value
     is float32 either way, so the gradients of the float32 weights and Adam's arithmetic stay float32."""

@@ -38,3 +38,18 @@ def test_prediction_reads_the_fingerprint_of_each_policy():
     predictions = evaluator(params)
     assert predictions.shape == (4,)
     torch.testing.assert_close(predictions, evaluator.head(fingerprints).squeeze(1))
+
+
+def test_prediction_stays_float32_under_bfloat16_autocast():
+    """--precision bfloat16 rounds V's hidden products, never its prediction (a return of 3000 would round to 16s)."""
+    torch.manual_seed(0)
+    evaluator = Evaluator(HOPPER)
+    with torch.no_grad():
+        evaluator.head[4].bias.fill_(3000.0)  # a trained V's scale
+        theta = torch.randn(8, policy.num_params(HOPPER)) * 0.1
+        full = evaluator(theta)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            rounded = evaluator(theta)
+    assert rounded.dtype == torch.float32 and not torch.equal(rounded, full)
+    assert (rounded % 16 != 0).any()  # not bfloat16 values at this scale
+    torch.testing.assert_close(rounded, full, rtol=0, atol=0.5)
