@@ -54,9 +54,9 @@ class _LayerGenerator(nn.Module):
         tiles = torch.addmm(p["weight_net.4.bias"] * self.scale, hidden, p["weight_net.4.weight"].t() * self.scale)
         weight = tiles.view(B, to, ti, th, tw).transpose(2, 3).reshape(B, to * th, ti * tw)
         hidden = _hidden(p, "bias_net", scaled)
-        if ti > 1:
-            hidden = hidden.view(B * to, ti, HYPER_HIDDEN).mean(1)
-        bias = torch.addmm(p["bias_net.4.bias"] * self.scale, hidden, p["bias_net.4.weight"].t() * self.scale)
+        if ti > 1:  # the mean over tiles as a sum, 1 / ti folded into the output weights (no [B * tiles, 256] pass)
+            hidden = hidden.view(B * to, ti, HYPER_HIDDEN).sum(1)
+        bias = torch.addmm(p["bias_net.4.bias"] * self.scale, hidden, p["bias_net.4.weight"].t() * (self.scale / ti))
         return weight, bias.view(B, to * th)
 
 

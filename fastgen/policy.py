@@ -2,14 +2,20 @@
 
 ``envs.policy`` describes the layout once (order, shapes, forward); its array code runs unchanged
 on torch tensors, so the evaluator's probing forward and the engines' rollout forward are the same
-function by construction. Only the activation differs in implementation: on the CPU torch's tanh is
-computed as ``2 sigmoid(2x) - 1`` (``tanh``, within 2.5e-7), which is 2.3x faster there.
+function by construction. Only the activation differs in implementation: on a non-Intel CPU torch's
+tanh is computed as ``2 sigmoid(2x) - 1`` (``tanh``, within 2.5e-7), which is 2.3x faster there.
 """
 
 import torch
 
 from envs import policy as layout
 from envs.spec import EnvSpec
+from fastgen import runtime
+
+# torch's CPU tanh calls MKL's vector math, fast on Intel CPUs only. On a [16, 256, 200] tensor, one thread:
+# Intel Xeon (AVX-512, AMX) tanh 0.43 ms against 1.52 ms for 2 sigmoid(2x) - 1 (0.29 against 1.50 with torch's
+# AVX2 kernels forced); AMD EPYC Zen 3 (AVX2, 2 threads) 1.91 against 0.83 ms.
+NATIVE_TANH_ON_CPU = runtime.intel_cpu()
 
 
 def forward(params: torch.Tensor, obs: torch.Tensor, spec: EnvSpec) -> torch.Tensor:
@@ -37,8 +43,13 @@ def apply(pieces: list[torch.Tensor], obs: torch.Tensor, spec: EnvSpec) -> torch
 
 
 def tanh(x: torch.Tensor) -> torch.Tensor:
-    """``torch.tanh`` on CUDA; on the CPU the same function as ``2 sigmoid(2x) - 1`` (within 2.5e-7)."""
-    return _Tanh.apply(x) if x.device.type == "cpu" else torch.tanh(x)
+    """``torch.tanh``; on a non-Intel CPU the same function as ``2 sigmoid(2x) - 1`` (within 2.5e-7)."""
+    return _Tanh.apply(x) if x.device.type == "cpu" and not NATIVE_TANH_ON_CPU else torch.tanh(x)
+    if not NATIVE_TANH_ON_CPU:
+        return _Tanh.apply(x)
+    if x.dtype == torch.bfloat16:  # MKL has no bfloat16 tanh: 2.07 ms against 0.84 ms through float32 (as above)
+        return torch.tanh(x.float()).to(x.dtype)
+    return torch.tanh(x)
 
 
 class _Tanh(torch.autograd.Function):

@@ -33,12 +33,26 @@ BFLOAT16_FLAGS = ("amx_bf16", "avx512_bf16")
 
 def native_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:
     """Whether this CPU multiplies bfloat16 matrices in hardware (False where ``cpuinfo`` is unreadable)."""
+    flags = set(_cpuinfo_field(cpuinfo, "flags").split())
+    return any(flag in flags for flag in BFLOAT16_FLAGS)
+
+
+def intel_cpu(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether this CPU is Intel's (``vendor_id GenuineIntel``; False where ``cpuinfo`` is unreadable)."""
+    return _cpuinfo_field(cpuinfo, "vendor_id") == "GenuineIntel"
+
+
+def _cpuinfo_field(cpuinfo: str, name: str) -> str:
+    """The first ``name : value`` line's value in ``cpuinfo`` ("" if absent or unreadable)."""
     try:
         text = open(cpuinfo).read()
     except OSError:
-        return False
-    flags = {flag for line in text.splitlines() if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
-    return any(flag in flags for flag in BFLOAT16_FLAGS)
+        return ""
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == name:
+            return value.strip()
+    return ""
 
 
 def usable_cores() -> int:

@@ -2,8 +2,8 @@
 
 import jax.numpy as jnp
 import numpy as np
-import torch
 import pytest
+import torch
 
 from envs import policy
 from tests.reference import mlp_action
@@ -50,9 +50,12 @@ def test_random_params_follow_torch_linear_default():
     assert np.abs(w2).max() <= 1 / 16 and np.abs(w2).max() > 0.9 / 16
 
 
-def test_torch_side_tanh_matches_torch_tanh_in_value_gradient_and_under_vmap():
+@pytest.mark.parametrize("native", [False, True], ids=["sigmoid-form", "torch-tanh"])
+def test_torch_side_tanh_matches_torch_tanh_in_value_gradient_and_under_vmap(monkeypatch, native):
+    from fastgen import policy as torch_policy
     from fastgen.policy import tanh
 
+    monkeypatch.setattr(torch_policy, "NATIVE_TANH_ON_CPU", native)  # both CPU implementations, on any CPU
     x = torch.cat([torch.linspace(-60, 60, 2001), torch.randn(4999) * 3]).requires_grad_(True)
     y = tanh(x)
     torch.testing.assert_close(y, torch.tanh(x), rtol=0, atol=2.5e-7)
@@ -62,3 +65,20 @@ def test_torch_side_tanh_matches_torch_tanh_in_value_gradient_and_under_vmap():
     torch.testing.assert_close(grad, expected, rtol=0, atol=5e-7)
     batched = torch.func.vmap(tanh)(x.detach().view(7, -1))
     torch.testing.assert_close(batched.flatten(), y.detach(), rtol=0, atol=0)
+    assert (y.grad_fn.name() == "TanhBackward0") is native  # the implementation the setting names ran
+    half = x.detach().bfloat16().requires_grad_(True)  # under --precision bfloat16
+    y_half = tanh(half)
+    assert y_half.dtype == torch.bfloat16
+    torch.testing.assert_close(y_half, torch.tanh(half), rtol=0, atol=2**-8)  # one bfloat16 rounding
+    (grad_half,) = torch.autograd.grad(y_half.float().sum(), half)
+    (expected_half,) = torch.autograd.grad(torch.tanh(half).float().sum(), half)
+    torch.testing.assert_close(grad_half, expected_half, rtol=0, atol=2**-6)  # 1 - y^2 of a rounded y
+
+
+def test_the_cpu_vendor_is_read_from_cpuinfo(tmp_path):
+    from fastgen import runtime
+
+    for vendor, intel in (("GenuineIntel", True), ("AuthenticAMD", False)):
+        (tmp_path / "cpuinfo").write_text(f"processor\t: 0\nvendor_id\t: {vendor}\nflags\t\t: fpu avx2\n")
+        assert runtime.intel_cpu(str(tmp_path / "cpuinfo")) is intel
+    assert runtime.intel_cpu(str(tmp_path / "missing")) is False

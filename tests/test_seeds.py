@@ -89,11 +89,11 @@ def test_stacked_adam_is_torch_adam_per_seed():
     opt = learner.StackedAdam(stack.flat, lr=1e-2)
     plain = [torch.optim.Adam(m.parameters(), lr=1e-2) for m in modules]
     for t in range(steps):
-        seeds = torch.tensor([0, 2]) if t % 2 else torch.arange(K)  # seed 1 sits out every other step
+        seeds = [0, 2] if t % 2 else list(range(K))  # seed 1 sits out every other step
         grad = torch.randn(len(seeds), stack.flat.shape[1])
         before = stack.flat[1].clone()
         opt.step(grad, seeds)
-        for i, k in enumerate(seeds.tolist()):
+        for i, k in enumerate(seeds):
             for p, g in zip(modules[k].parameters(), grad[i].split(stack.sizes)):
                 p.grad = g.view(p.shape).clone()
             plain[k].step()
