@@ -142,20 +142,27 @@ class _LivePolicies:
     def __init__(self, params: np.ndarray, spec):
         self.spec = spec
         self.index = np.arange(params.shape[0])  # original policy id of each working-set row
+        self._use(params)
+
+    def _use(self, params: np.ndarray) -> None:
+        """``params [Pw, D]`` become the working set, unflattened once (views), not at every step."""
         self.params = params
+        self.pieces = policy.unflatten(params, self.spec.obs_dim, self.spec.act_dim)
 
     def actions(self, normalised: np.ndarray, live: np.ndarray) -> np.ndarray:
         """``normalised [P, E, obs_dim]``, ``live [P]`` -> ``[P, E, act_dim]`` (dead rows 0)."""
         live_here = live[self.index]
         if live_here.sum() <= POLICY_COMPACT_BELOW * live_here.size and live_here.size >= POLICY_COMPACT_MIN:
-            self.index, self.params = self.index[live_here], self.params[live_here]
+            self.index = self.index[live_here]
+            self._use(self.params[live_here])
             live_here = live_here[live_here]
         obs = normalised[self.index]
         out = np.zeros((self.index.size, normalised.shape[1], self.spec.act_dim), dtype=self.params.dtype)
 
         for s, e in live_spans(live_here, POLICY_GAP):
-            out[s:e] = policy.forward(self.params[s:e], obs[s:e], self.spec.action_bound,
-                                      self.spec.obs_dim, self.spec.act_dim, np)
+            out[s:e] = policy.apply([piece[s:e] for piece in self.pieces], obs[s:e], self.spec.action_bound, np)
+        if self.index.size == live.size:  # never compacted: rows are the policies themselves
+            return out
         actions = np.zeros((live.size, *out.shape[1:]), dtype=out.dtype)
         actions[self.index] = out
         return actions
@@ -357,6 +364,8 @@ def grid_shards(P: int, episodes: int, parts: int) -> list[tuple[slice, slice]]:
 
 def live_spans(live: np.ndarray, max_gap: int) -> list[tuple[int, int]]:
     """Half-open index ranges covering every True of ``live [P]``; gaps <= ``max_gap`` are bridged."""
+    if live.all():
+        return [(0, live.size)] if live.size else []
     ids = np.flatnonzero(live)
     if ids.size == 0:
         return []
