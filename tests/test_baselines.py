@@ -214,6 +214,22 @@ def test_ddpg_has_the_papers_settings():
     assert np.allclose(model.action_noise._sigma, 0.1 / 3.0)  # 0.1 in env units; the bound is 3
 
 
+def test_ddpg_steps_with_fused_adam_also_after_resuming_an_older_checkpoint(tmp_path):
+    ddpg, state = _ddpg(start_steps=60, update_after=50, update_every=10)
+    optimizers = (state.model.actor.optimizer, state.model.critic.optimizer)
+    assert all(group["fused"] for opt in optimizers for group in opt.param_groups)
+    state.model.learn(total_timesteps=60, progress_bar=False)
+    for opt in optimizers:  # as a checkpoint written before fused Adam was asked for
+        for group in opt.param_groups:
+            group["fused"] = None
+    ddpg.save(state, tmp_path)
+    _, fresh = _ddpg(start_steps=60, update_after=50, update_every=10)
+    fresh = ddpg.load(fresh, tmp_path)
+    for opt, saved in zip((fresh.model.actor.optimizer, fresh.model.critic.optimizer), optimizers):
+        assert all(group["fused"] for group in opt.param_groups)
+        assert opt.state_dict()["state"][0]["step"] == saved.state_dict()["state"][0]["step"] > 0
+
+
 def test_ddpg_random_phase_ignores_noise_and_updates_start_after_update_after():
     ddpg, state = _ddpg(start_steps=100, update_after=50, update_every=25)
     model = state.model
