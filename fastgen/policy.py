@@ -45,11 +45,6 @@ def apply(pieces: list[torch.Tensor], obs: torch.Tensor, spec: EnvSpec) -> torch
 def tanh(x: torch.Tensor) -> torch.Tensor:
     """``torch.tanh``; on a non-Intel CPU the same function as ``2 sigmoid(2x) - 1`` (within 2.5e-7)."""
     return _Tanh.apply(x) if x.device.type == "cpu" and not NATIVE_TANH_ON_CPU else torch.tanh(x)
-    if not NATIVE_TANH_ON_CPU:
-        return _Tanh.apply(x)
-    if x.dtype == torch.bfloat16:  # MKL has no bfloat16 tanh: 2.07 ms against 0.84 ms through float32 (as above)
-        return torch.tanh(x.float()).to(x.dtype)
-    return torch.tanh(x)
 
 
 class _Tanh(torch.autograd.Function):
