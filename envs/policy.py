@@ -58,16 +58,22 @@ def forward(params, obs, action_bound: float, obs_dim: int, act_dim: int, xp, hi
     return apply(unflatten(params, obs_dim, act_dim, hidden), obs, action_bound, xp)
 
 
-def apply(pieces: list, obs, action_bound: float, xp, tanh=None):
+def apply(pieces: list, obs, action_bound: float, xp, tanh=None, affine=None):
     """The forward on weights already in their shapes: ``pieces = [W1 [P, 256, obs], b1 [P, 256], ...]``
     (``unflatten``'s output, or a generator's layers); ``obs [P, E, obs_dim]``, or ``[E, obs_dim]`` shared
-    by all P policies; -> ``[P, E, act_dim]``. ``tanh``: the activation's implementation (default ``xp.tanh``;
-    the torch side passes a faster one, ``fastgen.policy``)."""
+    by all P policies; -> ``[P, E, act_dim]``. ``tanh`` and ``affine`` (``affine(W [P, out, in], h [P, in, E]
+    or [in, E], b [P, out]) -> W h + b [P, out, E]``): the operations' implementations, by default the plain
+    ``xp`` expressions; the torch side passes faster ones (``fastgen.policy``)."""
     tanh = tanh or xp.tanh
+    affine = affine or _affine(xp)
     h = xp.swapaxes(obs, -1, -2)  # [P, in, E] (or [in, E]): one matrix product per policy
     for weight, bias in zip(pieces[0::2], pieces[1::2]):
-        h = tanh(xp.matmul(weight, h) + bias[:, :, None])
+        h = tanh(affine(weight, h, bias))
     return xp.swapaxes(h, 1, 2) * action_bound
+
+
+def _affine(xp):
+    return lambda weight, h, bias: xp.matmul(weight, h) + bias[:, :, None]
 
 
 def random_params(rng: np.random.Generator, count: int, obs_dim: int, act_dim: int,

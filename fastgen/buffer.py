@@ -69,10 +69,15 @@ class ReplayBuffer:
                 self._weights = _block_means(age.pow(-self.recency_power), self.blocks[:filled])
         return self._weights
 
-    def sample(self, rng: torch.Generator, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """``batch`` entries drawn with replacement -> ``(params [batch, D], returns [batch])``."""
+    def sample(self, rng: torch.Generator, batch: int, out: tuple[torch.Tensor, torch.Tensor] | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``batch`` entries drawn with replacement -> ``(params [batch, D], returns [batch])``, gathered into
+        ``out`` when given (e.g. one seed's rows of a batch of seeds: no second copy)."""
         index = self.sample_index(rng, batch)
-        return self.params[index], self.returns[index]
+        if out is None:
+            return self.params[index], self.returns[index]
+        return (torch.index_select(self.params, 0, index, out=out[0]),
+                torch.index_select(self.returns, 0, index, out=out[1]))
 
     def sample_returns(self, rng: torch.Generator, batch: int) -> torch.Tensor:
         """The returns ``[batch]`` of the entries ``sample`` would draw (the same draw), without gathering params."""

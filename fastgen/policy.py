@@ -2,8 +2,9 @@
 
 ``envs.policy`` describes the layout once (order, shapes, forward); its array code runs unchanged
 on torch tensors, so the evaluator's probing forward and the engines' rollout forward are the same
-function by construction. Only the activation differs in implementation: on a non-Intel CPU torch's
-tanh is computed as ``2 sigmoid(2x) - 1`` (``tanh``, within 2.5e-7), which is 2.3x faster there.
+function by construction. Only two operations differ in implementation: on a non-Intel CPU torch's
+tanh is computed as ``2 sigmoid(2x) - 1`` (``tanh``, within 2.5e-7), which is 2.3x faster there, and each
+layer's ``W h + b`` is one ``baddbmm`` (``affine``).
 """
 
 import torch
@@ -39,7 +40,16 @@ def unflatten(params: torch.Tensor, spec: EnvSpec) -> list[torch.Tensor]:
 
 def apply(pieces: list[torch.Tensor], obs: torch.Tensor, spec: EnvSpec) -> torch.Tensor:
     """``forward`` on weights already in their shapes (``unflatten``'s, or a generator's layers): ``[N, S, act_dim]``."""
-    return layout.apply(pieces, obs, spec.action_bound, torch, tanh)
+    return layout.apply(pieces, obs, spec.action_bound, torch, tanh, affine)
+
+
+def affine(weight: torch.Tensor, h: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """``weight [P, out, in]``, ``h [P, in, E]`` (or ``[in, E]``, shared), ``bias [P, out]`` -> ``W h + b [P, out, E]``
+    as one ``baddbmm``: the bias is the product's initial value, not a pass of its own over ``[P, out, E]``, and
+    under bfloat16 autocast the layer stays bfloat16 (a float32 bias would promote it, and its tanh, to float32).
+    Hopper updates, 2 threads, Intel Xeon, 5 interleaved pairs, medians: evaluator 9.8 -> 8.7 ms in float32,
+    9.3 -> 6.8 ms in bfloat16; bfloat16 generator 30.8 -> 22.9 ms (float32 generator within the noise)."""
+    return torch.baddbmm(bias[:, :, None], weight, h.expand(weight.shape[0], *h.shape[-2:]))
 
 
 def tanh(x: torch.Tensor) -> torch.Tensor:

@@ -177,8 +177,12 @@ class _Counted:
 
 def _samples(states: list[TrainState]) -> tuple[torch.Tensor, torch.Tensor]:
     """One buffer batch per seed, each from its own buffer and RNG: ``([Ks, B, D], [Ks, B])``."""
-    drawn = [s.buffer.sample(s.rng, s.cfg.batch_size) for s in states]
-    return torch.stack([d[0] for d in drawn]), torch.stack([d[1] for d in drawn])
+    buffer, batch = states[0].buffer, states[0].cfg.batch_size
+    theta = buffer.params.new_empty(len(states), batch, buffer.params.shape[1])
+    returns = buffer.returns.new_empty(len(states), batch)
+    for k, s in enumerate(states):
+        s.buffer.sample(s.rng, batch, out=(theta[k], returns[k]))
+    return theta, returns
 
 
 def _commands(states: list[TrainState]) -> torch.Tensor:

@@ -81,6 +81,19 @@ def test_sample_returns_is_the_same_draw_as_sample():
     assert not torch.equal(buffer.sample_returns(b, 16), buffer.sample_returns(b, 16))
 
 
+def test_sample_into_out_is_the_same_draw_written_in_place():
+    buffer = ReplayBuffer(50, 4)
+    buffer.add(torch.randn(30, 4), torch.arange(30, dtype=torch.float32))
+    a, b = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
+    out = (torch.full((2, 16, 4), torch.nan), torch.full((2, 16), torch.nan))  # two seeds' rows
+    params, returns = buffer.sample(a, 16, out=(out[0][1], out[1][1]))
+    assert params.data_ptr() == out[0][1].data_ptr() and returns.data_ptr() == out[1][1].data_ptr()
+    expected_params, expected_returns = buffer.sample(b, 16)
+    assert torch.equal(out[0][1], expected_params) and torch.equal(out[1][1], expected_returns)
+    assert out[0][0].isnan().all() and out[1][0].isnan().all()  # the other seed's rows untouched
+    assert torch.equal(buffer.params[expected_returns.long()], expected_params)  # returns index their params
+
+
 def test_one_entry_blocks_keep_the_exact_power_law():
     buffer = _filled(capacity=6, count=9)  # P = 1: each add is a block of one
     age = (buffer.stored + 1 - buffer.stamps[:len(buffer)]).double()

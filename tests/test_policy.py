@@ -42,6 +42,38 @@ def test_batched_forward_matches_one_at_a_time(xp):
     assert np.abs(actions).max() <= 2.5
 
 
+@pytest.mark.parametrize("shared", [True, False], ids=["probing-states", "own-observations"])
+def test_torch_forward_matches_the_reference_in_value_gradient_and_under_vmap(shared):
+    from fastgen import policy as torch_policy
+    from envs.tasks import TASKS
+
+    spec = TASKS["hopper"].spec
+    rng = np.random.default_rng(1)
+    params = torch.from_numpy(policy.random_params(rng, 4, 11, 3))
+    obs = torch.from_numpy(rng.standard_normal((5, 11) if shared else (4, 5, 11)).astype(np.float32))
+    actions = torch_policy.forward(params, obs, spec)  # the bias as the product's initial value (baddbmm)
+    assert actions.shape == (4, 5, 3)
+    for p in range(4):
+        for e in range(5):
+            expected = mlp_action(params[p].numpy(), (obs[e] if shared else obs[p, e]).numpy(), 11, 3,
+                                  spec.action_bound)
+            np.testing.assert_allclose(actions[p, e].numpy(), expected, rtol=1e-5, atol=1e-6)
+    # gradients in the weights and the observations equal those of the plain matmul + bias
+    pieces = [t.clone().requires_grad_(True) for t in torch_policy.unflatten(params, spec)]
+    obs_grad = obs.clone().requires_grad_(True)
+    plain = policy.apply(pieces, obs_grad, spec.action_bound, torch, torch.tanh)
+    ours = torch_policy.apply(pieces, obs_grad, spec)
+    weights = torch.randn(plain.shape)
+    for got, want in zip(torch.autograd.grad((ours * weights).sum(), [*pieces, obs_grad]),
+                         torch.autograd.grad((plain * weights).sum(), [*pieces, obs_grad])):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+    # vmapped over a leading seed dimension (the learner's GPU path) = each seed alone
+    seeds = [torch.stack([p, p.flip(0)]) for p in torch_policy.unflatten(params, spec)]
+    batched = torch.func.vmap(lambda *ps: torch_policy.apply(list(ps), obs, spec))(*seeds)
+    torch.testing.assert_close(batched[0], actions)
+    torch.testing.assert_close(batched[1], torch_policy.apply([s[1] for s in seeds], obs, spec))
+
+
 def test_random_params_follow_torch_linear_default():
     params = policy.random_params(np.random.default_rng(0), 64, 11, 3)
     w1, b1, w2, *_ = policy.unflatten(params, 11, 3)
