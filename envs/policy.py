@@ -65,15 +65,11 @@ def apply(pieces: list, obs, action_bound: float, xp, tanh=None, affine=None):
     or [in, E], b [P, out]) -> W h + b [P, out, E]``): the operations' implementations, by default the plain
     ``xp`` expressions; the torch side passes faster ones (``fastgen.policy``)."""
     tanh = tanh or xp.tanh
-    affine = affine or _affine(xp)
+    affine = affine or (lambda weight, h, bias: xp.matmul(weight, h) + bias[:, :, None])
     h = xp.swapaxes(obs, -1, -2)  # [P, in, E] (or [in, E]): one matrix product per policy
     for weight, bias in zip(pieces[0::2], pieces[1::2]):
         h = tanh(affine(weight, h, bias))
     return xp.swapaxes(h, 1, 2) * action_bound
-
-
-def _affine(xp):
-    return lambda weight, h, bias: xp.matmul(weight, h) + bias[:, :, None]
 
 
 def random_params(rng: np.random.Generator, count: int, obs_dim: int, act_dim: int,

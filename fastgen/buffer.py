@@ -74,10 +74,9 @@ class ReplayBuffer:
         """``batch`` entries drawn with replacement -> ``(params [batch, D], returns [batch])``, gathered into
         ``out`` when given (e.g. one seed's rows of a batch of seeds: no second copy)."""
         index = self.sample_index(rng, batch)
-        if out is None:
-            return self.params[index], self.returns[index]
-        return (torch.index_select(self.params, 0, index, out=out[0]),
-                torch.index_select(self.returns, 0, index, out=out[1]))
+        params_out, returns_out = out or (None, None)
+        return (torch.index_select(self.params, 0, index, out=params_out),
+                torch.index_select(self.returns, 0, index, out=returns_out))
 
     def sample_returns(self, rng: torch.Generator, batch: int) -> torch.Tensor:
         """The returns ``[batch]`` of the entries ``sample`` would draw (the same draw), without gathering params."""
