@@ -16,18 +16,26 @@ The authors' code needed ~210 ms per generator update on 4 CPU threads (REFERENC
 rest float32); ``speedup_vs_float32`` is the float32 row's time over the row's, ``of_floor`` stays against
 the float32 floor (so a bfloat16 row can pass 1), and the 2048^3 bfloat16 rate is printed and stored apart.
 
-``gemm_alone_ms`` is a second, shape-aware floor: every matrix product the update runs (mm, addmm, bmm, as
-the profiler records them), each timed alone at its own shapes on fresh contiguous operands, summed.
-Products of an update's shapes (inner dimension 256) run well below the 2048^3 rate, so ``of_gemm_alone``
-(= gemm_alone_ms / ms) says how much of the update is its products, and 1 - it what is not matmul.
+``gemm_alone_ms`` is a second, shape-aware floor: every matrix product the update runs (mm, addmm, bmm,
+baddbmm, as the profiler records them), each timed alone at its own shapes on fresh contiguous operands,
+summed. Products of an update's shapes (inner dimension 256) can run below the 2048^3 rate, so
+``of_gemm_alone`` (= gemm_alone_ms / ms) says how much of the update is its products, and 1 - it what is not.
+
+On the CPU each row also says where its ``ms`` go, every aten op timed as it runs (``OpTimer``, a third of
+``repeats`` updates): ``products_ms`` (the products in place, operands as the update leaves them) and
+``other_ops_ms`` (the costliest listed in the JSON's ``top_other_ops``). What the two leave of ``ms`` is
+Python, dispatch and autograd's bookkeeping, but only roughly: the timer's own Python between ops slows the
+ops a little, so on the 2-core machines the two sum to within ~2 ms of ``ms``, either side.
 """
 
+import collections
 import statistics
 import time
 from dataclasses import dataclass
 
 import torch
 import tyro
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench.common import machine, table, write_json
@@ -96,7 +104,8 @@ def updates(state: trainer.TrainState) -> dict:
             "generator": lambda: learner.generator_step(shared, slots, trainer._commands([state]))}
 
 
-GEMMS = ("aten::mm", "aten::addmm", "aten::bmm")
+# The matrix products an update runs, by profiler name (baddbmm: each policy layer of V, fastgen.policy.affine).
+PRODUCTS = {"aten::mm": torch.mm, "aten::addmm": torch.addmm, "aten::bmm": torch.bmm, "aten::baddbmm": torch.baddbmm}
 
 
 def gemm_calls(update) -> list[tuple[str, tuple]]:
@@ -104,7 +113,7 @@ def gemm_calls(update) -> list[tuple[str, tuple]]:
     with torch.profiler.profile(record_shapes=True) as profile:
         update()
     return [(e.name, tuple(tuple(shape) for shape in e.input_shapes[:3])) for e in profile.events()
-            if e.name in GEMMS]
+            if e.name in PRODUCTS]
 
 
 def gemms_alone_seconds(calls: list[tuple[str, tuple]], device: torch.device, repeats: int,
@@ -115,9 +124,43 @@ def gemms_alone_seconds(calls: list[tuple[str, tuple]], device: torch.device, re
         if call not in seconds:
             op, shapes = call
             args = [torch.randn(shape, device=device, dtype=dtype) for shape in shapes]
-            product = {"aten::mm": torch.mm, "aten::addmm": torch.addmm, "aten::bmm": torch.bmm}[op]
+            product = PRODUCTS[op]
             seconds[call] = median_time(lambda: product(*args), repeats, device)
     return sum(seconds[call] for call in calls)
+
+
+class OpTimer(TorchDispatchMode):
+    """Wall seconds and calls of every aten op run under it, by ``(op, input shapes)``. Each op is timed around
+    its own call, so Python and dispatch between ops fall outside. CPU only: a CUDA op returns before it ends."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds, self.calls = collections.defaultdict(float), collections.Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        start = time.perf_counter()
+        out = func(*args, **(kwargs or {}))
+        key = (func._schema.name, tuple(tuple(a.shape) for a in args if isinstance(a, torch.Tensor))[:3])
+        self.seconds[key] += time.perf_counter() - start
+        self.calls[key] += 1
+        return out
+
+
+def op_split(update, repeats: int, top: int = 6) -> dict:
+    """Where one update's time goes (CPU): its matrix products and its other ops, ms per update, means over
+    ``repeats`` updates run under ``OpTimer``; with the ``top`` costliest other ops as ``{"op", "shapes",
+    "calls", "ms"}``."""
+    timer = OpTimer()
+    with timer:
+        for _ in range(repeats):
+            update()
+    per_update = {key: seconds * 1e3 / repeats for key, seconds in timer.seconds.items()}
+    products = sum(t for (op, _), t in per_update.items() if op in PRODUCTS)
+    others = sorted(((t, key) for key, t in per_update.items() if key[0] not in PRODUCTS), reverse=True)
+    other_ms = sum(t for t, _ in others)
+    return {"products_ms": products, "other_ops_ms": other_ms,
+            "top_other_ops": [{"op": op, "shapes": shapes, "calls": timer.calls[op, shapes] // repeats, "ms": t}
+                              for t, (op, shapes) in others[:top]]}
 
 
 def time_updates(env: str, device: torch.device, repeats: int, precision: str = "float32") -> list[dict]:
@@ -129,10 +172,12 @@ def time_updates(env: str, device: torch.device, repeats: int, precision: str = 
         with FlopCounterMode(display=False) as counter:
             update()
         seconds = median_time(update, repeats, device)
+        # before the profiler of gemm_calls: updates run after it were measured slower (45 -> 60 ms, hopper generator)
+        split = op_split(update, max(1, repeats // 3)) if device.type == "cpu" else {}
         alone = gemms_alone_seconds(gemm_calls(update), device, repeats, getattr(torch, precision))
         rows.append({"env": env, "device": str(device), "precision": precision, "update": name, "ms": seconds * 1e3,
                      "gflop": counter.get_total_flops() / 1e9, "paper_gflop": PAPER_GFLOP.get((env, name)),
-                     "gemm_alone_ms": alone * 1e3, "of_gemm_alone": alone / seconds})
+                     "gemm_alone_ms": alone * 1e3, "of_gemm_alone": alone / seconds, **split})
     return rows
 
 
@@ -158,7 +203,8 @@ def main(settings: Settings) -> dict:
                 row["speedup_vs_float32"] = float32_ms[row["env"], row["update"]] / row["ms"]
             rows.append(row)
     print(table(rows, ["env", "device", "precision", "update", "ms", "gflop", "paper_gflop", "matmul_gflops",
-                       "floor_ms", "of_floor", "gemm_alone_ms", "of_gemm_alone", "speedup_vs_float32"]))
+                       "floor_ms", "of_floor", "gemm_alone_ms", "of_gemm_alone", "products_ms", "other_ops_ms",
+                       "speedup_vs_float32"]))
     print("bfloat16 matmul GFLOP/s (2048^3): " + ", ".join(f"{d} {r:.0f}" for d, r in bf16_rates.items()))
     payload = {"benchmark": "update_speed", "machine": machine(), "torch_threads": torch.get_num_threads(),
                "rows": rows, "bfloat16_matmul_gflops": bf16_rates, "previous": PREVIOUS,

@@ -1,4 +1,6 @@
-"""bench.update_speed's shape-aware floor: it finds the update's matrix products and times them alone."""
+"""bench.update_speed's shape-aware floor (the update's matrix products timed alone) and its split of an update's time."""
+
+import time
 
 import pytest
 import torch
@@ -12,11 +14,13 @@ def test_gemm_calls_are_the_products_the_update_runs_each_counted_when_repeated(
 
     def update():
         h = torch.addmm(bias, a, b).relu()
-        return torch.bmm(h.view(4, 16, 16), h.view(4, 16, 16)).sum() + (a @ a.t()).sum()
+        layer = torch.baddbmm(bias.view(1, 16, 1), h.view(4, 16, 16), h.view(4, 16, 16))  # a policy layer's product
+        return torch.bmm(h.view(4, 16, 16), h.view(4, 16, 16)).sum() + (a @ a.t()).sum() + layer.sum()
 
     calls = update_speed.gemm_calls(update)
-    assert calls == [("aten::addmm", ((16,), (64, 32), (32, 16))), ("aten::bmm", ((4, 16, 16), (4, 16, 16))),
-                     ("aten::mm", ((64, 32), (32, 64)))]
+    assert calls == [("aten::addmm", ((16,), (64, 32), (32, 16))),
+                     ("aten::baddbmm", ((1, 16, 1), (4, 16, 16), (4, 16, 16))),
+                     ("aten::bmm", ((4, 16, 16), (4, 16, 16))), ("aten::mm", ((64, 32), (32, 64)))]
     alone = update_speed.gemms_alone_seconds(calls + calls[:1], torch.device("cpu"), repeats=5)
     once = update_speed.gemms_alone_seconds(calls[:1], torch.device("cpu"), repeats=5)
     assert alone > once > 0  # a repeated call counts again
@@ -28,4 +32,22 @@ def test_update_rows_carry_both_floors(precision):
     rows = update_speed.time_updates("inverted_pendulum", torch.device("cpu"), repeats=2, precision=precision)
     assert [(r["update"], r["precision"]) for r in rows] == [("evaluator", precision), ("generator", precision)]
     for row in rows:
-        assert row["gflop"] > 0 and 0 < row["gemm_alone_ms"] and 0 < row["of_gemm_alone"] < 2
+        assert row["gflop"] > 0 and 0 < row["gemm_alone_ms"] and 0 < row["of_gemm_alone"]  # no upper bound: timing
+        assert row["products_ms"] > 0 and row["other_ops_ms"] > 0 and row["top_other_ops"]  # beside a training varies
+
+
+def test_op_split_puts_products_other_ops_and_the_rest_where_they_belong():
+    a, b = torch.randn(16, 16), torch.randn(16, 16)  # ops of microseconds, single-threaded: no timing noise to speak of
+
+    def update():
+        h = (a @ b).relu()  # one product, one other op
+        time.sleep(0.02)  # 20 ms outside any op: the rest's
+        return h.sum()
+
+    ms = update_speed.median_time(update, 3, torch.device("cpu")) * 1e3
+    split = update_speed.op_split(update, repeats=3)
+    ops = {row["op"]: row for row in split["top_other_ops"]}
+    assert split["products_ms"] > 0 and {"aten::relu", "aten::sum"} <= set(ops) and "aten::mm" not in ops
+    assert ops["aten::relu"]["calls"] == 1 and ops["aten::relu"]["shapes"] == ((16, 16),)
+    assert split["other_ops_ms"] == pytest.approx(sum(row["ms"] for row in split["top_other_ops"]))
+    assert split["products_ms"] + split["other_ops_ms"] < ms - 15.0  # the sleep is no op's
