@@ -25,7 +25,7 @@ On the CPU each row also says where its ``ms`` go, every aten op timed as it run
 ``repeats`` updates): ``products_ms`` (the products in place, operands as the update leaves them) and
 ``other_ops_ms`` (the costliest listed in the JSON's ``top_other_ops``). What the two leave of ``ms`` is
 Python, dispatch and autograd's bookkeeping, but only roughly: the timer's own Python between ops slows the
-ops a little, so on the 2-core machines the two sum to within ~2 ms of ``ms``, either side.
+ops a little, so (2-core AMD EPYC Zen 4) the two summed to within ~2 ms of ``ms``, either side.
 """
 
 import collections

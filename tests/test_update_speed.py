@@ -32,8 +32,9 @@ def test_update_rows_carry_both_floors(precision):
     rows = update_speed.time_updates("inverted_pendulum", torch.device("cpu"), repeats=2, precision=precision)
     assert [(r["update"], r["precision"]) for r in rows] == [("evaluator", precision), ("generator", precision)]
     for row in rows:
-        assert row["gflop"] > 0 and 0 < row["gemm_alone_ms"] and 0 < row["of_gemm_alone"]  # no upper bound: timing
-        assert row["products_ms"] > 0 and row["other_ops_ms"] > 0 and row["top_other_ops"]  # beside a training varies
+        # no upper bound on of_gemm_alone: beside another job the timings vary by several times
+        assert row["gflop"] > 0 and 0 < row["gemm_alone_ms"] and 0 < row["of_gemm_alone"]
+        assert row["products_ms"] > 0 and row["other_ops_ms"] > 0 and row["top_other_ops"]
 
 
 def test_op_split_puts_products_other_ops_and_the_rest_where_they_belong():
