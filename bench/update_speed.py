@@ -17,7 +17,7 @@ rest float32); ``speedup_vs_float32`` is the float32 row's time over the row's, 
 the float32 floor (so a bfloat16 row can pass 1), and the 2048^3 bfloat16 rate is printed and stored apart.
 
 ``gemm_alone_ms`` is a second, shape-aware floor: every matrix product the update runs (mm, addmm, bmm,
-baddbmm, as the profiler records them), each timed alone at its own shapes on fresh contiguous operands,
+baddbmm, as ``OpTimer`` records them, backward's included), each timed alone at its own shapes on fresh contiguous operands,
 summed. Products of an update's shapes (inner dimension 256) can run below the 2048^3 rate, so
 ``of_gemm_alone`` (= gemm_alone_ms / ms) says how much of the update is its products, and 1 - it what is not.
 
@@ -104,16 +104,16 @@ def updates(state: trainer.TrainState) -> dict:
             "generator": lambda: learner.generator_step(shared, slots, trainer._commands([state]))}
 
 
-# The matrix products an update runs, by profiler name (baddbmm: each policy layer of V, fastgen.policy.affine).
+# The matrix products an update runs, by aten name (baddbmm: each policy layer of V, fastgen.policy.affine).
 PRODUCTS = {"aten::mm": torch.mm, "aten::addmm": torch.addmm, "aten::bmm": torch.bmm, "aten::baddbmm": torch.baddbmm}
 
 
 def gemm_calls(update) -> list[tuple[str, tuple]]:
-    """The matrix products one call of ``update`` runs: ``(op, input shapes)`` in call order."""
-    with torch.profiler.profile(record_shapes=True) as profile:
+    """The matrix products one call of ``update`` runs (backward's included): ``(op, input shapes)`` in call order."""
+    timer = OpTimer()
+    with timer:
         update()
-    return [(e.name, tuple(tuple(shape) for shape in e.input_shapes[:3])) for e in profile.events()
-            if e.name in PRODUCTS]
+    return [key for key in timer.order if key[0] in PRODUCTS]
 
 
 def gemms_alone_seconds(calls: list[tuple[str, tuple]], device: torch.device, repeats: int,
@@ -130,12 +130,14 @@ def gemms_alone_seconds(calls: list[tuple[str, tuple]], device: torch.device, re
 
 
 class OpTimer(TorchDispatchMode):
-    """Wall seconds and calls of every aten op run under it, by ``(op, input shapes)``. Each op is timed around
-    its own call, so Python and dispatch between ops fall outside. CPU only: a CUDA op returns before it ends."""
+    """Wall seconds and calls of every aten op run under it, by ``(op, input shapes)``, and ``order``: the keys
+    in call order. Each op is timed around its own call, so Python and dispatch between ops fall outside. The
+    seconds are the CPU's only (a CUDA op returns before it ends); the calls are right on any device."""
 
     def __init__(self):
         super().__init__()
         self.seconds, self.calls = collections.defaultdict(float), collections.Counter()
+        self.order: list[tuple[str, tuple]] = []
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         start = time.perf_counter()
@@ -143,6 +145,7 @@ class OpTimer(TorchDispatchMode):
         key = (func._schema.name, tuple(tuple(a.shape) for a in args if isinstance(a, torch.Tensor))[:3])
         self.seconds[key] += time.perf_counter() - start
         self.calls[key] += 1
+        self.order.append(key)
         return out
 
 
@@ -172,7 +175,6 @@ def time_updates(env: str, device: torch.device, repeats: int, precision: str = 
         with FlopCounterMode(display=False) as counter:
             update()
         seconds = median_time(update, repeats, device)
-        # before the profiler of gemm_calls: updates run after it were measured slower (45 -> 60 ms, hopper generator)
         split = op_split(update, max(1, repeats // 3)) if device.type == "cpu" else {}
         alone = gemms_alone_seconds(gemm_calls(update), device, repeats, getattr(torch, precision))
         rows.append({"env": env, "device": str(device), "precision": precision, "update": name, "ms": seconds * 1e3,
