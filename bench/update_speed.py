@@ -17,8 +17,8 @@ rest float32); ``speedup_vs_float32`` is the float32 row's time over the row's, 
 the float32 floor (so a bfloat16 row can pass 1), and the 2048^3 bfloat16 rate is printed and stored apart.
 
 ``gemm_alone_ms`` is a second, shape-aware floor: every matrix product the update runs (mm, addmm, bmm,
-baddbmm, as ``OpTimer`` records them, backward's included), each timed alone at its own shapes on fresh contiguous operands,
-summed. Products of an update's shapes (inner dimension 256) can run below the 2048^3 rate, so
+baddbmm, as ``OpTimer`` records them, backward's included), each timed alone at its own shapes on fresh
+contiguous operands, summed. Products of an update's shapes (inner dimension 256) can run below the 2048^3 rate, so
 ``of_gemm_alone`` (= gemm_alone_ms / ms) says how much of the update is its products, and 1 - it what is not.
 
 On the CPU each row also says where its ``ms`` go, every aten op timed as it runs (``OpTimer``, a third of
@@ -130,13 +130,13 @@ def gemms_alone_seconds(calls: list[tuple[str, tuple]], device: torch.device, re
 
 
 class OpTimer(TorchDispatchMode):
-    """Wall seconds and calls of every aten op run under it, by ``(op, input shapes)``, and ``order``: the keys
-    in call order. Each op is timed around its own call, so Python and dispatch between ops fall outside. The
-    seconds are the CPU's only (a CUDA op returns before it ends); the calls are right on any device."""
+    """Wall seconds of every aten op run under it, by ``(op, input shapes)``, and ``order``: those keys in call
+    order, one per call. Each op is timed around its own call, so Python and dispatch between ops fall outside.
+    The seconds are the CPU's only (a CUDA op returns before it ends); ``order`` is right on any device."""
 
     def __init__(self):
         super().__init__()
-        self.seconds, self.calls = collections.defaultdict(float), collections.Counter()
+        self.seconds = collections.defaultdict(float)
         self.order: list[tuple[str, tuple]] = []
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
@@ -144,7 +144,6 @@ class OpTimer(TorchDispatchMode):
         out = func(*args, **(kwargs or {}))
         key = (func._schema.name, tuple(tuple(a.shape) for a in args if isinstance(a, torch.Tensor))[:3])
         self.seconds[key] += time.perf_counter() - start
-        self.calls[key] += 1
         self.order.append(key)
         return out
 
@@ -157,12 +156,13 @@ def op_split(update, repeats: int, top: int = 6) -> dict:
     with timer:
         for _ in range(repeats):
             update()
+    calls = collections.Counter(timer.order)
     per_update = {key: seconds * 1e3 / repeats for key, seconds in timer.seconds.items()}
     products = sum(t for (op, _), t in per_update.items() if op in PRODUCTS)
     others = sorted(((t, key) for key, t in per_update.items() if key[0] not in PRODUCTS), reverse=True)
     other_ms = sum(t for t, _ in others)
     return {"products_ms": products, "other_ops_ms": other_ms,
-            "top_other_ops": [{"op": op, "shapes": shapes, "calls": timer.calls[op, shapes] // repeats, "ms": t}
+            "top_other_ops": [{"op": op, "shapes": shapes, "calls": calls[op, shapes] // repeats, "ms": t}
                               for t, (op, shapes) in others[:top]]}
 
 
