@@ -5,8 +5,11 @@
 An update is what training runs: sample a batch of 16 from a full buffer, forward, backward, Adam
 step (``fastgen.learner.evaluator_step`` / ``generator_step`` with K = 1). Its FLOPs are counted
 with ``torch.utils.flop_counter``; the floor is FLOPs / the machine's float32 matmul rate
-(``matmul_rate``: a 2048^3 product, median of repeats, measured before and after the updates, the
-higher of the two taken, so a noisy neighbour cannot lower the bar). ``of_floor`` = floor / time.
+(``matmul_rate``: a 2048^3 product, median of repeats). The rate is sampled before the updates and
+after each task and precision's rows, and the highest sample is every row's rate
+(``matmul_gflops_samples`` in the JSON): on a shared VM a slow phase lowers the rate for minutes (a
+2-core Intel Xeon measured 168 GFLOP/s in one run and 279 in the next), and a rate taken in such a
+phase would lower the bar. ``of_floor`` = floor / time.
 ``paper_gflop`` is the FLOPs of the paper's architecture computed the direct way (the previous
 implementation, 6.88 GFLOP per hopper generator update); the learner now skips some of them
 (bias networks' output layer after the tile mean, the first layer's embedding part once per call).
@@ -188,13 +191,16 @@ def main(settings: Settings) -> dict:
         if env not in TASKS:
             raise SystemExit(f"unknown env {env!r}; choose one of {', '.join(TASKS)}")
     devices = settings.devices or (("cpu", "cuda") if torch.cuda.is_available() else ("cpu",))
-    rows, bf16_rates = [], {}
+    rows, bf16_rates, rate_samples = [], {}, {}
     for name in devices:
         device = torch.device(name)
-        before = matmul_rate(device)
-        measured = [row for env in settings.envs for precision in settings.precisions
-                    for row in time_updates(env, device, settings.repeats, precision)]
-        rate = max(before, matmul_rate(device))
+        samples, measured = [matmul_rate(device)], []
+        for env in settings.envs:
+            for precision in settings.precisions:
+                measured += time_updates(env, device, settings.repeats, precision)
+                samples.append(matmul_rate(device))
+        rate = max(samples)
+        rate_samples[name] = [r / 1e9 for r in samples]
         bf16_rates[name] = matmul_rate(device, dtype=torch.bfloat16) / 1e9
         float32_ms = {(r["env"], r["update"]): r["ms"] for r in measured if r["precision"] == "float32"}
         for row in measured:
@@ -207,10 +213,12 @@ def main(settings: Settings) -> dict:
     print(table(rows, ["env", "device", "precision", "update", "ms", "gflop", "paper_gflop", "matmul_gflops",
                        "floor_ms", "of_floor", "gemm_alone_ms", "of_gemm_alone", "products_ms", "other_ops_ms",
                        "speedup_vs_float32"]))
+    print("float32 matmul GFLOP/s samples (2048^3; the highest is the floor's rate): "
+          + "; ".join(f"{d} " + ", ".join(f"{r:.0f}" for r in rs) for d, rs in rate_samples.items()))
     print("bfloat16 matmul GFLOP/s (2048^3): " + ", ".join(f"{d} {r:.0f}" for d, r in bf16_rates.items()))
     payload = {"benchmark": "update_speed", "machine": machine(), "torch_threads": torch.get_num_threads(),
-               "rows": rows, "bfloat16_matmul_gflops": bf16_rates, "previous": PREVIOUS,
-               "reference_code_generator_update_ms": 210}
+               "rows": rows, "matmul_gflops_samples": rate_samples, "bfloat16_matmul_gflops": bf16_rates,
+               "previous": PREVIOUS, "reference_code_generator_update_ms": 210}
     path = write_json(f"update_speed_{'gpu' if 'cuda' in devices else 'cpu'}.json", payload)
     print(f"wrote {path}")
     return payload

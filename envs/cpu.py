@@ -306,9 +306,13 @@ class CpuEnv:
         mean, std = obs_mean[:, None, :], obs_std[:, None, :]
         policy_s = physics_s = 0.0
         for t in range(spec.horizon):
-            ids = np.flatnonzero(alive)
-            if ids.size == 0:
-                break
+            if alive.all():  # slices while every episode runs: views where indices would gather and scatter
+                ids, live = slice(None), n
+            else:
+                ids = np.flatnonzero(alive)
+                live = ids.size
+                if live == 0:
+                    break
             seen = obs[ids]
             obs_sum[ids] += seen
             obs_sumsq[ids] += np.square(seen)
@@ -317,7 +321,7 @@ class CpuEnv:
             actions = policies.actions(normalised, alive.reshape(P, episodes).any(axis=1))
             tock = time.perf_counter()
             reward, reward_no_bonus, terminated, new_obs = sims.advance(
-                ids, actions.reshape(n, spec.act_dim)[ids], np.full(ids.size, t == 0))
+                ids, actions.reshape(n, spec.act_dim)[ids], np.full(live, t == 0))
             policy_s, physics_s = policy_s + tock - tick, physics_s + time.perf_counter() - tock
             totals[0, ids] += reward
             totals[1, ids] += reward_no_bonus

@@ -52,3 +52,19 @@ def test_op_split_puts_products_other_ops_and_the_rest_where_they_belong():
     assert ops["aten::relu"]["calls"] == 1 and ops["aten::relu"]["shapes"] == ((16, 16),)
     assert split["other_ops_ms"] == pytest.approx(sum(row["ms"] for row in split["top_other_ops"]))
     assert split["products_ms"] + split["other_ops_ms"] < ms - 15.0  # the sleep is no op's
+
+
+def test_the_floor_uses_the_highest_matmul_rate_sampled_during_the_run(monkeypatch, tmp_path):
+    # a slow phase of a shared VM (the second sample) must not lower the bar for any row
+    float32_rates = iter([200e9, 100e9, 300e9, 150e9, 250e9])
+    monkeypatch.setattr(update_speed, "matmul_rate",
+                        lambda device, dtype=torch.float32: 900e9 if dtype == torch.bfloat16 else next(float32_rates))
+    monkeypatch.setattr(update_speed, "time_updates", lambda env, device, repeats, precision: [
+        {"env": env, "precision": precision, "update": "generator", "ms": 10.0, "gflop": 1.5}])
+    monkeypatch.setattr(update_speed, "write_json", lambda name, payload: tmp_path / name)
+    payload = update_speed.main(update_speed.Settings(envs=("hopper", "swimmer"), devices=("cpu",)))
+    assert payload["matmul_gflops_samples"] == {"cpu": [200.0, 100.0, 300.0, 150.0, 250.0]}
+    assert len(payload["rows"]) == 4
+    for row in payload["rows"]:
+        assert row["matmul_gflops"] == 300.0
+        assert row["floor_ms"] == pytest.approx(5.0) and row["of_floor"] == pytest.approx(0.5)
