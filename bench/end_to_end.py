@@ -5,7 +5,9 @@
 Trains (or resumes, or reads back when finished) one ``fastgen.run`` PoliGen run, then, in the same
 process, counts the FLOPs of one generator and one evaluator update of that run's networks
 (``torch.utils.flop_counter``) and measures the float32 matmul rate with the process's threads
-(``bench.update_speed``, before training and after, the higher taken). The floor is the time the
+(``bench.update_speed``: before training, every ``rate_every`` seconds during it and after it, the highest
+sample taken, since on a shared VM the rate moves within an hour and a slow phase would lower the floor's
+bar; a sample costs ~1 s of the run's wall clock). The floor is the time the
 run's updates alone would take at that rate: ``floor_s = (generator updates x their FLOPs +
 evaluator updates x theirs) / rate``, summed over the invocations (``sessions``: each one's
 threads, rate, and the iterations and wall clock it began and ended at; written before training, so
@@ -21,6 +23,7 @@ steps and against wall-clock seconds.
 
 import dataclasses
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +64,8 @@ class Settings:
     """Suffix of the result files (e.g. a variant's name)."""
     threads: int | None = None
     """torch and cpu-engine threads (default: the cores this process may use)."""
+    rate_every: float = 300.0
+    """Seconds of training between two samples of the matmul rate."""
     precision: str = "float32"
     """The updates' matrix products (``fastgen.run --precision``); the floor stays float32's, so a bfloat16
     run's ratio says how far it ran below the float32 floor. Not float32: the files get a ``_<precision>``
@@ -106,6 +111,28 @@ def session_floor(sessions: list[dict], flops_per_iteration: float) -> float:
                for s in sessions)
 
 
+class RateSampler:
+    """Samples the float32 matmul rate every ``every_s`` seconds as ``train``'s ``stop`` (called after every
+    iteration; it never stops the run), each sample appended to ``session`` and written to ``path`` at once
+    so that a killed invocation keeps what it measured."""
+
+    def __init__(self, device: torch.device, every_s: float, session: dict, sessions: list[dict], path: Path):
+        self.device, self.every_s, self.session, self.sessions, self.path = device, every_s, session, sessions, path
+        self.last = -float("inf")
+
+    def sample(self) -> None:
+        rate = matmul_rate(self.device) / 1e9
+        self.session.setdefault("matmul_gflops_samples", []).append(rate)
+        self.session["matmul_gflops"] = max(self.session["matmul_gflops_samples"])
+        self.path.write_text(json.dumps(self.sessions, indent=2) + "\n")
+        self.last = time.monotonic()
+
+    def __call__(self) -> bool:
+        if time.monotonic() - self.last >= self.every_s:
+            self.sample()
+        return False
+
+
 def main(settings: Settings) -> dict:
     cfg = Config(env=settings.env, num_envs=settings.num_envs, seed=settings.seed, total_steps=settings.total_steps,
                  time_limit=settings.time_limit, out=settings.out, engine="cpu", device="cpu",
@@ -115,14 +142,13 @@ def main(settings: Settings) -> dict:
     sessions = json.loads(sessions_path.read_text()) if sessions_path.exists() else []
     if needs_training(cfg):
         before = _counters(run_dir)
-        # Recorded before training, so a session that is killed still counts at the rate it measured.
         sessions.append({"machine_cpu": machine()["cpu"], "threads": torch.get_num_threads(),
-                         "matmul_gflops": matmul_rate(device) / 1e9, "iterations_before": before["iterations"],
-                         "wall_s_before": before["wall_s"]})
+                         "iterations_before": before["iterations"], "wall_s_before": before["wall_s"]})
         run_dir.mkdir(parents=True, exist_ok=True)
-        sessions_path.write_text(json.dumps(sessions, indent=2) + "\n")
-        train(to_continue(cfg))
-        sessions[-1]["matmul_gflops"] = max(sessions[-1]["matmul_gflops"], matmul_rate(device) / 1e9)
+        sampler = RateSampler(device, settings.rate_every, sessions[-1], sessions, sessions_path)
+        sampler.sample()  # before training, so a session that is killed still counts at the rate it measured
+        train(to_continue(cfg), stop=sampler)
+        sampler.sample()
     summary = json.loads((run_dir / "summary.json").read_text())
     if not sessions:
         raise SystemExit(f"{sessions_path} is missing: the run's matmul rates are unknown, so its floor is too")
