@@ -113,17 +113,17 @@ def session_floor(sessions: list[dict], flops_per_iteration: float) -> float:
 
 class RateSampler:
     """Samples the float32 matmul rate every ``every_s`` seconds as ``train``'s ``stop`` (called after every
-    iteration; it never stops the run), each sample appended to ``session`` and written to ``path`` at once
-    so that a killed invocation keeps what it measured."""
+    iteration; it never stops the run), each sample appended to the last of ``sessions`` (this invocation's)
+    and written to ``path`` at once so that a killed invocation keeps what it measured."""
 
-    def __init__(self, device: torch.device, every_s: float, session: dict, sessions: list[dict], path: Path):
-        self.device, self.every_s, self.session, self.sessions, self.path = device, every_s, session, sessions, path
+    def __init__(self, device: torch.device, every_s: float, sessions: list[dict], path: Path):
+        self.device, self.every_s, self.sessions, self.path = device, every_s, sessions, path
         self.last = -float("inf")
 
     def sample(self) -> None:
-        rate = matmul_rate(self.device) / 1e9
-        self.session.setdefault("matmul_gflops_samples", []).append(rate)
-        self.session["matmul_gflops"] = max(self.session["matmul_gflops_samples"])
+        session = self.sessions[-1]
+        session.setdefault("matmul_gflops_samples", []).append(matmul_rate(self.device) / 1e9)
+        session["matmul_gflops"] = max(session["matmul_gflops_samples"])
         self.path.write_text(json.dumps(self.sessions, indent=2) + "\n")
         self.last = time.monotonic()
 
@@ -145,7 +145,7 @@ def main(settings: Settings) -> dict:
         sessions.append({"machine_cpu": machine()["cpu"], "threads": torch.get_num_threads(),
                          "iterations_before": before["iterations"], "wall_s_before": before["wall_s"]})
         run_dir.mkdir(parents=True, exist_ok=True)
-        sampler = RateSampler(device, settings.rate_every, sessions[-1], sessions, sessions_path)
+        sampler = RateSampler(device, settings.rate_every, sessions, sessions_path)
         sampler.sample()  # before training, so a session that is killed still counts at the rate it measured
         train(to_continue(cfg), stop=sampler)
         sampler.sample()
