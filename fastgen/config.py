@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass, field
 
 from envs.tasks import TASKS
+from fastgen.generator import COMMAND_INPUTS
 
 # PoliGen's population defaults per task: P (--num-envs), its --command.spread and --scaling exponents (used
 # with any P > 1). Chosen by bench/results/populations.md (AMD EPYC, 2 cores, 5 seeds; rule: the cheapest
@@ -41,8 +42,12 @@ class GeneratorConfig:
     output_scaling: bool = True
     """Multiply generated weights by 2/sqrt(fan-in) (paper Fig. 4 ablation: off)."""
     command_width: float | None = None
-    """The generator's input is c / this (default: the task's return range, high - low, as the authors'
-    code: hopper 3100, swimmer 465); a smaller width makes commands that differ little differ more."""
+    """With --generator.command-input linear, the generator's input is c / this (default: the task's return
+    range, high - low, as the authors' code: hopper 3100, swimmer 465); a smaller width makes commands that
+    differ little differ more."""
+    command_input: str = "linear"
+    """How the command reaches the hypernetworks: linear (c / --generator.command-width, the authors' code)
+    or symlog (sign(c) ln(1 + |c|): fine near 0, as coarse as linear's at hopper's 3000)."""
     snapshots: int = 10
     """Keep this many generator snapshots over the budget, plus the untrained one, in snapshots/
     (for python -m fastgen.atlas; ~2 MB each on hopper); 0 keeps none."""
@@ -359,6 +364,9 @@ class Config:
                              "contradicts it (leave it out or use --schedule default)")
         if self.engine not in ("auto", "cpu", "mjx"):
             raise ValueError(f"unknown engine {self.engine!r}; choose one of auto, cpu, mjx")
+        if self.generator.command_input not in COMMAND_INPUTS:
+            raise ValueError(f"unknown --generator.command-input {self.generator.command_input!r}; choose one of "
+                             f"{', '.join(COMMAND_INPUTS)}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
         if self.precision != "float32" and self.algo != "poligen":

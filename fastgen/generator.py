@@ -29,6 +29,7 @@ from fastgen import policy
 TILE = 16
 EMBED_DIM = 8
 HYPER_HIDDEN = 256
+COMMAND_INPUTS = ("linear", "symlog")
 
 
 def _mlp(n_in: int, n_out: int) -> nn.Sequential:
@@ -75,7 +76,7 @@ class Generator(nn.Module):
     """G(c) for one task: ``forward(commands [B]) -> [B, D]`` flat policies, ``sample`` adds noise."""
 
     def __init__(self, spec: EnvSpec, noise_std: float = 0.1, output_scaling: bool = True,
-                 command_width: float | None = None):
+                 command_width: float | None = None, command_input: str = "linear"):
         super().__init__()
         hidden = HIDDEN[0]
         if any(h != hidden or h % TILE for h in HIDDEN):
@@ -86,15 +87,26 @@ class Generator(nn.Module):
             _LayerGenerator(n, n, TILE, TILE, hidden, output_scaling),
             _LayerGenerator(1, n, spec.act_dim, TILE, hidden, output_scaling),
         ])
+        if command_input not in COMMAND_INPUTS:
+            raise ValueError(f"unknown command input {command_input!r}; choose one of {', '.join(COMMAND_INPUTS)}")
         low, high = spec.return_range
         # scaled, not centred (the authors' code)
         self.command_scale = 1.0 / (high - low if command_width is None else command_width)
+        self.command_input = command_input
         self.noise_std = noise_std
+
+    def command_features(self, commands: torch.Tensor) -> torch.Tensor:
+        """What the hypernetworks see of ``commands [B]`` (raw returns): ``c / width`` (linear, the authors'
+        code) or ``sign(c) ln(1 + |c|)`` (symlog: returns that differ by 20 near 0 differ by ~1 at the input,
+        and by as much as the linear input's at hopper's 3000)."""
+        if self.command_input == "symlog":
+            return torch.sign(commands) * torch.log1p(commands.abs())
+        return commands * self.command_scale
 
     def policy_layers(self, params: dict[str, torch.Tensor], commands: torch.Tensor) -> list[torch.Tensor]:
         """``params``: ``{name: tensor}`` as ``named_parameters()``; ``commands [B]`` raw returns ->
         ``[W1 [B, 256, obs_dim], b1 [B, 256], W2, b2, W3, b3]``, the policies G(c) in their shapes."""
-        scaled = commands * self.command_scale
+        scaled = self.command_features(commands)
         pieces = []
         for i, layer in enumerate(self.layers):
             prefix = f"layers.{i}."

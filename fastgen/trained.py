@@ -91,4 +91,4 @@ def buffer_chunks(run_dir: Path):
 
 
 def _generator(cfg: Config, spec: EnvSpec) -> Generator:
-    return Generator(spec, cfg.generator.noise_std, cfg.generator.output_scaling, cfg.generator.command_width).eval()
+    return Generator(spec, cfg.generator.noise_std, cfg.generator.output_scaling, cfg.generator.command_width, cfg.generator.command_input).eval()

@@ -105,7 +105,7 @@ def init_batch(cfgs: list[Config], env=None) -> list[TrainState]:
     for slot, cfg in enumerate(cfgs):
         torch.manual_seed(cfg.seed)  # module initialisation
         generators.append(Generator(spec, cfg.generator.noise_std, cfg.generator.output_scaling,
-                                   cfg.generator.command_width).to(device))
+                                   cfg.generator.command_width, cfg.generator.command_input).to(device))
         evaluators.append(Evaluator(spec, cfg.evaluator.probes).to(device))
         buffer = ReplayBuffer(cfg.buffer.size, envs.num_params(spec.obs_dim, spec.act_dim), device,
                               cfg.buffer.recency_power or None)
