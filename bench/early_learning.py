@@ -15,7 +15,10 @@ Each (variant, seed) trains a fresh run (``fastgen.trainer``, the variant's flag
   RMS distance (per weight) from G(c*), beside the exploration noise's own RMS (``noise_std``);
 - ``command``: V(G(c)) and the RMS distance G(c) - G(c*) for c at the buffer's 10th percentile and
   median, so a generator that ignores its command shows as distances far below the noise;
-- ``drift``: the RMS distance of G(c*) from the untrained generator's G(c*).
+- ``drift``: the RMS distance of G(c*) from the untrained generator's G(c*);
+- ``untrained_generator`` and ``initial_statistics``: the same evaluation episodes (same starts) with the
+  untrained generator's G0(c*) under today's observation statistics, and with today's G(c*) under step 0's
+  (mean 0, std 1): which of the two moved the evaluation.
 
 Training returns and V are bonus-free on hopper (``--command.bonus-free``, the default), so the
 ``no_bonus`` returns are the ones V is asked to predict. Writes ``bench/results/<name>.json`` and
@@ -34,8 +37,11 @@ import torch
 import tyro
 
 from bench.common import RESULTS, machine, write_json
+import envs
 from fastgen import cli, learner, policy, runtime, trainer
+from fastgen.bridge import to_engine
 from fastgen.config import Config
+from fastgen.normalizer import ObsStats
 
 
 @dataclass
@@ -104,19 +110,28 @@ class Prober:
         with torch.no_grad():
             return shared.evaluator.predict(weights, policy.unflatten(theta, shared.evaluator.spec))
 
-    def simulate(self, theta: torch.Tensor, episodes: int):
-        self.key, key = jax.random.split(self.key)
-        return trainer._simulate([self.state], theta[None], [key], episodes=episodes)[0]
+    def simulate(self, theta: torch.Tensor, episodes: int, stats: ObsStats | None = None, key=None):
+        """``episodes`` episodes of each of ``theta [N, D]``, normalised by ``stats`` (default: the run's)."""
+        stats = stats or self.state.obs_stats
+        if key is None:
+            self.key, key = jax.random.split(self.key)
+        env = self.state.env
+        return envs.rollout(env, to_engine(theta.contiguous(), env.engine), stats.mean, stats.std, key, episodes)
 
     def probe(self) -> dict:
         s, settings = self.state, self.settings
         command = trainer.eval_command(s)
         mean = self.generate([command])  # [1, D]
-        evaluated = self.simulate(mean, settings.episodes)
+        self.key, key = jax.random.split(self.key)
+        evaluated = self.simulate(mean, settings.episodes, key=key)
+        # the same episodes' starts with one thing changed back to step 0: the generator, or the statistics
+        untrained = self.simulate(self._untrained([command]), settings.episodes, key=key)
+        unnormalised = self.simulate(mean, settings.episodes, ObsStats(s.spec.obs_dim), key=key)
         row = {"env_steps": s.env_steps, "iterations": s.iterations, "c_star": command,
                "best_return": s.best_return,
                "eval": {"return": float(evaluated.returns[0]), "return_no_bonus": float(evaluated.returns_no_bonus[0]),
-                        "length": float(evaluated.lengths[0]), "predicted": float(self.predict(mean)[0])}}
+                        "length": float(evaluated.lengths[0]), "predicted": float(self.predict(mean)[0])},
+               "untrained_generator": _returns(untrained), "initial_statistics": _returns(unnormalised)}
         noise = torch.randn(settings.samples, mean.shape[1], generator=self.rng)
         noisy = mean + s.cfg.generator.noise_std * noise
         sampled = self.simulate(noisy, 1)
@@ -151,6 +166,11 @@ class Prober:
             stack.load_state_dict(slot, now)
 
 
+def _returns(result) -> dict:
+    return {"return": float(result.returns[0]), "return_no_bonus": float(result.returns_no_bonus[0]),
+            "length": float(result.lengths[0])}
+
+
 def _corr(a: np.ndarray, b: np.ndarray) -> float | None:
     if np.std(a) == 0 or np.std(b) == 0:
         return None
@@ -178,7 +198,8 @@ def _line(variant: Variant, seed: int, row: dict) -> str:
             f"(no bonus {row['eval']['return_no_bonus']:6.1f}, V {row['eval']['predicted']:6.1f}, len "
             f"{row['eval']['length']:5.0f}) c* {row['c_star']:6.1f} best-rms "
             f"{min(best.get('rms_to_mean', [float('nan')])):.4f} drift {row['drift']:.4f} "
-            f"samples rmse {row['samples']['rmse']:.1f}")
+            f"samples rmse {row['samples']['rmse']:.1f} | G0 {row['untrained_generator']['return']:6.1f} "
+            f"stats0 {row['initial_statistics']['return']:6.1f}")
 
 
 def plot(payload: dict, path) -> None:

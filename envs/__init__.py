@@ -6,6 +6,10 @@ engines, and population rollouts.
 policies, ``rollout_groups`` G such populations at once (e.g. G seeds); ``play(env, act, key, B)`` steps B episodes of any controller as one batch. No torch here: ``fastgen`` imports ``envs``, never the reverse.
 """
 
+import warnings
+
+import mujoco
+
 from envs.make import ENGINES, make
 from envs.play import play
 from envs.policy import num_params, param_shapes
@@ -16,6 +20,16 @@ from envs.state import State
 from envs.tasks import TASKS
 
 TASK_NAMES = tuple(TASKS)
+
+
+
+def _mujoco_warning(message: str) -> None:
+    """MuJoCo's warnings as Python RuntimeWarnings. Its default handler also appends them to MUJOCO_LOG.TXT in
+    the working directory (a clone's root, for a user training there); any handler of our own replaces that."""
+    warnings.warn(f"MuJoCo: {message}", RuntimeWarning, stacklevel=2)
+
+
+mujoco.set_mju_user_warning(_mujoco_warning)
 
 __all__ = ["ENGINES", "TASK_NAMES", "EnvSpec", "RolloutResult", "State", "make", "num_params",
            "param_shapes", "play", "rollout", "rollout_groups"]

@@ -12,6 +12,7 @@ longer needs them, so a run killed at any moment resumes from a consistent last 
 
 import dataclasses
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -37,13 +38,25 @@ def atomic_save(obj, path: Path, previous: Path | None = None) -> None:
     tmp = path.with_name(path.name + ".tmp")
     try:
         torch.save(obj, tmp)
-    except OSError as error:
+    except (OSError, RuntimeError) as error:  # torch's zip writer reports a full disk as a RuntimeError
         tmp.unlink(missing_ok=True)
         kept = f"the last {path.name} is intact" if path.exists() else "nothing was written"
-        raise RunDirError(f"could not write {path} ({error.strerror or error}); {kept}") from None
+        raise RunDirError(f"could not write {path} ({_write_failure(error, path.parent)}); {kept}") from None
     if previous is not None and path.exists():
         os.replace(path, previous)
     os.replace(tmp, path)
+
+
+def _write_failure(error: Exception, directory: Path) -> str:
+    """Why a write failed, in a few words: the OS's reason, or for torch's zip writer (which says only
+    ``unexpected pos``) how much room its filesystem has left."""
+    if isinstance(error, OSError):
+        return error.strerror or str(error)
+    try:
+        free = shutil.disk_usage(directory).free
+    except OSError:
+        return str(error).strip().splitlines()[0]
+    return f"the write stopped short with {free:,} bytes free on its filesystem: a full disk"
 
 
 def write(obj, run_dir: Path) -> None:

@@ -351,6 +351,8 @@ class Config:
             raise ValueError(f"unknown algo {self.algo!r}; choose one of {', '.join(ALGORITHMS)}")
         if self.env not in TASKS:
             raise ValueError(f"unknown env {self.env!r}; choose one of {', '.join(TASKS)}")
+        if self.out is not None and not self.out.strip():
+            raise ValueError(f"--out {self.out!r} names no directory; give one (default: runs/<env>-seed<seed>)")
         if self.seeds is not None:
             parse_seeds(self.seeds)
             if self.algo != "poligen":

@@ -77,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         except (ValueError, TrainingError, RunDirError) as error:
             print(f"fastgen.run: error: {error}", file=sys.stderr)
             return 2
+        except OSError as error:  # a full disk or a lost directory while writing config, metrics or summary
+            print(f"fastgen.run: error: could not write {error.filename or 'the run directory'} "
+                  f"({error.strerror or error}); the last checkpoint is kept: {_resume_hint(cfg)}", file=sys.stderr)
+            return 1
         except KeyboardInterrupt:
             print(f"fastgen.run: stopped at once; the last checkpoint is kept: {_resume_hint(cfg)}", file=sys.stderr)
             return stop.exit_code

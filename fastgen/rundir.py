@@ -14,10 +14,20 @@ from fastgen.config import Config
 from fastgen.report import Reporter
 
 
+# A directory holding one of these is a project's source tree (this repository, when --out is "." in a clone):
+# a run would scatter checkpoint.pt, metrics.jsonl, buffer/ and snapshots/ among its files.
+SOURCE_TREE_MARKERS = (".git", "pyproject.toml")
+
+
 def check_run_dir(cfg: Config) -> None:
     """A fresh run needs an unused directory, ``--resume`` one with a checkpoint, both one this process can
     write in (one-line ValueError, before any work; nothing is left behind)."""
     run_dir = Path(cfg.run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ValueError(f"--out {run_dir} is a file, not a directory; choose a directory for the run")
+    if any((run_dir / marker).exists() for marker in SOURCE_TREE_MARKERS):
+        raise ValueError(f"--out {run_dir} is a source tree (it holds {', '.join(m for m in SOURCE_TREE_MARKERS if (run_dir / m).exists())}); "
+                         "choose a directory of its own for the run, e.g. runs/<name>")
     has_checkpoint = any((run_dir / name).exists() for name in (CHECKPOINT, PREVIOUS))
     if cfg.resume and not has_checkpoint:
         raise ValueError(f"--resume: no checkpoint.pt in {run_dir}")

@@ -111,3 +111,12 @@ def test_jax_weights_reach_the_mjx_engine_without_a_host_copy(monkeypatch):
     monkeypatch.setattr(env, "rollout", lambda p, *args: seen.append(p))
     envs.rollout(env, params, np.zeros(4), np.ones(4), jax.random.key(0))
     assert seen[0] is params
+
+
+def test_mujoco_warnings_become_python_warnings_and_no_log_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    env = envs.make("hopper", "cpu", nthread=2)
+    model = envs.TASKS["hopper"].load_model()
+    with pytest.warns(RuntimeWarning, match="MuJoCo: Nan, Inf or huge value"):
+        env.reset_to(np.tile(model.qpos0, (4, 1)), np.full((4, model.nv), 1e30))  # blows up at once
+    assert not (tmp_path / "MUJOCO_LOG.TXT").exists()

@@ -125,3 +125,52 @@ def test_a_full_disk_during_a_save_keeps_the_last_checkpoint(trained, tmp_path, 
     monkeypatch.undo()
     code, lines = _main([*TINY, "--total-steps", "800", "--out", str(out), "--resume"], capsys)
     assert code == 0 and _metrics(out)[-1]["env_steps"] >= 800, lines
+
+
+@pytest.mark.parametrize("case", ["empty", "file", "source tree"])
+def test_an_out_that_is_not_a_run_directory_is_one_line_and_nothing_is_written(tmp_path, capsys, monkeypatch, case):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text("[project]\n")  # the working directory is a clone's root
+    (tmp_path / "a_file").write_text("keep")
+    out = {"empty": "", "file": str(tmp_path / "a_file"), "source tree": "."}[case]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, lines = _main([*TINY, "--total-steps", "200", "--out", out], capsys)
+    expected = {"empty": "names no directory", "file": "is a file, not a directory", "source tree": "is a source tree"}
+    assert code == 2 and len(lines) == 1 and expected[case] in lines[0], lines
+    assert sorted(p.name for p in tmp_path.iterdir()) == before and (tmp_path / "a_file").read_text() == "keep"
+
+
+@pytest.fixture
+def small_filesystem(tmp_path):
+    """A real tmpfs of ``size`` KiB mounted under tmp_path (root only; skipped, with the reason, elsewhere)."""
+    mounts = []
+
+    def mount(size_kib: int):
+        point = tmp_path / f"fs{len(mounts)}"
+        point.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kib}k", "tmpfs", str(point)],
+                              capture_output=True, text=True)
+        if done.returncode:
+            pytest.skip(f"cannot mount a size-limited tmpfs here: {done.stderr.strip() or done.returncode}")
+        mounts.append(point)
+        return point
+
+    yield mount
+    for point in mounts:
+        subprocess.run(["umount", "-l", str(point)], check=False)
+
+
+def test_a_real_full_disk_is_one_line_and_the_previous_checkpoint_still_resumes(trained, tmp_path, capsys,
+                                                                                small_filesystem):
+    used_kib = int(subprocess.run(["du", "-sk", str(trained)], capture_output=True, text=True, check=True)
+                   .stdout.split()[0])
+    out = _copy(trained, small_filesystem(used_kib + 256) / "run")  # room for the files, not for the next save
+    code, lines = _main([*TINY, "--total-steps", "800", "--out", str(out), "--resume"], capsys)
+    assert code in (1, 2) and len(lines) == 1, lines
+    assert "full disk" in lines[0] or "No space left on device" in lines[0], lines
+    assert "Traceback" not in capsys.readouterr().err
+    rescued = _copy(out, tmp_path / "rescued")
+    for lock in rescued.rglob(".lock"):
+        lock.unlink()
+    code, lines = _main([*TINY, "--total-steps", "800", "--out", str(rescued), "--resume"], capsys)
+    assert code == 0 and _metrics(rescued)[-1]["env_steps"] >= 800, lines
