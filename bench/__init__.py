@@ -1,4 +1,4 @@
-"""Benchmarks: each prints a table and writes ``bench/results/*.json``."""
+"""Benchmarks: each prints a table and writes ``bench/results/<topic>/*.json``."""
 
 import os
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import tyro
 
-from bench.common import device_tag, machine, table, write_json
+from bench.common import RESULTS, device_tag, machine, table, write_json
 from bench.throughput import gym_loop
 from envs.tasks import TASKS
 from fastgen import runtime
@@ -78,7 +78,7 @@ def main(settings: Settings) -> dict:
             rows.append(row)
             print(table([row], COLUMNS), flush=True)
     payload = {"benchmark": "ars_speed", "machine": machine(), "config": vars(settings), "rows": rows}
-    path = write_json(f"ars_speed_{device_tag()}.json", payload)
+    path = write_json(f"ars_speed_{device_tag()}.json", payload, RESULTS / "throughput")
     print(f"\n{table(rows, COLUMNS)}\nwrote {path}")
     return payload
 

@@ -29,9 +29,7 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
-import torch
-
-from fastgen import runtime
+from fastgen import extras, runtime
 
 Job = TypeVar("Job")
 Result = TypeVar("Result")
@@ -82,7 +80,7 @@ def _in_process(work: Callable[[Job], Result], jobs: Sequence[Job]) -> Iterator[
 def _on_ray(work: Callable[[Job], Result], jobs: Sequence[Job], address: str, cpus_per_job: float,
             gpus_per_job: float) -> Iterator[Finished]:
     """The jobs as Ray tasks, yielded as they finish."""
-    import ray  # only with --ray: the in-process path works without Ray
+    ray = extras.require("ray", "--ray")  # only with --ray: the in-process path works without Ray
 
     started = not ray.is_initialized()
     with contextlib.ExitStack() as stack:
@@ -127,8 +125,7 @@ def local_cluster(num_cpus: int | None = None, num_gpus: float | None = None) ->
     safe in a process where JAX's threads already run; it stops at the end of the block, or when this
     process dies (the helper sees its stdin close).
     """
-    import ray
-
+    ray = extras.require("ray", "a local Ray cluster")
     resources = {name: value for name, value in (("num_cpus", num_cpus), ("num_gpus", num_gpus)) if value is not None}
     head = subprocess.Popen([sys.executable, "-c", _HEAD, json.dumps(resources)], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True)

@@ -14,10 +14,10 @@ Per generator this measures, for the lowest and highest command ``c_lo``, ``c_hi
   and ``G(c_lo)`` (the noise's effect), and the mean ``|a|`` of ``G(c_lo)``.
 
 Spans: for a fresh generator (``--tasks``, seeds ``--seeds``), the task's whole return range
-(REFERENCE.md; the generator's scaled input moves by exactly 1 over it) and the returns its own first
+(docs/paper.md; the generator's scaled input moves by exactly 1 over it) and the returns its own first
 ``--episodes`` noisy policies earn on the ``cpu`` engine (5th to 95th percentile; hopper's bonus-free,
 as PoliGen trains on them), the commands such a generator starts out with. For a run directory, the
-returns in its buffer, with its observation statistics. Writes ``bench/results/command_sensitivity.json``.
+returns in its buffer, with its observation statistics. Writes ``bench/results/analysis/command_sensitivity.json``.
 """
 
 from dataclasses import asdict, dataclass
@@ -50,7 +50,7 @@ class Settings:
     """N(0, 1) normalised observations the actions are compared on."""
     out: str = "command_sensitivity.json"
     """JSON file name in --results-dir."""
-    results_dir: str = str(RESULTS)
+    results_dir: str = str(RESULTS / "analysis")
 
     def validate(self) -> None:
         for task in self.tasks:

@@ -12,7 +12,7 @@
 Each run trains a fresh PoliGen run of ``--episodes`` episodes (the paper's schedule, 25 updates per
 episode) in a temporary directory; the time is the process's wall clock. ``vs_alone`` is each run's
 time over the alone run's (2 would be a fair share of the machine). Writes
-``bench/results/concurrent_<device>.json``.
+``bench/results/throughput/concurrent_<device>.json``.
 """
 
 import os
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import tyro
 
-from bench.common import device_tag, machine, table, write_json
+from bench.common import RESULTS, device_tag, machine, table, write_json
 from envs.tasks import TASKS
 from fastgen import runtime
 
@@ -81,7 +81,7 @@ def main(settings: Settings) -> dict:
                              "wall_s": wall, "vs_alone": wall / alone})
             print(table(rows, ["mode", "run", "threads_each", "wall_s", "vs_alone"]), flush=True)
     payload = {"benchmark": "concurrent", "machine": machine(), "settings": vars(settings), "rows": rows}
-    print(f"wrote {write_json(f'concurrent_{device_tag()}.json', payload)}")
+    print(f"wrote {write_json(f'concurrent_{device_tag()}.json', payload, RESULTS / 'throughput')}")
     return payload
 
 

@@ -21,7 +21,7 @@ Each (variant, seed) trains a fresh run (``fastgen.trainer``, the variant's flag
   (mean 0, std 1): which of the two moved the evaluation.
 
 Training returns and V are bonus-free on hopper (``--command.bonus-free``, the default), so the
-``no_bonus`` returns are the ones V is asked to predict. Writes ``bench/results/<name>.json`` and
+``no_bonus`` returns are the ones V is asked to predict. Writes ``bench/results/early_learning/<name>.json`` and
 ``<name>.png`` (per variant: evaluation return, V(G(c*)) against its true return, distance to the buffer's
 best, against env steps; every seed).
 """
@@ -36,9 +36,9 @@ import numpy as np
 import torch
 import tyro
 
-from bench.common import RESULTS, machine, write_json
 import envs
-from fastgen import cli, learner, policy, runtime, trainer
+from bench.common import RESULTS, machine, write_json
+from fastgen import cli, extras, learner, policy, runtime, trainer
 from fastgen.bridge import to_engine
 from fastgen.config import Config
 from fastgen.normalizer import ObsStats
@@ -64,7 +64,7 @@ class Settings:
     """Buffer entries with the highest returns per probe."""
     name: str = "early_learning_hopper"
     threads: int | None = None
-    out: str = str(RESULTS)
+    out: str = str(RESULTS / "early_learning")
 
 
 @dataclass
@@ -203,9 +203,7 @@ def _line(variant: Variant, seed: int, row: dict) -> str:
 
 
 def plot(payload: dict, path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = extras.pyplot("bench.early_learning")
 
     variants = list(dict.fromkeys(r["variant"] for r in payload["runs"]))
     fig, axes = plt.subplots(3, len(variants), figsize=(4.5 * len(variants), 9), squeeze=False, sharex=True)
@@ -232,7 +230,7 @@ def plot(payload: dict, path) -> None:
 def main(argv: list[str] | None = None) -> None:
     settings = tyro.cli(Settings, args=argv)
     runtime.configure(settings.threads)
-    out = RESULTS if settings.out == str(RESULTS) else settings.out
+    out = settings.out
     path = f"{out}/{settings.name}.json"
     try:
         payload = json.loads(open(path).read())

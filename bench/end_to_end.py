@@ -16,7 +16,7 @@ run's whole training wall clock (simulation, bookkeeping and evaluations include
 runs made on one machine (``machine`` names it); ``matmul_gflops`` is the iteration-weighted mean
 rate.
 
-Writes ``bench/results/end_to_end_<env>_P<P>[_<tag>].json`` (settings, machine, summary, counts,
+Writes ``bench/results/update_speed/end_to_end_<env>_P<P>[_<tag>].json`` (settings, machine, summary, counts,
 floor, ratio, final return beside the paper's) and a ``.png`` of the evaluation return against env
 steps and against wall-clock seconds.
 """
@@ -27,21 +27,25 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
+import torch
+import tyro
+from torch.utils.flop_counter import FlopCounterMode
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-import tyro  # noqa: E402
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+from bench.common import RESULTS as ALL_RESULTS
+from bench.common import machine, table
+from bench.common import write_json as write_to
+from bench.learning import PAPER, needs_training, to_continue
+from bench.update_speed import filled_state, matmul_rate, updates
+from fastgen import extras, runtime
+from fastgen.config import Config, EvalConfig
+from fastgen.run import train
+from fastgen.rundir import final_return, read_metrics
 
-from bench.common import RESULTS, machine, table, write_json  # noqa: E402
-from bench.learning import PAPER, needs_training, to_continue  # noqa: E402
-from bench.update_speed import filled_state, matmul_rate, updates  # noqa: E402
-from fastgen import runtime  # noqa: E402
-from fastgen.config import Config, EvalConfig  # noqa: E402
-from fastgen.run import train  # noqa: E402
-from fastgen.rundir import final_return, read_metrics  # noqa: E402
+RESULTS = ALL_RESULTS / "update_speed"  # beside the update timings its floor comes from
+
+
+def write_json(name: str, payload: dict) -> Path:
+    return write_to(name, payload, RESULTS)
 
 
 @dataclass
@@ -84,6 +88,7 @@ def update_flops(env: str, device: torch.device) -> dict[str, float]:
 
 
 def plot(rows: list[dict], title: str, path: Path) -> None:
+    plt = extras.pyplot("bench.end_to_end")
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, key, label in ((axes[0], "env_steps", "env steps"), (axes[1], "wall_s", "training wall clock (s)")):
         ax.plot([r[key] for r in rows], [r["eval/return"] for r in rows], lw=1.2)

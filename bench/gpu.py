@@ -2,9 +2,9 @@
 
     XLA_PYTHON_CLIENT_PREALLOCATE=false python -m bench.gpu --deadline-s 470   # fits a 15-minute lease
 
-On a lease the missing packages travel as wheels: see ``bench/results/gpu_nvidia-h200.md``.
+On a lease the missing packages travel as wheels: see ``bench/results/gpu/gpu_nvidia-h200.md``.
 
-Five parts (``--parts`` picks some), each a list of rows in one JSON (``bench/results/gpu_<device>.json``)
+Five parts (``--parts`` picks some), each a list of rows in one JSON (``bench/results/gpu/gpu_<device>.json``)
 that names the device, the CPU beside it and the library versions:
 
 - ``throughput``: env-steps/s of ``envs.rollout`` on ``mjx`` for hopper and swimmer at P = 64 ...
@@ -103,7 +103,7 @@ class Settings:
     """Where the protocol slice's run directories go (deleted first)."""
     out: str = ""
     """JSON file name (default: gpu_<device>.json)."""
-    results_dir: str = str(RESULTS)
+    results_dir: str = str(RESULTS / "gpu")
     """Directory of the JSON."""
     deadline_s: float = 0.0
     """Seconds after the start by which every part must have ended (0: no deadline)."""

@@ -10,7 +10,7 @@ finished runs are read back, killed ones resumed, so the sweep can be stopped an
 ``--time-limit`` every run stops after that much training wall time; a run it stopped counts as
 unfinished in the table (``finished``, ``env_steps``) and is resumed by a later sweep with a larger
 limit or none. Writes
-``bench/results/learning_<tasks>[_algos].json`` (per-run summaries and curves, and a table per
+``bench/results/reproduction/learning_<tasks>[_algos].json`` (per-run summaries and curves, and a table per
 task, algorithm and P: final return beside the paper's, best return, env steps and wall clock to
 the task's threshold) and one PNG per task with return against env steps and against wall-clock
 seconds (each seed thin, their mean bold where every seed's run reaches).
@@ -23,19 +23,15 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import tyro
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import tyro  # noqa: E402
-
-from bench.common import RESULTS, machine, table, write_json  # noqa: E402
-from fastgen import runtime  # noqa: E402
-from fastgen.config import Config  # noqa: E402
-from fastgen.run import train  # noqa: E402
-from fastgen.rundir import final_return, read_metrics  # noqa: E402
-from fastgen.stop import StopSignals, never  # noqa: E402
+from bench.common import RESULTS, machine, table, write_json
+from fastgen import extras, runtime
+from fastgen.config import Config
+from fastgen.run import train
+from fastgen.rundir import final_return, read_metrics
+from fastgen.stop import StopSignals, never
 
 # Evaluation return a run must reach: the bar, ~the paper's final returns less one std.
 THRESHOLDS = {"inverted_pendulum": 900.0, "mountain_car": 90.0, "swimmer": 300.0, "hopper": 2000.0}
@@ -170,6 +166,7 @@ def aggregate(runs: list[dict]) -> list[dict]:
 
 
 def plot(task: str, runs: list[dict], path: Path) -> None:
+    plt = extras.pyplot("bench.learning")
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for algo, P, group in _groups(runs, task):
         for ax, key in zip(axes, ("env_steps", "wall_s")):
@@ -202,11 +199,13 @@ def main(settings: Settings) -> dict:
     print(table(rows, ["task", "algo", "P", "seeds", "final_mean", "final_std", "paper", "best_mean", "reached",
                        "steps_to_threshold", "wall_s_to_threshold", "finished", "env_steps", "wall_s_per_run"]))
     name = settings.name or "learning_" + "_".join(settings.tasks) + ("" if settings.algos == ("poligen",) else "_algos")
+    out = RESULTS / "reproduction"
+    out.mkdir(parents=True, exist_ok=True)
     for task in settings.tasks:
-        plot(task, runs, RESULTS / f"{name}_{task}.png")
+        plot(task, runs, out / f"{name}_{task}.png")
     payload = {"benchmark": "learning", "machine": machine(), "settings": dataclasses.asdict(settings),
                "table": rows, "runs": runs}
-    path = write_json(f"{name}.json", payload)
+    path = write_json(f"{name}.json", payload, out)
     print(f"wrote {path}")
     return payload
 

@@ -13,11 +13,11 @@ last 20 x eval-every env steps of the budget: a P = 1 run's last 20), mean +- st
 beside the paper's Table 1 where it has one; learning curves of evaluation return against env
 steps and against training wall-clock, the mean over seeds with a 95% bootstrap confidence
 interval (seeds resampled), drawn where every seed's run got that far. Writes
-``bench/results/paper_<preset>_<tasks>.{json,md}`` and ``..._<task>.png``.
+``bench/results/reproduction/paper_<preset>_<tasks>.{json,md}`` and ``..._<task>.png``.
 
 Variants: ``poligen`` (the paper's schedule, ``--schedule paper``: P = 1, 5 + 20 updates per
 episode, whatever fastgen's per-task defaults), ``ars``, ``ddpg``, ``udrl`` (preset ``table1``);
-``poligen-default`` (fastgen's per-task default P and update scaling, bench/results/populations.md);
+``poligen-default`` (fastgen's per-task default P and update scaling, bench/results/populations/populations.md);
 the ablations ``poligen-no-output-scaling`` (Fig. 4), ``poligen-uniform-buffer`` (Fig. 4: no recency
 weighting) and ``poligen-drive-0`` (Fig. 8: command = best return, no drive), each on the paper's
 schedule, beside ``poligen`` (preset ``ablations``); ``poligen-bfloat16``: the paper's schedule with the
@@ -33,7 +33,7 @@ absolute for the workers), and every node needs this repository installed (``pip
 A job that fails is reported in one line and the others' results still go into the table; the
 sweep then exits non-zero, and running it again retries only what is not done.
 
-Run directories lost with a machine: ``--carry-over bench/results/paper_<...>.json`` takes the runs an
+Run directories lost with a machine: ``--carry-over bench/results/reproduction/paper_<...>.json`` takes the runs an
 earlier report holds for (task, variant, seed)s that have no run directory here (a run directory here,
 however short, wins), and the table lists them as carried. Carried runs cannot be resumed.
 """
@@ -44,25 +44,21 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import tyro
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import tyro  # noqa: E402
-
-from bench.cluster import run_jobs  # noqa: E402
-from bench.common import RESULTS, machine, table, write_json  # noqa: E402
-from bench.learning import PAPER, ensure_run, needs_training, to_continue, until_signal  # noqa: E402
-from envs.tasks import TASKS  # noqa: E402
-from fastgen import runtime  # noqa: E402
-from fastgen.config import Config  # noqa: E402
-from fastgen.run_seeds import train_batch  # noqa: E402
-from fastgen.rundir import final_return  # noqa: E402
+from bench.cluster import run_jobs
+from bench.common import RESULTS, machine, table, write_json
+from bench.learning import PAPER, ensure_run, needs_training, to_continue, until_signal
+from envs.tasks import TASKS
+from fastgen import extras, runtime
+from fastgen.config import Config
+from fastgen.run_seeds import train_batch
+from fastgen.rundir import final_return
 
 # variant -> (algo, config changes as "field" or "section.field": value). PoliGen's Table 1 row and its
 # ablations use the paper's schedule (P = 1, 5 + 20 updates per episode) whatever the per-task defaults;
-# poligen-default is fastgen's default (P and update scaling per task, bench/results/populations.md).
+# poligen-default is fastgen's default (P and update scaling per task, bench/results/populations/populations.md).
 VARIANTS = {
     "poligen": ("poligen", {"schedule": "paper"}),
     "poligen-default": ("poligen", {}),
@@ -113,7 +109,7 @@ class Settings:
     ray_gpus_per_job: float = 0.0
     """With --ray: GPUs each job reserves, a fraction to share one (e.g. 0.25: four jobs per GPU;
     JAX then must not preallocate, which fastgen arranges); 0 trains on the CPU."""
-    results_dir: str = str(RESULTS)
+    results_dir: str = str(RESULTS / "reproduction")
     """Where the table, JSON and PNGs go."""
     carry_over: str | None = None
     """An earlier report's JSON (``paper_*.json``): the runs it holds that this report asks for but finds no
@@ -246,6 +242,7 @@ def aggregate(task: str, variant: str, runs: list[dict], resamples: int) -> dict
 
 
 def plot(task: str, groups: dict[str, list[dict]], settings: Settings, path: Path) -> None:
+    plt = extras.pyplot("bench.paper")
     rng = np.random.default_rng(0)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for variant, runs in groups.items():

@@ -19,7 +19,8 @@ and the median env steps to it; wall clock per run; updates per env step (the GP
 update costs about the same at batch 16 or 64). The decision rule of issue 12: a task's default is
 the cheapest variant (wall clock per run) whose final return is within one paper std of ``P1`` run
 here (or the P = 1 runs of earlier JSONs given with ``--reference-json``, when P = 1 runs are too
-dear to repeat; their ``source`` column names them). Writes ``bench/results/<name>.{json,md}`` and ``<name>_<task>.png`` (return
+dear to repeat; their ``source`` column names them). Writes ``bench/results/populations/<name>.{json,md}`` and
+``<name>_<task>.png`` (return
 against env steps and against wall clock, mean over seeds with a 95% bootstrap CI).
 """
 
@@ -68,7 +69,7 @@ class Settings:
     """Train nothing: report the runs that already have a summary.json."""
     name: str = "populations"
     """Result file name."""
-    results_dir: str = str(RESULTS)
+    results_dir: str = str(RESULTS / "populations")
     """Where the table, JSON and PNGs go."""
 
 

@@ -14,13 +14,13 @@ Three measurements, each the median of ``--repeats`` timed calls after a warm-up
 - ``iteration``: a whole ``trainer.iteration_batch`` (rollout, bookkeeping, 5P evaluator and 20P
   generator updates per seed): env-steps/s of training and iterations/s.
 
-Writes ``bench/results/scale_<device>.json`` (machine, settings, every row) and prints the tables.
+Writes ``bench/results/throughput/scale_<device>.json`` (machine, settings, every row) and prints the tables.
 
 ``--protocol-tasks mountain_car --protocol-seeds 20`` instead trains the Table 1 PoliGen protocol
 for those tasks at their full budgets, all seeds of a task as one ``--seeds`` batch in
 ``runs/scale/<task>-seeds0-<K-1>`` (read back when done, resumed when interrupted), and reports
 the batch's wall clock and the final returns beside the paper's, in
-``bench/results/scale_protocol_<device>.json``.
+``bench/results/throughput/scale_protocol_<device>.json``.
 """
 
 import dataclasses
@@ -35,13 +35,13 @@ import numpy as np
 import torch
 import tyro
 
-from bench.common import device_tag, machine, table, write_json
+from bench.common import RESULTS, device_tag, machine, table, write_json
 from bench.learning import PAPER, needs_training
 from fastgen import learner, runtime, trainer
 from fastgen.config import Config
 from fastgen.engines import resolve_engine
-from fastgen.rundir import final_return, read_metrics
 from fastgen.run_seeds import seed_configs, train_seeds
+from fastgen.rundir import final_return, read_metrics
 
 
 @dataclass
@@ -187,7 +187,7 @@ def main(settings: Settings) -> dict:
         rows = protocol_rows(settings)
         payload = {"benchmark": "scale_protocol", "machine": info, "settings": dataclasses.asdict(settings),
                    "rows": rows}
-        print(f"wrote {write_json(f'scale_protocol_{device_tag()}.json', payload)}")
+        print(f"wrote {write_json(f'scale_protocol_{device_tag()}.json', payload, RESULTS / 'throughput')}")
         return payload
     print(f"{settings.env}: engine {engine}, torch device {device}, {torch.get_num_threads()} torch threads", flush=True)
     rows = rollout_rows(settings) + update_rows(settings) + iteration_rows(settings)
@@ -198,7 +198,7 @@ def main(settings: Settings) -> dict:
     print(table([r for r in rows if r["kind"] == "iteration"],
                 ["K", "P", "seconds", "env_steps_per_s", "seed_iterations_per_s"]))
     payload = {"benchmark": "scale", "machine": info, "settings": dataclasses.asdict(settings), "rows": rows}
-    path = write_json(f"scale_{device_tag()}.json", payload)
+    path = write_json(f"scale_{device_tag()}.json", payload, RESULTS / "throughput")
     print(f"wrote {path}")
     return payload
 

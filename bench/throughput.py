@@ -27,7 +27,7 @@ import numpy as np
 import tyro
 
 import envs
-from bench.common import device_tag, machine, table, write_json
+from bench.common import RESULTS, device_tag, machine, table, write_json
 from envs import policy
 from envs.cpu import rollout_threads
 from envs.tasks import TASKS, MujocoTask
@@ -53,7 +53,7 @@ class Config:
     seed: int = 0
     """Seed for policies and keys."""
     out: str = ""
-    """JSON file name under bench/results/ (default: throughput_<device>.json)."""
+    """JSON file name under bench/results/throughput/ (default: throughput_<device>.json)."""
 
 
 def gym_loop(name: str, steps: int, rng) -> float:
@@ -136,7 +136,7 @@ def main(cfg: Config) -> dict:
         raise SystemExit(f"populations and repeats must be positive, got {cfg.populations}, "
                          f"{cfg.mjx_populations}, {cfg.repeats}")
     rng = np.random.default_rng(cfg.seed)
-    rows, summary = [], {}
+    rows = []
     for name in cfg.tasks:
         gym_sps = gym_loop(name, cfg.gym_steps, rng)
         rows.append({"task": name, "engine": "gym-loop", "P": 1, "env_steps_per_s": gym_sps})
@@ -153,7 +153,7 @@ def main(cfg: Config) -> dict:
         rows += task_rows
         print(table([r for r in rows if r["task"] == name], COLUMNS), flush=True)
     payload = {"benchmark": "throughput", "machine": machine(), "config": vars(cfg), "rows": rows}
-    path = write_json(cfg.out or f"throughput_{device_tag()}.json", payload)
+    path = write_json(cfg.out or f"throughput_{device_tag()}.json", payload, RESULTS / "throughput")
     print(f"\nall tasks\n{table(rows, COLUMNS)}\nwrote {path}")
     return payload
 

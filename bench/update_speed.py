@@ -13,7 +13,7 @@ phase would lower the bar. ``of_floor`` = floor / time.
 ``paper_gflop`` is the FLOPs of the paper's architecture computed the direct way (the previous
 implementation, 6.88 GFLOP per hopper generator update); the learner now skips some of them
 (bias networks' output layer after the tile mean, the first layer's embedding part once per call).
-The authors' code needed ~210 ms per generator update on 4 CPU threads (REFERENCE.md).
+The paper reports about 4 s of CPU per episode on updates alone in the authors' code (docs/paper.md).
 
 ``--precisions``: each update also with ``--precision bfloat16`` (autocast: the products in bfloat16, the
 rest float32); ``speedup_vs_float32`` is the float32 row's time over the row's, ``of_floor`` stays against
@@ -41,14 +41,16 @@ import tyro
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench.common import machine, table, write_json
+from bench.common import RESULTS, machine, table
+from bench.common import write_json as write_to
 from envs.tasks import TASKS
 from fastgen import learner, runtime, trainer
 from fastgen.config import Config
 
 # Per-update FLOPs of the previous (direct) implementation, counted the same way (bench/results history).
 PAPER_GFLOP = {("hopper", "generator"): 6.881, ("hopper", "evaluator"): 0.906}
-# The committed results before this learner (bench/results/update_speed_cpu.json at 5d36acc, a 2-core Intel Xeon).
+# The committed results before this learner (bench/results/update_speed/update_speed_cpu.json as of 5d36acc, then
+# at the top of bench/results; a 2-core Intel Xeon).
 PREVIOUS = {"cpu": "Intel(R) Xeon(R) Processor", "matmul_gflops": 394.7,
             "rows": {"generator": {"ms": 40.03, "of_floor": 0.436}, "evaluator": {"ms": 6.05, "of_floor": 0.380}}}
 
@@ -63,6 +65,11 @@ class Settings:
     """Torch devices (default: cpu, and cuda when available)."""
     precisions: tuple[str, ...] = ("float32", "bfloat16")
     """Precisions of the updates' matrix products (``--precision``); the floor is float32's either way."""
+
+
+def write_json(name: str, payload: dict):
+    """Into bench/results/update_speed/."""
+    return write_to(name, payload, RESULTS / "update_speed")
 
 
 def matmul_rate(device: torch.device, size: int = 2048, repeats: int = 10, dtype=torch.float32) -> float:

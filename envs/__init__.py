@@ -3,7 +3,8 @@ engines, and population rollouts.
 
 ``make(name, engine)`` gives an env with ``spec``, ``reset``, ``step`` and ``reset_to``;
 ``rollout(env, params, obs_mean, obs_std, key)`` runs one episode (or several) of each of P flat
-policies, ``rollout_groups`` G such populations at once (e.g. G seeds); ``play(env, act, key, B)`` steps B episodes of any controller as one batch. No torch here: ``fastgen`` imports ``envs``, never the reverse.
+policies, ``rollout_groups`` G such populations at once (e.g. G seeds); ``play(env, act, key, B)`` steps B
+episodes of any controller as one batch. No torch here: ``fastgen`` imports ``envs``, never the reverse.
 """
 
 import warnings

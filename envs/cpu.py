@@ -37,7 +37,7 @@ POLICY_COMPACT_BELOW = 0.5
 POLICY_COMPACT_MIN = 8
 # Threads a population rollout uses: about one per 16 environments, at least 2 and at most 8 (never more
 # than the engine's nthread). Each thread runs its own Python step loop, and those loops contend for the
-# GIL: on an H200 lease's 16 vCPUs (bench/results/gpu_nvidia-h200_lease2.json) swimmer at P = 64 ran
+# GIL: on an H200 lease's 16 vCPUs (bench/results/gpu/gpu_nvidia-h200_lease2.json) swimmer at P = 64 ran
 # 12.2k / 15.4k / 23.9k / 15.7k / 6.2k env-steps/s on 1 / 2 / 4 / 8 / 16 threads, and at P = 256
 # 20.1k / 47.7k / 29.0k on 2 / 8 / 16. On 2 cores every rollout still uses both.
 ENVS_PER_THREAD = 16

@@ -35,7 +35,6 @@ from envs.result import RolloutResult
 from envs.state import State
 from envs.tasks.base import Frame, MujocoTask
 
-
 MATMUL_PRECISION = "highest"  # full float32 (float64 under x64) products on every backend
 
 

@@ -1,6 +1,6 @@
 """The policy the generator emits: a deterministic tanh MLP over a flat weight vector.
 
-Layout (REFERENCE.md, "Policy"): ``obs -> 256 -> 256 -> act``, tanh hidden and output layers, the
+Layout (docs/paper.md, "The generated policy"): ``obs -> 256 -> 256 -> act``, tanh hidden and output layers, the
 output scaled by the action bound, parameters flat in the order ``[W1, b1, W2, b2, W3, b3]`` with
 each ``W`` stored ``(out, in)`` row-major. Hopper: 69,635 parameters. The observation is normalised
 outside the weights. This module is the one description of that layout; the ``cpu`` engine's numpy

@@ -14,7 +14,7 @@ class EnvSpec:
         act_dim: length of one action.
         action_bound: actions live in ``[-action_bound, action_bound]`` (symmetric on all tasks).
         horizon: episodes are truncated after this many steps.
-        return_range: ``(min, max)`` return used to scale generator commands (REFERENCE.md).
+        return_range: ``(min, max)`` return used to scale generator commands (docs/paper.md).
         survival_bonus: per-step bonus inside the env's reward that ``reward_no_bonus`` leaves out
             (1.0 for hopper, 0.0 elsewhere).
         budget: the paper's env-step budget for one training run.

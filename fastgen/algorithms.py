@@ -19,14 +19,19 @@ Env steps count the transitions of training episodes, the same way for all algor
 import importlib
 from dataclasses import dataclass
 
+from fastgen import extras
+
 MODULES = {"poligen": "fastgen.poligen", "ars": "fastgen.baselines.ars", "ddpg": "fastgen.baselines.ddpg",
            "udrl": "fastgen.baselines.udrl"}
+REQUIRES = {"ddpg": "stable_baselines3"}  # an optional dependency an algorithm needs (fastgen.extras)
 
 
 def get(name: str):
     """The module implementing algorithm ``name`` (imported on first use: ddpg pulls in Stable-Baselines3)."""
     if name not in MODULES:
         raise ValueError(f"unknown algo {name!r}; choose one of {', '.join(MODULES)}")
+    if name in REQUIRES:
+        extras.require(REQUIRES[name], f"--algo {name}")
     return importlib.import_module(MODULES[name])
 
 

@@ -18,19 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jax
-import matplotlib
 import numpy as np
 import torch
 import tyro
 
-from fastgen import runtime
-from fastgen import snapshots
+from fastgen import extras, runtime, snapshots
 from fastgen import trained as trained_run
 from fastgen.sweep import achieved_returns
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.tri import Triangulation  # noqa: E402
 
 
 @dataclass
@@ -121,10 +115,13 @@ def atlas(cfg: AtlasConfig) -> dict:
 
 
 def plot(result: dict, path: Path) -> None:
+    plt = extras.pyplot("fastgen.atlas")
+    from matplotlib import cm, colors
+
     stages = result["stages"]
     xy, returns = np.array(result["buffer"]["xy"]), np.array(result["buffer"]["returns"])
     achieved = np.concatenate([s["achieved"] for s in stages])
-    norm = matplotlib.colors.Normalize(min(returns.min(), achieved.min()), max(returns.max(), achieved.max()))
+    norm = colors.Normalize(min(returns.min(), achieved.min()), max(returns.max(), achieved.max()))
     fig, axes = plt.subplots(1, len(stages), figsize=(3.6 * len(stages), 3.8), squeeze=False,
                              sharex=True, sharey=True)
     for ax, stage in zip(axes[0], stages):
@@ -137,7 +134,7 @@ def plot(result: dict, path: Path) -> None:
         ax.set_title(f"generator at {stage['env_steps']:,} env steps\n({which})", fontsize=9)
         ax.set_xlabel("PC 1")
     axes[0][0].set_ylabel("PC 2")
-    fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap="viridis"), ax=axes[0].tolist(), label="return",
+    fig.colorbar(cm.ScalarMappable(norm=norm, cmap="viridis"), ax=axes[0].tolist(), label="return",
                  shrink=0.9)
     fig.suptitle(f"{result['env']}: the buffer's policies ({result['buffer']['count']:,}) by fingerprint PCA "
                  f"({sum(result['explained_variance']):.0%} of variance), coloured by return; red-edged: the "
@@ -148,6 +145,8 @@ def plot(result: dict, path: Path) -> None:
 
 def _background(ax, xy: np.ndarray, returns: np.ndarray, norm) -> None:
     """Returns over the buffer's policies: interpolated over their Delaunay triangles, or dots if too few."""
+    from matplotlib.tri import Triangulation
+
     unique = np.unique(np.round(xy, 9), axis=0)
     if len(unique) >= 3:
         try:
@@ -162,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = tyro.cli(AtlasConfig, args=argv, description=__doc__.splitlines()[0])
     runtime.configure()
     try:
+        extras.require("matplotlib", "fastgen.atlas")  # its PNG: say so before any work
         result = atlas(cfg)
     except ValueError as error:
         print(f"fastgen.atlas: error: {error}", file=sys.stderr)

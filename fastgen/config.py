@@ -1,6 +1,6 @@
 """Run configuration: one nested dataclass whose field docstrings are ``python -m fastgen.run --help``.
 
-Defaults follow the paper (appendix A.1, REFERENCE.md); every behaviour of the authors' code that
+Defaults follow the paper (appendix A.1, docs/paper.md); every behaviour of the authors' code that
 differs is one flag away (marked "code:"). Task-dependent defaults are resolved by properties and
 ``resolved`` methods (per-task tuned presets of the baselines).
 """
@@ -13,7 +13,7 @@ from envs.tasks import TASKS
 from fastgen.generator import COMMAND_INPUTS
 
 # PoliGen's population defaults per task: P (--num-envs), its --command.spread and --scaling exponents (used
-# with any P > 1). Chosen by bench/results/populations.md (AMD EPYC, 2 cores, 5 seeds; rule: the cheapest
+# with any P > 1). Chosen by bench/results/populations/populations.md (AMD EPYC, 2 cores, 5 seeds; rule: the cheapest
 # setting whose final return is at most one paper std below the paper's P = 1 schedule run here):
 #   inverted_pendulum  P = 64, spread 1, updates x P^0.5: 1000 +- 0 (P = 1: 966 +- 67), ~4 min per run
 #   mountain_car       P = 8, spread 1, updates x P^0: 94.4 +- 5.5 (P = 1: 92.9 +- 0.7), ~1 min per run
@@ -78,7 +78,7 @@ class CommandConfig:
     spread: float | None = None
     """P > 1: policy i of an iteration is asked for best + drive x u_i, u_i evenly spaced over
     [1 - spread, 1 + spread] (1: over [0, 2]), so one iteration probes the frontier at P points;
-    0 asks all P for best + drive (default 1 on every task, bench/results/populations.md)."""
+    0 asks all P for best + drive (default 1 on every task, bench/results/populations/populations.md)."""
 
 
 @dataclass
@@ -99,7 +99,7 @@ class ScalingConfig:
 
     updates_exponent: float | None = None
     """Updates per iteration = updates-per-episode x P^this (1: per episode, as the paper; 0: as many
-    per iteration as one episode gets; default 0.5, mountain_car 0, bench/results/populations.md)."""
+    per iteration as one episode gets; default 0.5, mountain_car 0, bench/results/populations/populations.md)."""
     batch_exponent: float | None = None
     """Batch of every update = --buffer.batch-size x P^this (0: 16 whatever P; default 0)."""
 
@@ -242,14 +242,14 @@ class Config:
     reacher (Gymnasium v4, settings not from the paper: see README)."""
     num_envs: int | None = None
     """Policies generated and simulated per iteration, P (poligen: inverted_pendulum 64, mountain_car 8,
-    swimmer and hopper 1, the cheapest P that learned as well as P = 1 in bench/results/populations.md;
+    swimmer and hopper 1, the cheapest P that learned as well as P = 1 in bench/results/populations/populations.md;
     ars: P / 2 directions, each simulated as +delta and -delta, so P must be even (default 2 x the task's
     directions); udrl: episodes per iteration (default 20); ddpg: 1 only, one env as spinning-up)."""
     total_steps: int | None = None
     """Env-step budget (default: the task's, 3M hopper/swimmer/walker2d/half_cheetah/ant, 1M reacher,
     100k inverted_pendulum/mountain_car)."""
     schedule: str = "default"
-    """PoliGen: default (P, command spread and update scaling per task, from bench/results/populations.md)
+    """PoliGen: default (P, command spread and update scaling per task, from bench/results/populations/populations.md)
     or paper (P = 1: one episode per iteration, 5 evaluator + 20 generator updates per episode, batch 16,
     exactly the paper's schedule whatever the defaults)."""
     seed: int = 0
@@ -278,7 +278,7 @@ class Config:
     """PoliGen: precision of the matrix products in generator and evaluator updates: float32, or bfloat16
     (opt-in, autocast: weights, gradients, Adam and losses stay float32; policies are generated for the
     simulator in float32, V's prediction in float32). Fast where the CPU has AMX or AVX-512 BF16
-    (bench.update_speed); learning checked in bench/results/paper_bfloat16_*."""
+    (bench.update_speed); learning checked in bench/results/reproduction/paper_bfloat16_*."""
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     evaluator: EvaluatorConfig = field(default_factory=EvaluatorConfig)
     command: CommandConfig = field(default_factory=CommandConfig)
@@ -432,8 +432,8 @@ class Config:
 
 def _numbers(settings, prefix: str = "--"):
     """(flag, value) of every number set in ``settings`` and its sections."""
-    for field in dataclasses.fields(settings):
-        value, flag = getattr(settings, field.name), prefix + field.name.replace("_", "-")
+    for member in dataclasses.fields(settings):
+        value, flag = getattr(settings, member.name), prefix + member.name.replace("_", "-")
         if dataclasses.is_dataclass(value):
             yield from _numbers(value, f"{flag}.")
         elif isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -17,10 +17,10 @@ https://mujoco.readthedocs.io/en/stable/mjx.html, source doc/mjx.rst in google-d
     of about 0.53 x 64 = 34 such cores.
 
 Measured here, env-steps/s:
-  * ``bench/results/throughput_cpu.json`` (a 2-core Intel Xeon, no GPU): the cpu engine at P=256 runs
+  * ``bench/results/throughput/throughput_cpu.json`` (a 2-core Intel Xeon, no GPU): the cpu engine at P=256 runs
     hopper at 20.7K (10.3K per core; raw ``mj_step`` bound 32.3K, so efficiency eta = 0.64) and
     swimmer at 32.3K (16.1K per core).
-  * ``bench/results/gpu_nvidia-h200.json`` (one H200 lease): MJX float32 at B = 1024 ran swimmer
+  * ``bench/results/gpu/gpu_nvidia-h200.json`` (one H200 lease): MJX float32 at B = 1024 ran swimmer
     (no termination: every env steps 1000 times) at 29.6K, so one batched env step took 34.6 ms;
     one swimmer step costs a C-MuJoCo core 1 / 16.1K = 62 us, so an MJX step at B <= 1024 is worth
     ~560 core-steps, not the "10x" of the documentation. MJX at B = 1024 matched the cpu engine on
@@ -30,7 +30,7 @@ The model: if one MJX step of B environments costs as much as S C-MuJoCo steps o
 MJX yields B / S steps per C-step time and the cpu engine C per C cores. MJX wins only when B > S x C:
 with the measured S ~ 560, about 9K environments on a 16-core host.
 
-A second H200 lease (``bench/results/gpu_nvidia-h200_lease2.json``, ``bench.gpu``'s step part) measured
+A second H200 lease (``bench/results/gpu/gpu_nvidia-h200_lease2.json``, ``bench.gpu``'s step part) measured
 the step at larger B. It is launch- and loop-bound: a swimmer env step took 28.1 ms at B = 1024 and
 40.4 ms at B = 16384 (16x the environments for 1.4x the time); hopper 54.6 and 122.8 ms. Capping
 MuJoCo's solver at 4 / 8 iterations (the XMLs ask for 100 / 50) cut the B = 1024 step 2.5-2.7x, so

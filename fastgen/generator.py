@@ -1,6 +1,6 @@
 """Generator G(c): the hypernetwork that turns a return command into policy weights.
 
-Paper section 4.1 and appendix A.2; numbers in REFERENCE.md. Each policy weight matrix is cut into
+Paper section 4.1 and appendix A.2; numbers in docs/paper.md. Each policy weight matrix is cut into
 16 x 16 tiles (the input layer into 16 x obs_dim tiles, the output layer into act_dim x 16 tiles),
 each tile has a learned 8-dim embedding, and the scaled command is appended to every embedding.
 Each layer has its own weight hypernetwork (9 -> 256 -> 256 -> tile, ReLU, linear output) and its

@@ -1,6 +1,6 @@
 """Running observation statistics (mean, std) merged from rollouts' count, sum and sum of squares.
 
-Updated from training episodes only (REFERENCE.md). Merging uses Chan et al.'s parallel formula in
+Updated from training episodes only (docs/paper.md). Merging uses Chan et al.'s parallel formula in
 float64, so a batch's variance is centred on its own mean before being combined (no aliasing of
 the old and new means, the reference code's bug). Before any data: mean 0, std 1.
 """

@@ -2,11 +2,13 @@
 in fastgen touches TensorBoard."""
 
 import json
+import sys
 import time
 from pathlib import Path
 
-from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
+
+from fastgen import extras
 
 
 class Reporter:
@@ -15,7 +17,7 @@ class Reporter:
     def __init__(self, run_dir: Path, total_steps: int, start_steps: int, config_text: str, resumed: bool,
                  progress: bool = True):
         self.run_dir = Path(run_dir)
-        self.writer = SummaryWriter(str(self.run_dir))
+        self.writer = _event_writer(self.run_dir)
         if not resumed:
             self.writer.add_text("config", f"```\n{config_text}\n```", 0)
         self.bar = tqdm(total=total_steps, initial=min(start_steps, total_steps), unit="step", dynamic_ncols=True,
@@ -51,6 +53,41 @@ class Reporter:
     def close(self) -> None:
         self.bar.close()
         self.writer.close()
+
+
+class _NoEvents:
+    """Stands in for TensorBoard's writer where TensorBoard is not installed."""
+
+    def add_text(self, *args) -> None:
+        pass
+
+    def add_scalar(self, *args) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+_told_no_events = False
+
+
+def _event_writer(run_dir: Path):
+    """TensorBoard's SummaryWriter on ``run_dir``; without the [tensorboard] extra, a writer that writes nothing
+    and one line on stderr (once per process) saying how to get the event files."""
+    global _told_no_events
+    try:
+        extras.require("tensorboard", "TensorBoard event files")
+    except extras.MissingExtra as missing:
+        if not _told_no_events:
+            print(f"fastgen: note: no TensorBoard events in run directories: {missing}", file=sys.stderr)
+            _told_no_events = True
+        return _NoEvents()
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(str(run_dir))
 
 
 class SeedsBar:

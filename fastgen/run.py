@@ -1,6 +1,6 @@
 """``python -m fastgen.run --env hopper --num-envs 64``: train a PoliGen generator (or ``--algo`` a baseline).
 
-Run directory (DESIGN.md): ``config.json``, TensorBoard event files, ``metrics.jsonl`` (one line
+Run directory (docs/architecture.md): ``config.json``, TensorBoard event files, ``metrics.jsonl`` (one line
 per evaluation), ``checkpoint.pt`` (+ ``buffer/`` chunks) and ``summary.json`` after every evaluation and
 at the end (also when ``--time-limit`` or a signal stopped the run early: ``finished`` says which), and for
 PoliGen ``snapshots/`` (generator snapshots over training, for ``fastgen.atlas``). ``--resume``
@@ -17,8 +17,8 @@ from fastgen import algorithms, cli, runtime
 from fastgen.config import Config
 from fastgen.errors import RunDirError, TrainingError
 from fastgen.report import Reporter
-from fastgen.rundir import check_run_dir, log_evaluation, open_run_dir, out_of_time, run_dir_lock, write_summary
 from fastgen.run_seeds import seed_configs, train_seeds
+from fastgen.rundir import check_run_dir, log_evaluation, open_run_dir, out_of_time, run_dir_lock, write_summary
 from fastgen.stop import StopSignals, never
 
 

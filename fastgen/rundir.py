@@ -1,4 +1,4 @@
-"""A run directory (DESIGN.md), the same for every algorithm and for each seed of a ``--seeds`` batch:
+"""A run directory (docs/architecture.md), the same for every algorithm and for each seed of a ``--seeds`` batch:
 checking it before a run starts, ``config.json``, ``metrics.jsonl`` lines, ``summary.json``."""
 
 import contextlib
@@ -13,7 +13,6 @@ from fastgen.checkpoint import CHECKPOINT, PREVIOUS
 from fastgen.config import Config
 from fastgen.report import Reporter
 
-
 # A directory holding one of these is a project's source tree (this repository, when --out is "." in a clone):
 # a run would scatter checkpoint.pt, metrics.jsonl, buffer/ and snapshots/ among its files.
 SOURCE_TREE_MARKERS = (".git", "pyproject.toml")
@@ -26,7 +25,8 @@ def check_run_dir(cfg: Config) -> None:
     if run_dir.exists() and not run_dir.is_dir():
         raise ValueError(f"--out {run_dir} is a file, not a directory; choose a directory for the run")
     if any((run_dir / marker).exists() for marker in SOURCE_TREE_MARKERS):
-        raise ValueError(f"--out {run_dir} is a source tree (it holds {', '.join(m for m in SOURCE_TREE_MARKERS if (run_dir / m).exists())}); "
+        held = ", ".join(m for m in SOURCE_TREE_MARKERS if (run_dir / m).exists())
+        raise ValueError(f"--out {run_dir} is a source tree (it holds {held}); "
                          "choose a directory of its own for the run, e.g. runs/<name>")
     has_checkpoint = any((run_dir / name).exists() for name in (CHECKPOINT, PREVIOUS))
     if cfg.resume and not has_checkpoint:

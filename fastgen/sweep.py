@@ -1,6 +1,6 @@
 """``python -m fastgen.sweep RUN_DIR``: ask a trained generator for a range of returns (paper Fig. 6).
 
-N commands evenly spaced over the task's return range (REFERENCE.md; hopper's is bonus-free,
+N commands evenly spaced over the task's return range (docs/paper.md; hopper's is bonus-free,
 as its commands are), the generator's policy G(c) for each without noise, K episodes of each on
 ``--engine`` (default ``cpu``: MuJoCo's C engine) with the run's observation statistics. Reported
 per command: the achieved return (mean +- std over the K episodes, of the kind the generator was
@@ -16,17 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jax
-import matplotlib
 import numpy as np
 import torch
 import tyro
 
 import envs
-from fastgen import runtime
+from fastgen import extras, runtime
 from fastgen import trained as trained_run
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 
 
 @dataclass
@@ -36,7 +32,7 @@ class SweepConfig:
     commands: int = 20
     """Number of commands, evenly spaced over the return range."""
     low: float | None = None
-    """Lowest command (default: the task's minimum return, REFERENCE.md)."""
+    """Lowest command (default: the task's minimum return, docs/paper.md)."""
     high: float | None = None
     """Highest command (default: the task's maximum return)."""
     episodes: int = 10
@@ -123,6 +119,7 @@ def sweep(cfg: SweepConfig) -> dict:
 
 
 def plot(result: dict, path: Path) -> None:
+    plt = extras.pyplot("fastgen.sweep")
     commands = np.array(result["commands"])
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     ax.axvspan(result["achievable_low"], result["achievable_high"], color="0.92", label="buffer's return range")
@@ -144,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = tyro.cli(SweepConfig, args=argv, description=__doc__.splitlines()[0])
     runtime.configure()
     try:
+        extras.require("matplotlib", "fastgen.sweep")  # its PNG: say so before any work
         result = sweep(cfg)
     except ValueError as error:
         print(f"fastgen.sweep: error: {error}", file=sys.stderr)

@@ -91,4 +91,6 @@ def buffer_chunks(run_dir: Path):
 
 
 def _generator(cfg: Config, spec: EnvSpec) -> Generator:
-    return Generator(spec, cfg.generator.noise_std, cfg.generator.output_scaling, cfg.generator.command_width, cfg.generator.command_input).eval()
+    settings = cfg.generator
+    return Generator(spec, settings.noise_std, settings.output_scaling, settings.command_width,
+                     settings.command_input).eval()

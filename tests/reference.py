@@ -1,4 +1,4 @@
-"""Independent references for the tests: real Gymnasium, and the policy layout read from REFERENCE.md.
+"""Independent references for the tests: real Gymnasium, and the policy layout read from docs/paper.md.
 
 Nothing here calls the code under test; it re-derives the published definitions.
 """
@@ -36,7 +36,7 @@ def set_physical_state(gym_env, task, qpos, qvel):
 
 
 def mlp_action(flat: np.ndarray, obs: np.ndarray, obs_dim: int, act_dim: int, bound: float) -> np.ndarray:
-    """REFERENCE.md's policy, one policy and one observation at a time.
+    """docs/paper.md's policy, one policy and one observation at a time.
 
     ``flat`` is ``[W1, b1, W2, b2, W3, b3]``, each W stored (out, in) row-major, 256-256 tanh MLP
     with a tanh output times the action bound.

@@ -43,9 +43,9 @@ def test_explicit_engines_pass_through(monkeypatch, visible, engine):
 def test_threshold_is_above_the_measured_break_even():
     """B > S x C: S = C-MuJoCo core-steps one batched MJX swimmer step costs (the H200 lease), C = 16 cores."""
     results = Path(__file__).resolve().parent.parent / "bench" / "results"
-    gpu = json.loads((results / "gpu_nvidia-h200.json").read_text())
+    gpu = json.loads((results / "gpu" / "gpu_nvidia-h200.json").read_text())
     (mjx,) = [r for r in gpu["throughput"] if r["task"] == "swimmer" and r["engine"] == "mjx-float32" and "skipped" not in r]
-    cpu = json.loads((results / "throughput_cpu.json").read_text())
+    cpu = json.loads((results / "throughput" / "throughput_cpu.json").read_text())
     (core,) = [r for r in cpu["rows"] if r["task"] == "swimmer" and r["engine"] == "cpu" and r["P"] == 256]
     per_core = core["env_steps_per_s"] / cpu["machine"]["cores"]
     core_steps_per_mjx_step = mjx["P"] / mjx["env_steps_per_s"] * per_core

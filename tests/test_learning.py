@@ -1,7 +1,7 @@
 """Learning checks (slow: deselected by default, run with ``pytest -m slow``).
 
 The short versions of ``bench/learning.py``. PoliGen with the paper's schedule on mountain_car,
-P = 1. Measured in bench/results/learning_mountain_car.json: all 3 seeds first reach an evaluation
+P = 1. Measured in bench/results/reproduction/learning_mountain_car.json: all 3 seeds first reach an evaluation
 return >= 90 within ~3k env steps and end at 92.6 +- 0.8 after 100k (the paper: 93 +- 1). Then one
 check per baseline on inverted_pendulum.
 """
@@ -39,7 +39,7 @@ def _max_eval(out) -> float:
 
 @pytest.mark.slow
 def test_ars_balances_the_pendulum(tmp_path):
-    """bench/results/learning_inverted_pendulum_mountain_car_algos.json: 3/3 seeds >= 900 by 21-32k steps."""
+    """bench/results/reproduction/learning_inverted_pendulum_mountain_car_algos.json: 3/3 seeds >= 900 by 21-32k steps."""
     out = tmp_path / "ars"
     train(Config(algo="ars", env="inverted_pendulum", seed=0, total_steps=50_000, engine="cpu", out=str(out)))
     assert _max_eval(out) >= 900.0

@@ -74,7 +74,8 @@ def test_ray_sweep_matches_in_process_and_resumes_without_training(cluster, tmp_
         assert json.loads((run / "summary.json").read_text())["env_steps"] >= 1000
         assert (run / "metrics.jsonl").read_text().count("\n") >= 2
 
-    here = in_process(sweep(tmp_path / "here", threads=1, variants=("poligen",)))  # the cpu engine's threads as in a 1-CPU Ray job
+    # the cpu engine's threads as in a 1-CPU Ray job
+    here = in_process(sweep(tmp_path / "here", threads=1, variants=("poligen",)))
     # equal up to float32 round-off: MKL's products may round differently in another process (its kernels
     # depend on memory alignment unless bitwise reproducibility is forced), measured ~1e-8 on an AMD EPYC
     ray_rows, here_rows = timeless(on_ray["table"]), timeless(here["table"])
@@ -89,7 +90,8 @@ def test_ray_sweep_matches_in_process_and_resumes_without_training(cluster, tmp_
 
     stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "ray" / "runs").rglob("*") if p.is_file()}
     assert sum(p.name == "checkpoint.pt" for p in stamps) == 2
-    again = paper.main(sweep(tmp_path / "ray", ray="local", variants=("poligen",)))  # every run is done: nothing is trained or written
+    # every run is done: nothing is trained or written
+    again = paper.main(sweep(tmp_path / "ray", ray="local", variants=("poligen",)))
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     assert again["table"] == on_ray["table"] and again["failures"] == []
 

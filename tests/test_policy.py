@@ -1,4 +1,4 @@
-"""The flat policy layout (REFERENCE.md) and its batched forwards in numpy and JAX."""
+"""The flat policy layout (docs/paper.md) and its batched forwards in numpy and JAX."""
 
 import jax.numpy as jnp
 import numpy as np
@@ -44,8 +44,8 @@ def test_batched_forward_matches_one_at_a_time(xp):
 
 @pytest.mark.parametrize("shared", [True, False], ids=["probing-states", "own-observations"])
 def test_torch_forward_matches_the_reference_in_value_gradient_and_under_vmap(shared):
-    from fastgen import policy as torch_policy
     from envs.tasks import TASKS
+    from fastgen import policy as torch_policy
 
     spec = TASKS["hopper"].spec
     rng = np.random.default_rng(1)

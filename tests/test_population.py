@@ -89,10 +89,10 @@ def test_an_iteration_asks_each_policy_for_its_own_command(monkeypatch):
 
 
 def test_population_defaults_are_the_choices_of_the_committed_grid():
-    """DEFAULT P, spread and update exponent per task are what bench/results/populations.json decided."""
+    """DEFAULT P, spread and update exponent per task are what bench/results/populations/populations.json decided."""
     from bench.populations import parse_variant
     from fastgen.config import POPULATION_DEFAULTS
-    decisions = json.loads((Path(__file__).parents[1] / "bench/results/populations.json").read_text())["decisions"]
+    decisions = json.loads((Path(__file__).parents[1] / "bench/results/populations/populations.json").read_text())["decisions"]
     assert {"inverted_pendulum", "mountain_car"} <= set(decisions)
     for task, decision in decisions.items():
         chosen, default = parse_variant(decision["chosen"]["variant"]), POPULATION_DEFAULTS[task]

@@ -66,7 +66,7 @@ def ars_step(theta: np.ndarray, directions: np.ndarray, r_plus: np.ndarray, r_mi
 def iteration(state: ArsState, progress=None) -> tuple[ArsState, dict[str, float]]:
     """2N episodes of theta +- nu delta, one V2-t step; -> (state, metrics). (``progress``: unused, the step
     is one vector operation.)"""
-    s, cfg = state.settings, state.cfg
+    s = state.settings
     start = time.perf_counter()
     directions = state.rng.standard_normal((s.directions, state.theta.size))
     population = np.concatenate([state.theta + s.noise * directions, state.theta - s.noise * directions])

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from stable_baselines3 import DDPG
+from stable_baselines3 import DDPG  # the [ddpg] extra: fastgen.algorithms.get checks for it first
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.noise import NormalActionNoise
 
