@@ -32,7 +32,7 @@ import envs
 from bench.common import RESULTS, machine, table, write_json
 from fastgen import policy, runtime
 from fastgen import trained as trained_run
-from fastgen.generator import Generator
+from fastgen.poligen.generator import Generator
 from fastgen.sweep import buffer_return_range
 
 

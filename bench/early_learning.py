@@ -3,7 +3,7 @@
     python -m bench.early_learning --env hopper --num-envs 64 --seeds 0 1 2 --steps 30000 \
         --variant default --variant symlog:--generator.command-input=symlog
 
-Each (variant, seed) trains a fresh run (``fastgen.trainer``, the variant's flags on top of
+Each (variant, seed) trains a fresh run (``fastgen.poligen.trainer``, the variant's flags on top of
 ``--env``/``--num-envs``) for ``--steps`` env steps and, before the first iteration and after every
 ``--probe-every``-th, measures without touching the run's random streams:
 
@@ -30,6 +30,7 @@ import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -37,11 +38,12 @@ import torch
 import tyro
 
 import envs
-from bench.common import RESULTS, machine, write_json
-from fastgen import cli, extras, learner, policy, runtime, trainer
+from bench.common import RESULTS, machine, table, write_json
+from fastgen import cli, extras, policy, runtime
 from fastgen.bridge import to_engine
 from fastgen.config import Config
 from fastgen.normalizer import ObsStats
+from fastgen.poligen import learner, trainer
 
 
 @dataclass
@@ -227,6 +229,44 @@ def plot(payload: dict, path) -> None:
     plt.close(fig)
 
 
+def _at(probes: list[dict], step: int) -> dict:
+    """The probe nearest to ``step`` env steps."""
+    return min(probes, key=lambda p: abs(p["env_steps"] - step))
+
+
+def summarise(payload: dict, marks: tuple[int, ...] = (0, 10_000, 20_000, 30_000)) -> list[dict]:
+    """One row per variant, over its seeds: the evaluation at ``marks``, the seeds whose evaluation at the last
+    mark is at least their step-0 evaluation, and (means over all probes after step 0) how far V's prediction
+    of G(c*) is from its true bonus-free return, how far V under-rates the buffer's best policy, V's
+    correlation with the true return of fresh noisy policies, and how much G(c*) differs from G(c_median)
+    (RMS per weight, against the noise's std)."""
+    rows = []
+    for name in dict.fromkeys(r["variant"] for r in payload["runs"]):
+        runs = [r for r in payload["runs"] if r["variant"] == name]
+        after = [p for r in runs for p in r["probes"][1:]]
+        row = {"variant": name, "flags": " ".join(runs[0]["flags"]) or "-", "seeds": [r["seed"] for r in runs]}
+        for mark in marks:
+            values = [_at(r["probes"], mark)["eval"]["return"] for r in runs]
+            row[f"eval@{mark // 1000}k"] = f"{np.mean(values):.1f} +- {np.std(values):.1f}"
+        kept = sum(_at(r["probes"], marks[-1])["eval"]["return"] >= r["probes"][0]["eval"]["return"] for r in runs)
+        row["kept step 0"] = f"{kept}/{len(runs)}"
+        row["V(G(c*)) - true"] = round(float(np.mean([p["eval"]["predicted"] - p["eval"]["return_no_bonus"] for p in after])), 1)
+        row["V(best) - best"] = round(float(np.mean([p["best"]["predicted"][0] - p["best"]["return_no_bonus"][0]
+                                                     for p in after if "best" in p])), 1)
+        row["V corr, fresh"] = round(float(np.mean([p["samples"]["corr"] for p in after if p["samples"]["corr"] is not None])), 2)
+        row["G(c*) vs G(c_med), RMS"] = f"{np.mean([p['command']['rms_to_mean'][1] for p in after if 'command' in p]):.1e}"
+        row["drift at end"] = f"{np.mean([r['probes'][-1]['drift'] for r in runs]):.4f}"
+        rows.append(row)
+    return rows
+
+
+def markdown(rows: list[dict]) -> str:
+    columns = list(rows[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(row[c]) for c in columns) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     settings = tyro.cli(Settings, args=argv)
     runtime.configure(settings.threads)
@@ -244,6 +284,10 @@ def main(argv: list[str] | None = None) -> None:
             payload["runs"].append(run(settings, variant, seed))
             write_json(f"{settings.name}.json", payload, out)
             plot(payload, f"{out}/{settings.name}.png")
+    if payload["runs"]:
+        rows = summarise(payload)
+        print(table(rows, list(rows[0])))
+        Path(f"{out}/{settings.name}_table.md").write_text(markdown(rows))
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ from bench.update_speed import filled_state, matmul_rate, updates
 from fastgen import extras, runtime
 from fastgen.config import Config, EvalConfig
 from fastgen.run import train
-from fastgen.rundir import final_return, read_metrics
+from fastgen.runs.rundir import final_return, read_metrics
 
 RESULTS = ALL_RESULTS / "update_speed"  # beside the update timings its floor comes from
 

@@ -59,10 +59,11 @@ from envs.mjx_env import MjxEnv
 from envs.policy import random_params
 from envs.tasks import TASKS
 from envs.tasks.base import MujocoTask
-from fastgen import learner, runtime, trainer
+from fastgen import runtime
 from fastgen.config import Config
 from fastgen.engines import resolve_engine
-from fastgen.run_seeds import seed_configs, train_seeds
+from fastgen.poligen import learner, trainer
+from fastgen.run import seed_configs, train_seeds
 
 
 @dataclass

@@ -30,8 +30,8 @@ from bench.common import RESULTS, machine, table, write_json
 from fastgen import extras, runtime
 from fastgen.config import Config
 from fastgen.run import train
-from fastgen.rundir import final_return, read_metrics
-from fastgen.stop import StopSignals, never
+from fastgen.runs.rundir import final_return, read_metrics
+from fastgen.runs.stop import StopSignals, never
 
 # Evaluation return a run must reach: the bar, ~the paper's final returns less one std.
 THRESHOLDS = {"inverted_pendulum": 900.0, "mountain_car": 90.0, "swimmer": 300.0, "hopper": 2000.0}

@@ -51,10 +51,10 @@ from bench.cluster import run_jobs
 from bench.common import RESULTS, machine, table, write_json
 from bench.learning import PAPER, ensure_run, needs_training, to_continue, until_signal
 from envs.tasks import TASKS
-from fastgen import extras, runtime
+from fastgen import algorithms, extras, runtime
 from fastgen.config import Config
-from fastgen.run_seeds import train_batch
-from fastgen.rundir import final_return
+from fastgen.run import train_batch
+from fastgen.runs.rundir import final_return
 
 # variant -> (algo, config changes as "field" or "section.field": value). PoliGen's Table 1 row and its
 # ablations use the paper's schedule (P = 1, 5 + 20 updates per episode) whatever the per-task defaults;
@@ -70,7 +70,7 @@ VARIANTS = {
     "poligen-drive-0": ("poligen", {"schedule": "paper", "command.drive": 0.0}),
     "poligen-bfloat16": ("poligen", {"schedule": "paper", "precision": "bfloat16"}),
 }
-PRESETS = {"table1": ("poligen", "ars", "ddpg", "udrl"),
+PRESETS = {"table1": algorithms.NAMES,  # the paper's four algorithms, fastgen's registry
            "ablations": ("poligen", "poligen-no-output-scaling", "poligen-uniform-buffer", "poligen-drive-0"),
            "bfloat16": ("poligen", "poligen-bfloat16")}
 
@@ -167,7 +167,7 @@ def run_group(configs: list[Config]) -> list[dict]:
     "curve": [{env_steps, wall_s, eval/return}, ...]}``.
 
     The configs are one (task, variant)'s seeds, identical but for ``seed`` and ``out``. PoliGen seeds
-    that need training are trained together as one batch (``fastgen.run_seeds.train_batch``), the
+    that need training are trained together as one batch (``fastgen.run.train_batch``), the
     baselines one after another. A job whose runs are all finished returns at once. Runs where Ray
     sends it, so it writes nothing but the configs' run directories."""
     pending = [to_continue(cfg) for cfg in configs if needs_training(cfg)]

@@ -39,7 +39,7 @@ from bench.paper import paper_number, plot
 from envs.tasks import TASKS
 from fastgen import runtime
 from fastgen.config import CommandConfig, Config, ScalingConfig
-from fastgen.rundir import final_return
+from fastgen.runs.rundir import final_return
 
 VARIANT = re.compile(r"^P(\d+)(?:-s([\d.]+)-a([\d.]+)-b([\d.]+))?$")
 
@@ -74,14 +74,33 @@ class Settings:
 
 
 def parse_variant(variant: str) -> dict:
-    """``"P64-s1-a0.5-b0"`` -> ``{"P": 64, "spread": 1.0, "alpha": 0.5, "beta": 0.0}`` (``"P1"``: the paper's)."""
-    match = VARIANT.match(variant)
+    """``"P64-s1-a0.5-b0"`` -> ``{"P": 64, "spread": 1.0, "alpha": 0.5, "beta": 0.0, "changes": {}}`` (``"P1"``: the
+    paper's schedule); a ``+section.field=value`` suffix (repeatable) sets a named option on top, e.g.
+    ``P64-s1-a0.5-b0+generator.command_input=symlog``."""
+    base, *extra = variant.split("+")
+    match = VARIANT.match(base)
     if match is None or (match.group(2) is None and match.group(1) != "1"):
-        raise SystemExit(f"unknown variant {variant!r}; write P1 or P<P>-s<spread>-a<alpha>-b<beta>, e.g. P64-s1-a0.5-b0")
-    P = int(match.group(1))
+        raise SystemExit(f"unknown variant {variant!r}; write P1 or P<P>-s<spread>-a<alpha>-b<beta>, e.g. P64-s1-a0.5-b0, "
+                         "optionally followed by +section.field=value")
+    changes = dict(_change(variant, text) for text in extra)
     if match.group(2) is None:
-        return {"P": 1, "spread": 0.0, "alpha": 1.0, "beta": 0.0}
-    return {"P": P, "spread": float(match.group(2)), "alpha": float(match.group(3)), "beta": float(match.group(4))}
+        return {"P": 1, "spread": 0.0, "alpha": 1.0, "beta": 0.0, "changes": changes}
+    return {"P": int(match.group(1)), "spread": float(match.group(2)), "alpha": float(match.group(3)),
+            "beta": float(match.group(4)), "changes": changes}
+
+
+def _change(variant: str, text: str) -> tuple[str, object]:
+    """``"generator.command_width=400"`` -> ``("generator.command_width", 400.0)``, typed as the field's default."""
+    name, _, value = text.partition("=")
+    section, _, field = name.partition(".")
+    default = getattr(getattr(Config(), section, None), field, None) if field else getattr(Config(), section, None)
+    if not value or not hasattr(Config(), section) or (field and not hasattr(getattr(Config(), section), field)):
+        raise SystemExit(f"variant {variant!r}: {text!r} is not section.field=value of a fastgen.run option")
+    if isinstance(default, bool):
+        return name, value.lower() in ("1", "true", "yes")
+    if isinstance(default, (int, float)) or default is None and value.replace(".", "", 1).lstrip("-").isdigit():
+        return name, float(value) if isinstance(default, float) or default is None else int(value)
+    return name, value
 
 
 def make_config(task: str, variant: str, seed: int, settings: Settings) -> Config:
@@ -89,10 +108,17 @@ def make_config(task: str, variant: str, seed: int, settings: Settings) -> Confi
     name = f"{task}-P1-seed{seed}" if variant == "P1" else f"{task}-{variant}-seed{seed}"
     common = dict(env=task, seed=seed, total_steps=settings.total_steps, time_limit=settings.time_limit,
                   threads=settings.threads, out=str(Path(settings.runs_dir) / name))
-    if variant == "P1":
-        return Config(schedule="paper", **common)
-    return Config(num_envs=v["P"], command=CommandConfig(spread=v["spread"]),
-                  scaling=ScalingConfig(updates_exponent=v["alpha"], batch_exponent=v["beta"]), **common)
+    if v["P"] == 1:
+        cfg = Config(schedule="paper", **common)
+    else:
+        cfg = Config(num_envs=v["P"], command=CommandConfig(spread=v["spread"]),
+                     scaling=ScalingConfig(updates_exponent=v["alpha"], batch_exponent=v["beta"]), **common)
+    for name, value in v["changes"].items():
+        section, _, field = name.partition(".")
+        cfg = (dataclasses.replace(cfg, **{section: dataclasses.replace(getattr(cfg, section), **{field: value})})
+               if field else dataclasses.replace(cfg, **{section: value}))
+    cfg.validate()
+    return cfg
 
 
 def run_record(cfg: Config, train_if_needed: bool) -> dict:

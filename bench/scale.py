@@ -9,7 +9,7 @@ Three measurements, each the median of ``--repeats`` timed calls after a warm-up
   (K untrained generators' G(c) + noise, each seed's own key and normalisation), one episode each:
   env-steps/s, and the rollout's ``seconds`` per iteration.
 - ``updates``: one batched evaluator update and one batched generator update of K seeds
-  (``fastgen.learner``, batch 16 from each seed's buffer): seconds per call, and seed-updates/s
+  (``fastgen.poligen.learner``, batch 16 from each seed's buffer): seconds per call, and seed-updates/s
   (K updates per call); K = 1 is a single-seed run's update.
 - ``iteration``: a whole ``trainer.iteration_batch`` (rollout, bookkeeping, 5P evaluator and 20P
   generator updates per seed): env-steps/s of training and iterations/s.
@@ -37,11 +37,12 @@ import tyro
 
 from bench.common import RESULTS, device_tag, machine, table, write_json
 from bench.learning import PAPER, needs_training
-from fastgen import learner, runtime, trainer
+from fastgen import runtime
 from fastgen.config import Config
 from fastgen.engines import resolve_engine
-from fastgen.run_seeds import seed_configs, train_seeds
-from fastgen.rundir import final_return, read_metrics
+from fastgen.poligen import learner, trainer
+from fastgen.run import seed_configs, train_seeds
+from fastgen.runs.rundir import final_return, read_metrics
 
 
 @dataclass

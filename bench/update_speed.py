@@ -3,7 +3,7 @@
     python -m bench.update_speed                  # hopper and swimmer on this machine's CPU (and CUDA if present)
 
 An update is what training runs: sample a batch of 16 from a full buffer, forward, backward, Adam
-step (``fastgen.learner.evaluator_step`` / ``generator_step`` with K = 1). Its FLOPs are counted
+step (``fastgen.poligen.learner.evaluator_step`` / ``generator_step`` with K = 1). Its FLOPs are counted
 with ``torch.utils.flop_counter``; the floor is FLOPs / the machine's float32 matmul rate
 (``matmul_rate``: a 2048^3 product, median of repeats). The rate is sampled before the updates and
 after each task and precision's rows, and the highest sample is every row's rate
@@ -44,8 +44,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from bench.common import RESULTS, machine, table
 from bench.common import write_json as write_to
 from envs.tasks import TASKS
-from fastgen import learner, runtime, trainer
+from fastgen import runtime
 from fastgen.config import Config
+from fastgen.poligen import learner, trainer
 
 # Per-update FLOPs of the previous (direct) implementation, counted the same way (bench/results history).
 PAPER_GFLOP = {("hopper", "generator"): 6.881, ("hopper", "evaluator"): 0.906}

@@ -11,6 +11,7 @@ import warnings
 
 import mujoco
 
+from envs.env import Env
 from envs.make import ENGINES, make
 from envs.play import play
 from envs.policy import num_params, param_shapes
@@ -32,5 +33,5 @@ def _mujoco_warning(message: str) -> None:
 
 mujoco.set_mju_user_warning(_mujoco_warning)
 
-__all__ = ["ENGINES", "TASK_NAMES", "EnvSpec", "RolloutResult", "State", "make", "num_params",
+__all__ = ["ENGINES", "Env", "TASK_NAMES", "EnvSpec", "RolloutResult", "State", "make", "num_params",
            "param_shapes", "play", "rollout", "rollout_groups"]

@@ -17,7 +17,7 @@ int32, which a loop carry cannot accept, so every substep casts its output to th
 Matrix products (the policy forward and MJX's own) are traced at ``MATMUL_PRECISION``: JAX's
 default precision lets A100/H100 GPUs round float32 operands to TF32 (10-bit mantissa; jax-ml/jax
 issues #12008, #18934), so the policy simulated here would not be the float32 policy the torch side
-(``fastgen.evaluator``) evaluates, nor the physics MuJoCo's. The precision is set while this engine's
+(``fastgen.poligen.evaluator``) evaluates, nor the physics MuJoCo's. The precision is set while this engine's
 functions are traced, never process-wide: other JAX code in the process keeps its own default.
 """
 

@@ -7,7 +7,7 @@ JAX/numpy hand-offs), ``learner`` (the update step of K >= 1 seeds' stacked netw
 (ARS, DDPG, UDRL); ``algorithms`` maps ``--algo`` to them. ``evaluation`` is the shared evaluation
 protocol, ``report`` the metrics sinks, ``rundir`` the run directory, ``engines`` the choice of
 simulation engine, ``runtime`` the process's threads and allocator, and ``run`` the CLI
-``python -m fastgen.run`` (``run_seeds`` is ``run --seeds``).
+``python -m fastgen.run`` (one loop, ``fastgen.loop``, for one seed and for ``--seeds``).
 """
 
 import os

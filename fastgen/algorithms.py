@@ -1,38 +1,95 @@
-"""The algorithms behind ``--algo``: one module each, all with the same five functions.
+"""The algorithms behind ``--algo``: the contract the training loop (``fastgen.loop``) relies on, and the
+registry that maps each name to the module implementing it.
 
-    init(cfg) -> state                      a fresh run
-    iteration(state, progress=None)         collect episodes and learn; -> (state, metrics), metrics
-                                            include ``train/best_return`` and ``perf/sps``;
-                                            ``progress(done, due)`` is told of updates as they run
-    evaluate(state) -> metrics              ``cfg.eval.episodes`` noise-free episodes, not counted
-    save(state, run_dir)                    ``checkpoint.pt``, written atomically
-    load(state, run_dir) -> state           continue from it (state from ``init`` with the same config)
+An algorithm is a module with the functions of ``Algorithm``. Its functions take K >= 1 runs (seeds) at
+once: PoliGen shares one learner among them, the baselines run them one after another
+(``one_at_a_time``). A single run is a batch of one.
 
-and optionally ``snapshot(state, run_dir)``, called before training and after every iteration
-(PoliGen keeps generator snapshots with it).
+Every run's state carries ``cfg``, ``env`` and the counters of ``Counters``: ``env_steps`` (transitions of
+training episodes, counted the same way for all algorithms), ``episodes``, ``iterations``,
+``evaluations``, ``best_return`` (best training return so far) and ``wall_s``.
 
-Every state carries ``cfg``, ``env``, ``device`` and the counters ``env_steps``, ``episodes``,
-``iterations``, ``evaluations``, ``best_return`` (best training return so far) and ``wall_s``.
-Env steps count the transitions of training episodes, the same way for all algorithms.
+Adding an algorithm: one module with these functions, plus one line in ``MODULES`` (and in ``REQUIRES`` if it
+needs an optional dependency); docs/architecture.md shows a toy.
 """
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 from fastgen import extras
 
-MODULES = {"poligen": "fastgen.poligen", "ars": "fastgen.baselines.ars", "ddpg": "fastgen.baselines.ddpg",
+MODULES = {"poligen": "fastgen.poligen.algorithm", "ars": "fastgen.baselines.ars", "ddpg": "fastgen.baselines.ddpg",
            "udrl": "fastgen.baselines.udrl"}
+NAMES = tuple(MODULES)
 REQUIRES = {"ddpg": "stable_baselines3"}  # an optional dependency an algorithm needs (fastgen.extras)
 
+# progress(done, due): told during an iteration's update phase how many of its updates are done
+Progress = Callable[[int, int], None]
+RunState = Any  # an algorithm's own state dataclass, with ``cfg``, ``env`` and the ``Counters``
 
-def get(name: str):
+
+@runtime_checkable
+class Algorithm(Protocol):
+    """What ``fastgen.loop`` calls. ``states`` are runs made by ``init_batch`` (configs equal but for seed, out
+    and resume), in the same order every call; each call may be given a subset of them (those still training)."""
+
+    def init_batch(self, cfgs: list) -> list[RunState]:
+        """Fresh runs, one per (validated) config."""
+
+    def iteration_batch(self, states: list[RunState], progress: Progress | None = None) -> list[dict[str, float]]:
+        """Collect episodes and learn, once per run; -> each run's metrics, with ``train/best_return`` and
+        ``perf/sps``."""
+
+    def evaluate_batch(self, states: list[RunState]) -> list[dict[str, float]]:
+        """``cfg.eval.episodes`` noise-free episodes of each run's current policy (env steps not counted);
+        -> each run's ``eval/*`` metrics."""
+
+    def save(self, state: RunState, run_dir: Path) -> None:
+        """``checkpoint.pt`` (and what it needs), written atomically."""
+
+    def load(self, state: RunState, run_dir: Path) -> RunState:
+        """Continue from ``run_dir``'s checkpoint (``state`` from ``init_batch`` with the same config)."""
+
+    def snapshot(self, state: RunState, run_dir: Path) -> None:
+        """Called before training and after every iteration (PoliGen keeps generator snapshots)."""
+
+
+def get(name: str) -> Algorithm:
     """The module implementing algorithm ``name`` (imported on first use: ddpg pulls in Stable-Baselines3)."""
     if name not in MODULES:
-        raise ValueError(f"unknown algo {name!r}; choose one of {', '.join(MODULES)}")
+        raise ValueError(f"unknown algo {name!r}; choose one of {', '.join(NAMES)}")
     if name in REQUIRES:
         extras.require(REQUIRES[name], f"--algo {name}")
-    return importlib.import_module(MODULES[name])
+    module = importlib.import_module(MODULES[name])
+    if not isinstance(module, Algorithm):
+        missing = [f for f in ("init_batch", "iteration_batch", "evaluate_batch", "save", "load", "snapshot")
+                   if not hasattr(module, f)]
+        raise TypeError(f"{MODULES[name]} does not implement fastgen.algorithms.Algorithm: no {', '.join(missing)}")
+    return module
+
+
+def one_at_a_time(init, iteration, evaluate):
+    """``(init_batch, iteration_batch, evaluate_batch)`` of an algorithm whose runs share nothing, from its
+    single-run ``init(cfg)``, ``iteration(state, progress) -> (state, metrics)`` and ``evaluate(state)``:
+    each run in turn."""
+
+    def init_batch(cfgs: list) -> list[RunState]:
+        return [init(cfg) for cfg in cfgs]
+
+    def iteration_batch(states: list[RunState], progress: Progress | None = None) -> list[dict[str, float]]:
+        return [iteration(state, progress)[1] for state in states]
+
+    def evaluate_batch(states: list[RunState]) -> list[dict[str, float]]:
+        return [evaluate(state) for state in states]
+
+    return init_batch, iteration_batch, evaluate_batch
+
+
+def no_snapshot(state: RunState, run_dir: Path) -> None:
+    """``snapshot`` of an algorithm that keeps none."""
 
 
 @dataclass(kw_only=True)

@@ -22,8 +22,10 @@ import numpy as np
 import torch
 import tyro
 
-from fastgen import extras, runtime, snapshots
+import envs
+from fastgen import extras, runtime
 from fastgen import trained as trained_run
+from fastgen.poligen import snapshots
 from fastgen.sweep import achieved_returns
 
 
@@ -48,8 +50,8 @@ class AtlasConfig:
         for flag, value in (("--commands", self.commands), ("--stages", self.stages), ("--episodes", self.episodes)):
             if value < 1:
                 raise ValueError(f"{flag} must be >= 1, got {value}")
-        if self.engine not in ("cpu", "mjx"):
-            raise ValueError(f"unknown engine {self.engine!r}; choose cpu or mjx")
+        if self.engine not in envs.ENGINES:
+            raise ValueError(f"unknown engine {self.engine!r}; choose one of {', '.join(envs.ENGINES)}")
 
 
 class Pca2:

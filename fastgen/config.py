@@ -10,7 +10,9 @@ import math
 from dataclasses import dataclass, field
 
 from envs.tasks import TASKS
-from fastgen.generator import COMMAND_INPUTS
+from fastgen import algorithms
+from fastgen.engines import DEVICES, ENGINES
+from fastgen.poligen.generator import COMMAND_INPUTS
 
 # PoliGen's population defaults per task: P (--num-envs), its --command.spread and --scaling exponents (used
 # with any P > 1). Chosen by bench/results/populations/populations.md (AMD EPYC, 2 cores, 5 seeds; rule: the cheapest
@@ -227,7 +229,6 @@ class UdrlConfig:
         return _fill(self, {**UDRL_PRESETS[env], "episodes_per_iteration": 20 if num_envs is None else num_envs})
 
 
-ALGORITHMS = ("poligen", "ars", "ddpg", "udrl")
 SCHEDULES = ("default", "paper")
 PRECISIONS = ("float32", "bfloat16")
 
@@ -255,9 +256,10 @@ class Config:
     seed: int = 0
     """Seed of every random stream (torch and JAX)."""
     seeds: str | None = None
-    """PoliGen only: train several seeds as one batched computation, e.g. 0-19 or 0,3,7 (instead of
-    --seed); seed s's run goes to <out>/seed<s> (default out: runs/<env>-seeds<SEEDS>), a run
-    directory like a single-seed run's, which --resume continues with the same --seeds."""
+    """Train several seeds in one process, e.g. 0-19 or 0,3,7 (instead of --seed): PoliGen as one batched
+    computation, the baselines one after another; seed s's run goes to <out>/seed<s> (default out:
+    runs/<env>-seeds<SEEDS>), a run directory like a single-seed run's, which --resume continues with the
+    same --seeds."""
     engine: str = "auto"
     """Simulation engine: auto (mjx when JAX sees a GPU and seeds x num_envs >= 16384, else cpu; see
     fastgen/engines.py), cpu or mjx."""
@@ -347,16 +349,14 @@ class Config:
         for flag, value in _numbers(self):
             if isinstance(value, float) and not math.isfinite(value):
                 raise ValueError(f"{flag} must be a finite number, got {value}")
-        if self.algo not in ALGORITHMS:
-            raise ValueError(f"unknown algo {self.algo!r}; choose one of {', '.join(ALGORITHMS)}")
+        if self.algo not in algorithms.MODULES:
+            raise ValueError(f"unknown algo {self.algo!r}; choose one of {', '.join(algorithms.MODULES)}")
         if self.env not in TASKS:
             raise ValueError(f"unknown env {self.env!r}; choose one of {', '.join(TASKS)}")
         if self.out is not None and not self.out.strip():
             raise ValueError(f"--out {self.out!r} names no directory; give one (default: runs/<env>-seed<seed>)")
         if self.seeds is not None:
             parse_seeds(self.seeds)
-            if self.algo != "poligen":
-                raise ValueError(f"--seeds batches PoliGen runs; --algo {self.algo} trains one seed per process (--seed)")
         if self.num_envs is not None and self.num_envs < 1:
             raise ValueError(f"--num-envs must be >= 1, got {self.num_envs}")
         if self.schedule not in SCHEDULES:
@@ -364,8 +364,8 @@ class Config:
         if self.schedule == "paper" and self.num_envs not in (None, 1):
             raise ValueError(f"--schedule paper simulates one episode per iteration; --num-envs {self.num_envs} "
                              "contradicts it (leave it out or use --schedule default)")
-        if self.engine not in ("auto", "cpu", "mjx"):
-            raise ValueError(f"unknown engine {self.engine!r}; choose one of auto, cpu, mjx")
+        if self.engine not in ENGINES:
+            raise ValueError(f"unknown engine {self.engine!r}; choose one of {', '.join(ENGINES)}")
         if self.generator.command_input not in COMMAND_INPUTS:
             raise ValueError(f"unknown --generator.command-input {self.generator.command_input!r}; choose one of "
                              f"{', '.join(COMMAND_INPUTS)}")
@@ -373,8 +373,8 @@ class Config:
             raise ValueError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
         if self.precision != "float32" and self.algo != "poligen":
             raise ValueError(f"--precision {self.precision} sets PoliGen's updates; --algo {self.algo} trains in float32")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"unknown device {self.device!r}; choose one of auto, cpu, cuda")
+        if self.device not in DEVICES:
+            raise ValueError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
         if self.algo == "ars" and self.num_envs is not None and self.num_envs % 2:
             raise ValueError(f"--num-envs {self.num_envs} must be even for --algo ars: it simulates P / 2 directions, "
                              "each as +delta and -delta")

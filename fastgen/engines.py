@@ -44,8 +44,12 @@ at P = 1, P <= 64). MJX also pays a compile of 17-33 s per run on the H200.
 """
 
 import jax
+import torch
 
-ENGINES = ("auto", "cpu", "mjx")
+import envs
+
+ENGINES = ("auto", *envs.ENGINES)  # what --engine accepts
+DEVICES = ("auto", "cpu", "cuda")  # what --device accepts
 
 MJX_MIN_POPULATION = 16384
 """Smallest population (seeds x policies per iteration) for which ``auto`` picks ``mjx`` on a GPU."""
@@ -70,3 +74,17 @@ def resolve_engine(engine: str, population: int) -> str:
     if engine != "auto":
         return engine
     return "mjx" if population >= MJX_MIN_POPULATION and gpu_visible() else "cpu"
+
+
+def make_env(cfg, seeds: int = 1, engine: str | None = None) -> envs.Env:
+    """The run's task on its engine (``engine`` overrides ``cfg.engine``; ``auto`` sizes it for ``seeds`` x P
+    policies per iteration), with ``cfg.threads`` on ``cpu``."""
+    engine = resolve_engine(engine or cfg.engine, seeds * cfg.population)
+    return envs.make(cfg.env, engine, nthread=cfg.threads if engine == "cpu" else None)
+
+
+def resolve_device(device: str) -> torch.device:
+    """The torch device of ``--device``: ``auto`` is cuda where torch sees a GPU, else cpu."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)

@@ -4,65 +4,64 @@ Run directory (docs/architecture.md): ``config.json``, TensorBoard event files, 
 per evaluation), ``checkpoint.pt`` (+ ``buffer/`` chunks) and ``summary.json`` after every evaluation and
 at the end (also when ``--time-limit`` or a signal stopped the run early: ``finished`` says which), and for
 PoliGen ``snapshots/`` (generator snapshots over training, for ``fastgen.atlas``). ``--resume``
-continues a killed or time-limited run from its last checkpoint. ``--seeds 0-19`` trains several
-PoliGen seeds as one batch, one such run directory per seed (``fastgen.run_seeds``).
+continues a killed or time-limited run from its last checkpoint. ``--seeds 0-19`` trains several seeds in
+one process, one such run directory per seed (``<out>/seed<s>``), as one batch (``fastgen.loop``).
 """
 
+import contextlib
+import dataclasses
 import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from fastgen import algorithms, cli, runtime
-from fastgen.config import Config
+from fastgen import algorithms, cli, loop, runtime
+from fastgen.config import Config, parse_seeds
 from fastgen.errors import RunDirError, TrainingError
-from fastgen.report import Reporter
-from fastgen.run_seeds import seed_configs, train_seeds
-from fastgen.rundir import check_run_dir, log_evaluation, open_run_dir, out_of_time, run_dir_lock, write_summary
-from fastgen.stop import StopSignals, never
+from fastgen.runs.rundir import check_run_dir, run_dir_lock
+from fastgen.runs.stop import StopSignals, never
 
 
 def train(cfg: Config, stop: Callable[[], bool] = never) -> dict:
     """Run (or resume) training to ``cfg.budget`` env steps, or until ``stop()`` says so after an iteration
-    (then checkpoint); -> the summary written to summary.json."""
+    (then checkpoint); -> the summary written to summary.json (``--seeds``: ``{"seeds": [summary, ...]}``)."""
     cfg.validate()
-    run_dir = Path(cfg.run_dir)
-    check_run_dir(cfg)
-    algo = algorithms.get(cfg.algo)
-    state = algo.init(cfg)
-    with run_dir_lock(run_dir):
-        if cfg.resume:
-            state = algo.load(state, run_dir)
-        return _train(algo, state, run_dir, stop)
+    if cfg.seeds is None:
+        return train_batch([cfg], stop)[0]
+    return {"seeds": train_batch(seed_configs(cfg), stop)}
 
 
-def _train(algo, state, run_dir: Path, stop: Callable[[], bool]) -> dict:
-    cfg = state.cfg
-    reporter = open_run_dir(state)
-    snapshot = getattr(algo, "snapshot", lambda state, run_dir: None)
-    try:
-        snapshot(state, run_dir)
-        if state.evaluations == 0:
-            _evaluate(algo, state, reporter, run_dir)
-        next_eval = (state.env_steps // cfg.eval_every + 1) * cfg.eval_every
-        while state.env_steps < cfg.budget and not out_of_time(state) and not stop():
-            state, metrics = algo.iteration(state, progress=reporter.updating)
-            reporter.iteration(state.env_steps, metrics)
-            snapshot(state, run_dir)
-            if state.env_steps >= next_eval or state.env_steps >= cfg.budget or out_of_time(state):
-                _evaluate(algo, state, reporter, run_dir)
-                next_eval = (state.env_steps // cfg.eval_every + 1) * cfg.eval_every
-        if stop():
-            algo.save(state, run_dir)
-    finally:
-        reporter.close()
-    return write_summary(state)
+def train_seeds(cfg: Config, stop: Callable[[], bool] = never) -> dict:
+    """``train`` of a ``--seeds`` config: ``{"seeds": [summary, ...]}``."""
+    if cfg.seeds is None:
+        raise ValueError("train_seeds needs --seeds")
+    return train(cfg, stop)
 
 
-def _evaluate(algo, state, reporter: Reporter, run_dir: Path) -> None:
-    log_evaluation(state, algo.evaluate(state), reporter)
-    algo.save(state, run_dir)
-    write_summary(state)
+def seed_configs(cfg: Config) -> list[Config]:
+    """One single-seed config per seed of ``cfg.seeds``, each with its own run directory ``<out>/seed<s>``
+    (default out: ``runs/<env>-seeds<SEEDS>``)."""
+    root = Path(cfg.out if cfg.out is not None else f"runs/{cfg.env}-seeds{cfg.seeds}")
+    return [dataclasses.replace(cfg, seed=seed, seeds=None, out=str(root / f"seed{seed}"))
+            for seed in parse_seeds(cfg.seeds)]
+
+
+def train_batch(cfgs: list[Config], stop: Callable[[], bool] = never) -> list[dict]:
+    """Train single-seed configs, equal but for ``seed``, ``out`` and ``resume``, as one batch (each resumed from
+    its checkpoint where its ``resume`` says so) until done or ``stop()``; -> their summaries."""
+    common = {json.dumps(dataclasses.asdict(dataclasses.replace(c, seed=0, out=None, resume=False))) for c in cfgs}
+    if len(common) > 1:
+        raise ValueError("a batch of seeds needs configs that differ only in seed, out and resume")
+    for c in cfgs:
+        c.validate()
+        check_run_dir(c)
+    algo = algorithms.get(cfgs[0].algo)
+    states = algo.init_batch(cfgs)
+    with contextlib.ExitStack() as locks:
+        for c in cfgs:
+            locks.enter_context(run_dir_lock(Path(c.run_dir)))
+        states = [algo.load(s, Path(s.cfg.run_dir)) if s.cfg.resume else s for s in states]
+        return loop.train(algo, states, stop)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,10 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     with StopSignals() as stop:
         try:
             runtime.configure(cfg.threads)
-            if cfg.seeds is not None:
-                summary = train_seeds(cfg, stop.requested)
-            else:
-                summary = train(cfg, stop.requested)
+            summary = train(cfg, stop.requested)
         except (ValueError, TrainingError, RunDirError) as error:
             print(f"fastgen.run: error: {error}", file=sys.stderr)
             return 2

@@ -51,8 +51,8 @@ class SweepConfig:
             raise ValueError(f"--commands must be >= 2, got {self.commands}")
         if self.episodes < 1:
             raise ValueError(f"--episodes must be >= 1, got {self.episodes}")
-        if self.engine not in ("cpu", "mjx"):
-            raise ValueError(f"unknown engine {self.engine!r}; choose cpu or mjx")
+        if self.engine not in envs.ENGINES:
+            raise ValueError(f"unknown engine {self.engine!r}; choose one of {', '.join(envs.ENGINES)}")
 
 
 def achieved_returns(run: trained_run.Trained, params: torch.Tensor, episodes: int, engine: str,

@@ -14,11 +14,11 @@ import torch
 from envs.spec import EnvSpec
 from envs.tasks import TASKS
 from fastgen import config as config_module
-from fastgen import snapshots
 from fastgen.config import Config
-from fastgen.evaluator import Evaluator
-from fastgen.generator import Generator
 from fastgen.normalizer import ObsStats
+from fastgen.poligen import snapshots
+from fastgen.poligen.evaluator import Evaluator
+from fastgen.poligen.generator import Generator
 
 
 @dataclass
@@ -38,7 +38,7 @@ class Trained:
             return self.generator(torch.as_tensor(commands, dtype=torch.float32))
 
     def with_snapshot(self, snapshot: dict) -> "Trained":
-        """The same run with the generator and statistics of one ``fastgen.snapshots`` snapshot."""
+        """The same run with the generator and statistics of one ``fastgen.poligen.snapshots`` snapshot."""
         generator = _generator(self.cfg, self.spec)
         generator.load_state_dict(snapshot["generator"])
         stats = ObsStats.from_state_dict(snapshot["obs_stats"])

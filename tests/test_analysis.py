@@ -11,10 +11,11 @@ import pytest
 import torch
 
 from envs.tasks import TASKS
-from fastgen import atlas, export, policy, policy_file, snapshots, sweep, trained
-from fastgen.checkpoint import check_compatible
+from fastgen import atlas, export, policy, policy_file, sweep, trained
 from fastgen.config import Config, from_dict
+from fastgen.poligen import snapshots
 from fastgen.run import train
+from fastgen.runs.checkpoint import check_compatible
 from tests.reference import gym_episode, make_gym, mlp_action, physical_state
 
 FAST = dict(engine="cpu", device="cpu")
@@ -72,7 +73,7 @@ def test_resume_ignores_the_settings_of_other_algorithms(algo):
 
 def test_resume_refuses_a_run_whose_defaults_resolved_differently():
     """A run begun at P = 1 by default is not silently continued at a later default P."""
-    from fastgen.checkpoint import resolved
+    from fastgen.runs.checkpoint import resolved
     began = Config(env="inverted_pendulum", num_envs=1)
     saved = {"format": 1, "algo": "poligen", "env": "inverted_pendulum", "resolved": resolved(began),
              "config": dataclasses.asdict(dataclasses.replace(began, num_envs=None))}
@@ -90,7 +91,7 @@ def test_snapshots_cover_the_budget_from_the_untrained_generator_to_the_last(mc_
     assert steps == sorted(steps) and all(s["env_steps"] >= s["k"] * 3000 // 4 for s in kept)
     # The untrained generator is the one init builds from the seed; the last is the checkpoint's.
     torch.manual_seed(0)
-    from fastgen.trainer import init
+    from fastgen.poligen.trainer import init
     state = init(Config(env="mountain_car", num_envs=1, **FAST))
     fresh = state.learner.generator_weights.state_dict(state.slot)
     for name, value in fresh.items():

@@ -8,7 +8,8 @@ from bench import populations
 
 
 def test_variant_names_parse_and_bad_ones_are_named():
-    assert populations.parse_variant("P64-s1-a0.5-b0") == {"P": 64, "spread": 1.0, "alpha": 0.5, "beta": 0.0}
+    assert populations.parse_variant("P64-s1-a0.5-b0") == {"P": 64, "spread": 1.0, "alpha": 0.5, "beta": 0.0,
+                                                           "changes": {}}
     assert populations.parse_variant("P1")["P"] == 1
     for bad in ("P64", "Q8-s1-a1-b0", "P8-s1-a-b0"):
         with pytest.raises(SystemExit, match=f"unknown variant '{bad}'"):
@@ -22,6 +23,21 @@ def test_variants_set_what_their_names_say(tmp_path):
     assert cfg.batch_size == 128 and cfg.seed == 3 and cfg.out.endswith("swimmer-P64-s0.5-a0.5-b0.5-seed3")
     paper = populations.make_config("swimmer", "P1", 0, settings)
     assert paper.schedule == "paper" and paper.population == 1 and paper.out.endswith("swimmer-P1-seed0")
+
+
+def test_a_variant_can_set_named_options_on_top(tmp_path):
+    settings = populations.Settings(runs_dir=str(tmp_path))
+    cfg = populations.make_config("hopper", "P64-s1-a0.5-b0+generator.command_input=symlog+command.bonus_free=false",
+                                  1, settings)
+    assert cfg.generator.command_input == "symlog" and cfg.command.bonus_free is False and cfg.population == 64
+    width = populations.make_config("hopper", "P1+generator.command_width=400", 0, settings)
+    assert width.generator.command_width == 400.0 and width.schedule == "paper"
+    assert width.out.endswith("hopper-P1+generator.command_width=400-seed0")
+    for bad in ("P64-s1-a0.5-b0+nosuch.field=1", "P64-s1-a0.5-b0+generator.command_input"):
+        with pytest.raises(SystemExit, match="is not section.field=value"):
+            populations.parse_variant(bad)
+    with pytest.raises(ValueError, match="unknown --generator.command-input 'cubic'"):
+        populations.make_config("hopper", "P1+generator.command_input=cubic", 0, settings)
 
 
 def test_a_tiny_sweep_trains_tabulates_and_decides(tmp_path):

@@ -2,7 +2,7 @@
 
 import torch
 
-from fastgen.buffer import ReplayBuffer
+from fastgen.poligen.buffer import ReplayBuffer
 
 
 def _filled(capacity=5, count=7, power=1.1):

@@ -7,7 +7,7 @@ import torch
 from envs import policy as layout
 from envs.tasks import TASKS
 from fastgen import policy
-from fastgen.evaluator import Evaluator
+from fastgen.poligen.evaluator import Evaluator
 
 HOPPER = TASKS["hopper"].spec
 

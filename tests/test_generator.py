@@ -5,7 +5,7 @@ import math
 import torch
 
 from envs.tasks import TASKS
-from fastgen.generator import EMBED_DIM, TILE, Generator
+from fastgen.poligen.generator import EMBED_DIM, TILE, Generator
 
 HOPPER = TASKS["hopper"].spec
 

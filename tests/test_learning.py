@@ -25,7 +25,7 @@ def test_mountain_car_reaches_90_quickly(tmp_path):
 @pytest.mark.slow
 def test_a_batch_of_seeds_learns_mountain_car(tmp_path):
     """Three seeds as one batch (--seeds): each seed reaches 90 within 20k env steps, as single runs do."""
-    from fastgen.run_seeds import train_seeds
+    from fastgen.run import train_seeds
 
     out = tmp_path / "seeds"
     train_seeds(Config(env="mountain_car", num_envs=1, seeds="0-2", total_steps=20_000, engine="cpu", device="cpu",

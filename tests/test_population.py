@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from fastgen import trainer
 from fastgen.config import BufferConfig, CommandConfig, Config, EvaluatorConfig, GeneratorConfig, ScalingConfig
-from fastgen.rundir import final_return
+from fastgen.poligen import trainer
+from fastgen.runs.rundir import final_return
 
 
 def _rows(steps, returns=None):

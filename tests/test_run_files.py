@@ -10,8 +10,9 @@ import sys
 import pytest
 import torch
 
-from fastgen import checkpoint, run
-from fastgen.rundir import run_dir_lock
+from fastgen import run
+from fastgen.runs import checkpoint
+from fastgen.runs.rundir import run_dir_lock
 from tests.tiny import TINY
 
 
@@ -59,7 +60,7 @@ def test_a_second_process_on_the_same_out_is_refused_and_a_killed_one_leaves_no_
         code, lines = _main([*TINY, "--total-steps", "200", "--out", str(out)], capsys)
     assert code == 2 and lines == [f"fastgen.run: error: --out {out} is in use by another fastgen process "
                                    f"(pid {os.getpid()}); wait for it to end or choose another --out"]
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from fastgen.rundir import run_dir_lock\n"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from fastgen.runs.rundir import run_dir_lock\n"
                                "with run_dir_lock(sys.argv[1]): print('held', flush=True); time.sleep(600)", str(out)],
                               stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"

@@ -1,7 +1,7 @@
 """K seeds trained as one batch (``--seeds``) against the same seeds trained alone.
 
 A seed's run in the batch draws the same random numbers from the same streams as its single-seed
-run and is updated by the same code (``fastgen.learner``, a single run being a batch of one); on the
+run and is updated by the same code (``fastgen.poligen.learner``, a single run being a batch of one); on the
 CPU the seeds' products are the same kernels on the same shapes, on a GPU they are vmapped and round
 differently (~1e-7). So over a short run the two must agree to round-off amplified by a few updates
 (asserted: 1e-6 relative on every evaluation), with identical schedules: the same env steps at every
@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 import torch
 
-from fastgen import learner, run, trainer
+from fastgen import run
 from fastgen.config import BufferConfig, Config, EvalConfig, EvaluatorConfig, GeneratorConfig, parse_seeds
-from fastgen.run_seeds import seed_configs, train_seeds
+from fastgen.poligen import learner, trainer
+from fastgen.run import seed_configs, train_seeds
 
 RTOL = 1e-6
 # Evaluation returns of a batch's seeds come from one rollout of all seeds' policies, whose float32 forward
@@ -68,9 +69,7 @@ def test_parse_seeds():
             parse_seeds(bad)
 
 
-def test_seeds_are_poligen_only_and_validated(tmp_path):
-    with pytest.raises(ValueError, match="--seeds batches PoliGen runs; --algo ars"):
-        Config(algo="ars", env="mountain_car", seeds="0-1").validate()
+def test_seeds_are_validated(tmp_path):
     with pytest.raises(ValueError, match="--seeds 'x'"):
         Config(env="mountain_car", seeds="x").validate()
     with pytest.raises(ValueError, match="--threads must be >= 1, got 0"):
@@ -177,3 +176,17 @@ def test_one_batched_iteration_is_each_seeds_iteration(tmp_path, monkeypatch, en
     trainer.iteration_batch([states[0]])
     assert torch.equal(states[1].learner.generator_weights.flat[1], before)
     assert states[1].iterations == 1 and states[0].iterations == 2
+
+
+def test_a_baseline_trains_seeds_one_after_another_in_one_loop(tmp_path):
+    """--seeds for ARS: each seed's run directory is the one a --seed run of it writes, bit for bit in its metrics."""
+    args = ["--algo", "ars", "--env", "mountain_car", "--engine", "cpu", "--total-steps", "3000", "--eval.every", "1000",
+            "--eval.episodes", "2"]
+    assert run.main([*args, "--seeds", "0-1", "--out", str(tmp_path / "batch")]) == 0
+    assert run.main([*args, "--seed", "1", "--out", str(tmp_path / "alone")]) == 0
+    batch, alone = (json.loads((tmp_path / d / "summary.json").read_text()) for d in ("batch/seed1", "alone"))
+    assert batch["seed"] == alone["seed"] == 1 and batch["finished"]
+    keep = ("env_steps", "eval/return", "train/best_return")
+    rows = [[{k: json.loads(line)[k] for k in keep} for line in (tmp_path / d / "metrics.jsonl").read_text().splitlines()]
+            for d in ("batch/seed1", "alone")]
+    assert rows[0] == rows[1] and len(rows[0]) >= 3

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from fastgen.stop import StopSignals
+from fastgen.runs.stop import StopSignals
 from tests.tiny import TINY
 
 

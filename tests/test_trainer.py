@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from fastgen import learner, runtime, trainer
+from fastgen import runtime
 from fastgen.config import BufferConfig, Config, EvalConfig, EvaluatorConfig, GeneratorConfig
+from fastgen.poligen import learner, trainer
 
 
 def _cfg(**changes) -> Config:
@@ -116,7 +117,7 @@ def test_evaluation_return_with_or_without_the_survival_bonus(bonus):
 
 
 def test_a_checkpoint_keeps_the_population_blocks_of_the_buffer(tmp_path):
-    from fastgen import checkpoint
+    from fastgen.poligen import checkpoint
 
     state = trainer.init(_cfg(buffer=BufferConfig(size=7)))  # blocks of 3 in 7 slots: one block is cut short
     for _ in range(3):

@@ -22,19 +22,19 @@ import torch
 
 import envs
 from envs.policy import random_params
-from fastgen import checkpoint
-from fastgen.algorithms import Counters
+from fastgen.algorithms import Counters, no_snapshot, one_at_a_time
 from fastgen.config import ArsConfig, Config
+from fastgen.engines import make_env
 from fastgen.errors import TrainingError
 from fastgen.evaluation import eval_key, eval_metrics
 from fastgen.normalizer import ObsStats
-from fastgen.trainer import make_env
+from fastgen.runs import checkpoint
 
 
 @dataclass
 class ArsState(Counters):
     cfg: Config
-    env: object
+    env: envs.Env
     settings: ArsConfig  # per-task presets filled in
     theta: np.ndarray  # [D] float64, the policy being improved
     obs_stats: ObsStats
@@ -44,7 +44,6 @@ class ArsState(Counters):
 
 
 def init(cfg: Config) -> ArsState:
-    cfg.validate()
     env = make_env(cfg)
     rng = np.random.default_rng(cfg.seed)
     theta = random_params(rng, 1, env.spec.obs_dim, env.spec.act_dim, dtype=np.float64)[0]
@@ -114,3 +113,7 @@ def load(state: ArsState, run_dir) -> ArsState:
     state.rng.bit_generator.state = saved["rng"]
     state.key = jax.random.wrap_key_data(saved["key"])
     return state
+
+
+init_batch, iteration_batch, evaluate_batch = one_at_a_time(init, iteration, evaluate)
+snapshot = no_snapshot

@@ -27,12 +27,12 @@ from stable_baselines3.common.noise import NormalActionNoise
 
 import envs
 from envs.gym_env import GymEnv
-from fastgen import checkpoint
-from fastgen.algorithms import Counters
+from fastgen.algorithms import Counters, no_snapshot, one_at_a_time
 from fastgen.config import Config
+from fastgen.engines import make_env, resolve_device
 from fastgen.errors import TrainingError
 from fastgen.evaluation import eval_key, eval_metrics
-from fastgen.trainer import make_env, resolve_device
+from fastgen.runs import checkpoint
 
 STEPS_PER_ITERATION = 1_000
 
@@ -53,14 +53,13 @@ class _SpinningUpDDPG(DDPG):
 @dataclass
 class DdpgState(Counters):
     cfg: Config
-    env: object  # the cpu-engine env, for evaluation
+    env: envs.Env  # the cpu-engine env, for evaluation
     gym_env: GymEnv  # what the agent trains on
     model: _SpinningUpDDPG
     device: torch.device
 
 
 def init(cfg: Config) -> DdpgState:
-    cfg.validate()
     if cfg.engine == "mjx":
         raise ValueError("--algo ddpg steps one env through the Gymnasium API on the cpu engine; use --engine cpu or auto")
     d, device = cfg.ddpg, resolve_device(cfg.device)
@@ -154,3 +153,7 @@ def load(state: DdpgState, run_dir) -> DdpgState:
     state.gym_env.action_space._np_random = pickle.loads(rng["action_space"])
     state.gym_env.set_key_data(rng["env_key"])
     return state
+
+
+init_batch, iteration_batch, evaluate_batch = one_at_a_time(init, iteration, evaluate)
+snapshot = no_snapshot

@@ -27,12 +27,12 @@ import torch
 from torch import nn
 
 import envs
-from fastgen import checkpoint
-from fastgen.algorithms import Counters
+from fastgen.algorithms import Counters, no_snapshot, one_at_a_time
 from fastgen.config import Config, UdrlConfig
+from fastgen.engines import make_env, resolve_device
 from fastgen.errors import TrainingError
 from fastgen.evaluation import eval_key, eval_metrics
-from fastgen.trainer import make_env, resolve_device
+from fastgen.runs import checkpoint
 
 MIN_STD = 1e-3  # in actions scaled to [-1, 1]
 
@@ -100,7 +100,7 @@ class EpisodeBuffer:
 @dataclass
 class UdrlState(Counters):
     cfg: Config
-    env: object
+    env: envs.Env
     settings: UdrlConfig  # per-task presets filled in
     net: BehaviourNet
     opt: torch.optim.Adam
@@ -112,7 +112,6 @@ class UdrlState(Counters):
 
 
 def init(cfg: Config) -> UdrlState:
-    cfg.validate()
     torch.manual_seed(cfg.seed)
     env = make_env(cfg)
     settings, device = cfg.udrl_settings(), resolve_device(cfg.device)
@@ -246,3 +245,7 @@ def load(state: UdrlState, run_dir) -> UdrlState:
     state.torch_rng.set_state(saved["torch_rng"].cpu())
     state.key = jax.random.wrap_key_data(saved["key"])
     return state
+
+
+init_batch, iteration_batch, evaluate_batch = one_at_a_time(init, iteration, evaluate)
+snapshot = no_snapshot

@@ -9,9 +9,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from fastgen.checkpoint import CHECKPOINT, PREVIOUS
+from fastgen.runs.checkpoint import CHECKPOINT, PREVIOUS
 from fastgen.config import Config
-from fastgen.report import Reporter
+from fastgen.runs.report import Reporter
 
 # A directory holding one of these is a project's source tree (this repository, when --out is "." in a clone):
 # a run would scatter checkpoint.pt, metrics.jsonl, buffer/ and snapshots/ among its files.

@@ -10,7 +10,7 @@ seed's own buffer (b = the batch exponent, 0: 16). ``evaluate`` runs G(best so f
 for 10 episodes (not counted as env steps).
 
 Each seed keeps its own ``TrainState`` (config, buffer, statistics, random streams, counters); the
-seeds of a batch share one ``fastgen.learner.Learner`` (their networks stacked, row ``slot``) and one
+seeds of a batch share one ``fastgen.poligen.learner.Learner`` (their networks stacked, row ``slot``) and one
 env. A seed draws the same random numbers from the same streams whether it trains alone or in a
 batch, so the two runs differ only by the round-off of batched products (none on the CPU's loop).
 """
@@ -26,26 +26,24 @@ import numpy as np
 import torch
 
 import envs
-from fastgen import learner, runtime
-from fastgen.algorithms import Counters
+from fastgen import runtime
+from fastgen.algorithms import Counters, Progress
 from fastgen.bridge import to_engine
-from fastgen.buffer import ReplayBuffer
 from fastgen.config import Config
-from fastgen.engines import resolve_engine
+from fastgen.engines import make_env, resolve_device
 from fastgen.errors import TrainingError  # noqa: F401 (re-exported)
 from fastgen.evaluation import eval_key, eval_metrics
-from fastgen.evaluator import Evaluator
-from fastgen.generator import Generator
 from fastgen.normalizer import ObsStats
-
-# progress(done, due): called during an iteration's update phase (updates of all seeds done so far, and due)
-Progress = Callable[[int, int], None]
+from fastgen.poligen import learner
+from fastgen.poligen.buffer import ReplayBuffer
+from fastgen.poligen.evaluator import Evaluator
+from fastgen.poligen.generator import Generator
 
 
 @dataclass
 class TrainState(Counters):
     cfg: Config
-    env: object
+    env: envs.Env
     device: torch.device
     learner: learner.Learner  # shared by the seeds of a batch
     slot: int  # this seed's row in the learner
@@ -77,28 +75,14 @@ def population_commands(state: TrainState) -> torch.Tensor:
     return (state.best_return + state.cfg.command.drive * u).to(torch.float32).to(state.device)
 
 
-def make_env(cfg: Config, seeds: int = 1, engine: str | None = None):
-    """The run's task on its engine (``engine`` overrides ``cfg.engine``; ``auto`` sizes it for ``seeds`` x P
-    policies per iteration), with ``cfg.threads`` on ``cpu``."""
-    engine = resolve_engine(engine or cfg.engine, seeds * cfg.population)
-    return envs.make(cfg.env, engine, nthread=cfg.threads if engine == "cpu" else None)
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 def init(cfg: Config, env=None) -> TrainState:
     """A fresh run: networks initialised from ``cfg.seed``, empty buffer, no statistics (``env``: share one)."""
     return init_batch([cfg], env)[0]
 
 
 def init_batch(cfgs: list[Config], env=None) -> list[TrainState]:
-    """K fresh runs with configs equal but for the seed, sharing one learner; seed k initialised exactly as alone."""
-    for cfg in cfgs:
-        cfg.validate()
+    """K fresh runs with (validated) configs equal but for the seed, sharing one learner; seed k initialised exactly
+    as alone."""
     env = env if env is not None else make_env(cfgs[0], len(cfgs))
     device = resolve_device(cfgs[0].device)
     spec, states, generators, evaluators = env.spec, [], [], []

@@ -22,8 +22,8 @@ from torch import nn
 from torch.func import vmap
 
 from fastgen import policy
-from fastgen.evaluator import Evaluator
-from fastgen.generator import Generator
+from fastgen.poligen.evaluator import Evaluator
+from fastgen.poligen.generator import Generator
 
 # How seeds' losses are mapped: "vmap" (one batched computation: the GPU path), "loop" (one seed after
 # another on views of the stacked weights: the CPU path, where a single seed's products already fill

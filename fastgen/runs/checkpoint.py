@@ -1,7 +1,7 @@
 """Checkpoints: everything a run needs to continue, written atomically (temp file + rename).
 
-The helpers at the top (``atomic_save``, ``check_compatible``, ``counters``/``restore_counters``)
-serve every algorithm; ``save``/``load`` below are PoliGen's.
+These helpers serve every algorithm (``atomic_save``, ``write``, ``read``, ``check_compatible``, ``counters``);
+PoliGen's own ``save``/``load`` (its buffer in chunks) are in ``fastgen.poligen.checkpoint``.
 
 ``checkpoint.pt`` holds networks, optimisers, statistics, RNG states, counters and the config. The
 replay buffer (up to 10k x ~70k floats) is not rewritten every time: each checkpoint adds one
@@ -16,14 +16,11 @@ import shutil
 import sys
 from pathlib import Path
 
-import jax
-import numpy as np
 import torch
 
-from fastgen.algorithms import Counters
+from fastgen.algorithms import NAMES, Counters
 from fastgen.config import RESUMABLE_CHANGES
 from fastgen.errors import RunDirError
-from fastgen.normalizer import ObsStats
 
 FORMAT = 1
 COUNTERS = tuple(f.name for f in dataclasses.fields(Counters))
@@ -110,7 +107,8 @@ def header(state) -> dict:
             "resolved": resolved(state.cfg), "counters": counters(state)}
 
 
-BASELINE_SECTIONS = ("ars", "ddpg", "udrl")  # config sections only their own algorithm reads
+# config sections only their own algorithm reads: every algorithm but PoliGen has one, named as it is
+BASELINE_SECTIONS = tuple(name for name in NAMES if name != "poligen")
 
 # Config fields left None for a per-task default, and the resolved settings that stand for them.
 DEFAULTED = ("num_envs", "schedule", "command.spread", "scaling.updates_exponent", "scaling.batch_exponent",
@@ -130,53 +128,6 @@ def read(state, run_dir: Path) -> dict:
     check_compatible(saved, state.cfg)
     restore_counters(state, saved["counters"])
     return saved
-
-
-def save(state, run_dir: Path) -> None:
-    """Write the buffer chunk of new entries, then ``checkpoint.pt``, then drop unneeded chunks."""
-    run_dir, chunk_dir = Path(run_dir), Path(run_dir) / "buffer"
-    chunk_dir.mkdir(parents=True, exist_ok=True)
-    previous = _chunks_on_record(run_dir)
-    last_saved = previous[-1][1] if previous else 0
-    buffer = state.buffer
-    chunks = list(previous)
-    if buffer.stored > last_saved:
-        params, returns = buffer.entries(last_saved + 1)
-        first = buffer.stored - params.shape[0] + 1
-        atomic_save({"params": params.cpu(), "returns": returns.cpu(), "blocks": buffer.block_starts(last_saved + 1).cpu()},
-                    chunk_dir / f"{first}-{buffer.stored}.pt")
-        chunks.append((first, buffer.stored))
-    oldest_needed = buffer.stored - len(buffer) + 1
-    chunks = [(a, b) for a, b in chunks if b >= oldest_needed]
-    write({
-        **header(state),
-        **state.learner.state_dict(state.slot),
-        "buffer": {"chunks": chunks, "stored": buffer.stored},
-        "obs_stats": state.obs_stats.state_dict(),
-        "rng": state.rng.get_state(),
-        "key": np.asarray(jax.random.key_data(state.key)),
-    }, run_dir)
-    keep = {f"{a}-{b}.pt" for a, b in chunks + previous}  # checkpoint.prev.pt's chunks too
-    for path in chunk_dir.glob("*.pt"):
-        if path.name not in keep:
-            path.unlink()
-
-
-def _load_chunks(run_dir: Path, saved: dict) -> list[dict]:
-    return [load_file(run_dir / "buffer" / f"{a}-{b}.pt") for a, b in saved["buffer"]["chunks"]]
-
-
-def _singletons(first: int, last: int) -> torch.Tensor:
-    """Block starts of a chunk written before blocks were saved: each entry its own block."""
-    return torch.arange(first, last + 1)
-
-
-def _chunks_on_record(run_dir: Path) -> list[tuple[int, int]]:
-    """The buffer chunks of the checkpoint this save will replace (none before the first)."""
-    if not (run_dir / CHECKPOINT).exists() and not (run_dir / PREVIOUS).exists():
-        return []
-    saved, _ = read_checkpoint(run_dir)
-    return [tuple(c) for c in saved["buffer"]["chunks"]]
 
 
 def check_compatible(saved: dict, cfg) -> None:
@@ -211,31 +162,3 @@ def _flat(config: dict, prefix: str = "") -> dict:
         else:
             flat[prefix + name] = value
     return flat
-
-
-def load(state, run_dir: Path):
-    """Restore ``state`` (made by ``trainer.init`` or ``init_batch`` with the same config) from ``run_dir``."""
-    run_dir = Path(run_dir)
-    saved, source = read_checkpoint(run_dir, state.device)
-    try:
-        chunks = _load_chunks(run_dir, saved)
-    except RunDirError as error:  # the newest chunk is checkpoint.pt's alone: the previous one may do without it
-        if source.name != CHECKPOINT or not (run_dir / PREVIOUS).exists():
-            raise
-        print(f"fastgen: warning: {error}", file=sys.stderr)
-        saved, source = read_checkpoint(run_dir, state.device, previous=True)
-        chunks = _load_chunks(run_dir, saved)
-    check_compatible(saved, state.cfg)
-    restore_counters(state, saved["counters"])
-    state.learner.load_state_dict(state.slot, saved)
-    if chunks:
-        params = torch.cat([c["params"] for c in chunks])
-        returns = torch.cat([c["returns"] for c in chunks])
-        blocks = torch.cat([c["blocks"] if "blocks" in c else _singletons(a, b)  # chunks saved before blocks
-                            for c, (a, b) in zip(chunks, saved["buffer"]["chunks"])])
-        keep = min(params.shape[0], state.buffer.capacity)
-        state.buffer.restore(params[-keep:], returns[-keep:], saved["buffer"]["stored"], blocks[-keep:])
-    state.obs_stats = ObsStats.from_state_dict(saved["obs_stats"])
-    state.rng.set_state(saved["rng"].cpu() if hasattr(saved["rng"], "cpu") else saved["rng"])
-    state.key = jax.random.wrap_key_data(saved["key"])
-    return state

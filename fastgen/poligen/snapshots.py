@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from fastgen.checkpoint import atomic_save
+from fastgen.runs.checkpoint import atomic_save
 
 DIR = "snapshots"
 
