@@ -332,6 +332,12 @@ class Config:
         grow = self.population ** self._population_setting(self.scaling.batch_exponent, "batch_exponent")
         return max(1, round(self.buffer.batch_size * grow))
 
+    def resolved(self) -> dict:
+        """What the per-task defaults left None in this config came to (the fields each stands for:
+        ``RESOLVED_FROM``). Written in config.json and every checkpoint; a resume is refused if they differ."""
+        return {"population": self.population, "update_counts": list(self.update_counts),
+                "batch_size": self.batch_size, "command_spread": self.command_spread}
+
     @property
     def budget(self) -> int:
         return self.total_steps if self.total_steps is not None else TASKS[self.env].spec.budget
@@ -456,6 +462,11 @@ def parse_seeds(text: str) -> list[int]:
         raise ValueError(f"--seeds {text!r} must name at least one seed, each once")
     return seeds
 
+
+# The config fields each value of ``Config.resolved`` stands for: a resume compares these by what they resolved to.
+RESOLVED_FROM = {"population": ("num_envs", "schedule", "udrl.episodes_per_iteration"),
+                 "update_counts": ("scaling.updates_exponent",), "batch_size": ("scaling.batch_exponent",),
+                 "command_spread": ("command.spread",)}
 
 # Fields that may differ between a run and its resumption; everything else must match.
 RESUMABLE_CHANGES = ("resume", "total_steps", "out", "time_limit", "generator.snapshots", "threads")

@@ -73,9 +73,8 @@ def test_resume_ignores_the_settings_of_other_algorithms(algo):
 
 def test_resume_refuses_a_run_whose_defaults_resolved_differently():
     """A run begun at P = 1 by default is not silently continued at a later default P."""
-    from fastgen.runs.checkpoint import resolved
     began = Config(env="inverted_pendulum", num_envs=1)
-    saved = {"format": 1, "algo": "poligen", "env": "inverted_pendulum", "resolved": resolved(began),
+    saved = {"format": 1, "algo": "poligen", "env": "inverted_pendulum", "resolved": began.resolved(),
              "config": dataclasses.asdict(dataclasses.replace(began, num_envs=None))}
     with pytest.raises(ValueError, match="different population .*checkpoint has 1, this run 64"):
         check_compatible(saved, Config(env="inverted_pendulum"))

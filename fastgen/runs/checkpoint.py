@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from fastgen.algorithms import NAMES, Counters
-from fastgen.config import RESUMABLE_CHANGES
+from fastgen.config import RESOLVED_FROM, RESUMABLE_CHANGES
 from fastgen.errors import RunDirError
 
 FORMAT = 1
@@ -104,21 +104,14 @@ def header(state) -> dict:
     """What every algorithm's checkpoint starts with: format, algo, env, config, the settings its
     per-task defaults resolved to, and counters."""
     return {"format": FORMAT, "algo": state.cfg.algo, "env": state.cfg.env, "config": dataclasses.asdict(state.cfg),
-            "resolved": resolved(state.cfg), "counters": counters(state)}
+            "resolved": state.cfg.resolved(), "counters": counters(state)}
 
 
 # config sections only their own algorithm reads: every algorithm but PoliGen has one, named as it is
 BASELINE_SECTIONS = tuple(name for name in NAMES if name != "poligen")
 
-# Config fields left None for a per-task default, and the resolved settings that stand for them.
-DEFAULTED = ("num_envs", "schedule", "command.spread", "scaling.updates_exponent", "scaling.batch_exponent",
-             "udrl.episodes_per_iteration")
-
-
-def resolved(cfg) -> dict:
-    """What the run's per-task defaults (left None in its config) came to: P, updates, batch, spread."""
-    return {"population": cfg.population, "update_counts": list(cfg.update_counts), "batch_size": cfg.batch_size,
-            "command_spread": cfg.command_spread}
+# Config fields left None for a per-task default: compared by what they resolved to (Config.resolved), not as set.
+DEFAULTED = tuple(name for names in RESOLVED_FROM.values() for name in names)
 
 
 def read(state, run_dir: Path) -> dict:
@@ -146,7 +139,7 @@ def check_compatible(saved: dict, cfg) -> None:
             continue
         if name not in RESUMABLE_CHANGES and name not in defaulted and name in current and current[name] != value:
             raise ValueError(f"--resume with a different {name}: checkpoint has {value!r}, this run {current[name]!r}")
-    now = resolved(cfg)
+    now = cfg.resolved()
     for name, value in saved.get("resolved", {}).items():  # a default that changed since the run began
         if now.get(name) != value:
             raise ValueError(f"--resume with a different {name} (the defaults changed since this run began): checkpoint "

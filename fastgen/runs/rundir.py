@@ -102,13 +102,9 @@ def _truncate_metrics(run_dir: Path, evaluations: int) -> None:
 
 
 def _resolved(cfg: Config, state) -> dict:
-    resolved = {"num_envs": cfg.population, "total_steps": cfg.budget, "eval_every": cfg.eval_every,
-                "engine": state.env.engine, "device": str(state.device)}
-    if cfg.algo == "poligen":
-        evaluator, generator = cfg.update_counts
-        resolved.update(command_spread=cfg.command_spread, evaluator_updates_per_iteration=evaluator,
-                        generator_updates_per_iteration=generator, batch_size=cfg.batch_size)
-    return resolved
+    """``Config.resolved`` and what else the run's defaults came to: its budget, evaluation period, engine, device."""
+    return {**cfg.resolved(), "total_steps": cfg.budget, "eval_every": cfg.eval_every, "engine": state.env.engine,
+            "device": str(state.device)}
 
 
 FINAL_EVALUATIONS = 20  # the paper's final return: the mean of the last 20 evaluations (200k of 3M, 20k of 100k)
