@@ -44,6 +44,9 @@ class _SpinningUpDDPG(DDPG):
         self.start_steps = start_steps
         super().__init__(*args, **kwargs)
 
+    # A private SB3 method, overridden because SB3 has no public setting for spinning-up's start_steps: its
+    # learning_starts both delays the updates and makes the actions random, and the paper's DDPG (spinning-up)
+    # acts at random for 10k env steps while updating after 1k (update_after).
     def _sample_action(self, learning_starts, action_noise=None, n_envs=1):
         if self.num_timesteps < self.start_steps:
             return super()._sample_action(self.start_steps, None, n_envs)
