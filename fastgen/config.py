@@ -93,6 +93,15 @@ class BufferConfig:
     """Batch size of every evaluator and generator update."""
     recency_power: float = 1.1
     """Sampling weight 1/x^power, x = episodes since stored; 0 samples uniformly (Fig. 4 ablation)."""
+    archive_buckets: int = 0
+    """Beside the recent entries, keep the newest --buffer.archive-per-bucket policies of each of this many equal
+    return buckets over the task's return range, and draw --buffer.archive-share of every batch from them (every
+    bucket equally likely), so that low-return policies stay in the generator's training after the recent
+    entries have moved on; 0: no archive (the paper)."""
+    archive_per_bucket: int = 32
+    """Policies kept per return bucket of the archive."""
+    archive_share: float = 0.25
+    """Share of every update's batch drawn from the archive (when it has entries)."""
 
 
 @dataclass
@@ -400,7 +409,9 @@ class Config:
                   ("--eval.every", self.eval_every, 1), ("--eval.episodes", self.eval.episodes, 1),
                   ("--buffer.size", self.buffer.size, 1), ("--buffer.batch-size", self.buffer.batch_size, 1),
                   ("--evaluator.probes", self.evaluator.probes, 1), ("--threads", 1 if self.threads is None else self.threads, 1),
-                  ("--generator.snapshots", self.generator.snapshots, 0)]
+                  ("--generator.snapshots", self.generator.snapshots, 0),
+                  ("--buffer.archive-buckets", self.buffer.archive_buckets, 0),
+                  ("--buffer.archive-per-bucket", self.buffer.archive_per_bucket, 1)]
         for flag, value, least in checks:
             if value < least:
                 raise ValueError(f"{flag} must be >= {least}, got {value}")
@@ -416,6 +427,8 @@ class Config:
                                                                                   "batch_exponent"))]:
             if not value >= 0:
                 raise ValueError(f"{flag} must be >= 0, got {value}")
+        if not 0 <= self.buffer.archive_share < 1:
+            raise ValueError(f"--buffer.archive-share must be in [0, 1), got {self.buffer.archive_share}")
         if ars.elite > ars.directions:
             raise ValueError(f"--ars.elite {ars.elite} must be <= --ars.directions {ars.directions}")
         for flag, value in [("--ars.step-size", ars.step_size), ("--ars.noise", ars.noise), ("--udrl.lr", udrl.lr),

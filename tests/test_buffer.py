@@ -141,3 +141,63 @@ def test_restore_keeps_blocks_and_defaults_to_one_entry_blocks():
     legacy.restore(params, returns, buffer.stored)
     age = (legacy.stored + 1 - legacy.stamps).double()
     assert torch.equal(legacy.weights(), age.pow(-1.1))
+
+
+def _with_archive(capacity=4, buckets=4, per_bucket=2, share=0.25):
+    from fastgen.poligen.buffer import ReturnArchive
+    return ReplayBuffer(capacity, 3, archive=ReturnArchive(buckets, per_bucket, 3, 0.0, 100.0), archive_share=share)
+
+
+def test_the_archive_keeps_the_newest_of_every_return_bucket_after_the_recent_entries_moved_on():
+    buffer = _with_archive()
+    returns = [5.0, 10.0, 30.0, 12.0, 7.0] + [90.0 + i for i in range(6)] + [-50.0, 150.0]  # beyond: end buckets
+    for r in returns:
+        buffer.add(torch.full((1, 3), r), torch.tensor([r]))
+    assert set(buffer.returns.tolist()) == {94.0, 95.0, -50.0, 150.0}  # the ring: the 4 newest
+    archive = buffer.archive
+    held = {b: sorted(archive.returns[archive.held()][archive.bucket(archive.returns[archive.held()]) == b].tolist())
+            for b in range(4)}
+    # bucket 0 [0, 25): 5, 10, 12, 7 and -50 offered, the newest two kept; bucket 1 [25, 50): 30; bucket 2: none;
+    # bucket 3 [75, 100] and beyond: 90-95 and 150 offered, the newest two kept
+    assert held == {0: [-50.0, 7.0], 1: [30.0], 2: [], 3: [95.0, 150.0]}
+    assert len(archive) == 5 and archive.offered.tolist() == [5, 1, 0, 7]
+    assert torch.equal(archive.params[archive.held()][:, 0], archive.returns[archive.held()])  # params moved with them
+
+
+def test_a_share_of_every_batch_comes_from_the_archive_every_bucket_alike():
+    buffer = _with_archive(share=0.25)
+    for r in [5.0, 6.0, 30.0, 80.0, 81.0, 82.0, 83.0]:
+        buffer.add(torch.full((1, 3), r), torch.tensor([r]))
+    rng = torch.Generator().manual_seed(0)
+    params, returns = buffer.sample(rng, 16)
+    assert params.shape == (16, 3) and torch.equal(params[:, 0], returns)
+    recent = set(buffer.returns.tolist())
+    assert all(r in recent for r in returns[:12].tolist())  # 16 - round(0.25 x 16) from the recent entries
+    drawn = torch.cat([buffer.sample(rng, 16)[1][12:] for _ in range(3000)])
+    buckets = buffer.archive.bucket(drawn)
+    shares = torch.bincount(buckets, minlength=4).double() / len(drawn)
+    torch.testing.assert_close(shares, torch.tensor([1 / 3, 1 / 3, 0.0, 1 / 3], dtype=torch.double), atol=0.02, rtol=0)
+    assert torch.equal(buffer.sample_returns(torch.Generator().manual_seed(5), 16),
+                       buffer.sample(torch.Generator().manual_seed(5), 16)[1])
+
+
+def test_without_an_archive_the_draws_are_the_recency_weighted_ones_alone():
+    buffer = _filled(capacity=10, count=10)
+    index = torch.multinomial(buffer.weights(), 16, replacement=True, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(buffer.sample(torch.Generator().manual_seed(3), 16)[1], buffer.returns[index])
+
+
+def test_the_archive_round_trips_and_refuses_another_layout():
+    import pytest
+
+    from fastgen.poligen.buffer import ReturnArchive
+    buffer = _with_archive()
+    for r in [5.0, 30.0, 31.0, 32.0, 90.0]:
+        buffer.add(torch.full((1, 3), r), torch.tensor([r]))
+    saved = buffer.archive.state_dict()
+    assert saved["params"].shape == (4, 3)  # only the filled slots are written
+    fresh = ReturnArchive(4, 2, 3, 0.0, 100.0)
+    fresh.load_state_dict(saved)
+    assert torch.equal(fresh.params, buffer.archive.params) and torch.equal(fresh.offered, buffer.archive.offered)
+    with pytest.raises(ValueError, match="the checkpoint's archive has 4 buckets of 2 over"):
+        ReturnArchive(5, 2, 3, 0.0, 100.0).load_state_dict(saved)

@@ -130,3 +130,31 @@ def test_a_checkpoint_keeps_the_population_blocks_of_the_buffer(tmp_path):
         torch.save({k: v for k, v in saved.items() if k != "blocks"}, chunk)
     legacy = checkpoint.load(trainer.init(_cfg(buffer=BufferConfig(size=7))), tmp_path)
     assert legacy.buffer.weights().unique().numel() == 7
+
+
+def test_a_run_with_a_return_archive_resumes_exactly(tmp_path):
+    from fastgen.poligen import checkpoint
+
+    archived = BufferConfig(size=5, archive_buckets=4, archive_per_bucket=2, archive_share=0.25)
+    state = trainer.init(_cfg(buffer=archived))
+    for _ in range(3):
+        checkpoint.save(trainer.iteration(state)[0], tmp_path)
+    assert len(state.buffer.archive) > 0 and state.buffer.archive.offered.sum() == 9
+    resumed = checkpoint.load(trainer.init(_cfg(buffer=archived)), tmp_path)
+    for name in ("params", "returns", "offered"):
+        assert torch.equal(getattr(resumed.buffer.archive, name), getattr(state.buffer.archive, name)), name
+    _, going_on = trainer.iteration(state)
+    _, after_resume = trainer.iteration(resumed)
+    assert going_on["train/generator_loss"] == after_resume["train/generator_loss"]
+    assert going_on["train/evaluator_loss"] == after_resume["train/evaluator_loss"]
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"archive_buckets": -1}, "--buffer.archive-buckets must be >= 0, got -1"),
+    ({"archive_per_bucket": 0}, "--buffer.archive-per-bucket must be >= 1, got 0"),
+    ({"archive_share": 1.0}, r"--buffer.archive-share must be in \[0, 1\), got 1.0"),
+    ({"archive_share": -0.1}, r"--buffer.archive-share must be in \[0, 1\), got -0.1"),
+])
+def test_bad_archive_settings_are_one_line(changes, message):
+    with pytest.raises(ValueError, match=message):
+        _cfg(buffer=BufferConfig(**changes)).validate()

@@ -11,6 +11,10 @@ block's ages: the P episodes of an iteration are equally recent, so each is draw
 others (stamping them 1 ... P apart would make the one written last ~20x more exposed than the
 first at P = 64), and the block as a whole keeps the weight P separate episodes would have. With
 P = 1 a block is one entry and its weight is exactly ``1 / x^power``.
+
+``ReturnArchive`` (``--buffer.archive-buckets``, off by default: the paper has none) keeps, beside the recent
+entries, the newest few policies of every return bucket, so that policies of low returns stay in reach after the
+recent entries have all moved to high ones; a share of every batch is then drawn from it.
 """
 
 import torch
@@ -18,11 +22,77 @@ import torch
 INITIAL_ROWS = 64
 
 
+class ReturnArchive:
+    """The newest ``per_bucket`` entries of each of ``buckets`` equal-width return buckets over ``[low, high]``
+    (returns outside go to the end buckets): ``params [buckets * per_bucket, D]``, ``returns [...]``, and how many
+    entries each bucket has ever been offered (``offered [buckets]``). Bucket b's entries live in slots
+    ``b * per_bucket ..``, its oldest overwritten first."""
+
+    def __init__(self, buckets: int, per_bucket: int, dim: int, low: float, high: float,
+                 device: torch.device | str = "cpu"):
+        if buckets < 1 or per_bucket < 1 or not high > low:
+            raise ValueError(f"an archive needs buckets >= 1, per_bucket >= 1 and high > low, got {buckets}, "
+                             f"{per_bucket}, [{low}, {high}]")
+        self.buckets, self.per_bucket, self.low, self.high = buckets, per_bucket, float(low), float(high)
+        self.params = torch.zeros(buckets * per_bucket, dim, device=device)
+        self.returns = torch.zeros(buckets * per_bucket, device=device)
+        self.offered = torch.zeros(buckets, dtype=torch.long, device=device)
+
+    def bucket(self, returns: torch.Tensor) -> torch.Tensor:
+        """The bucket of each return ``[n]`` -> ``[n]`` long."""
+        scaled = (returns.double() - self.low) / (self.high - self.low) * self.buckets
+        return scaled.floor().clamp(0, self.buckets - 1).long()
+
+    def add(self, params: torch.Tensor, returns: torch.Tensor) -> None:
+        """Offer ``params [P, D]`` with ``returns [P]``, in order: each replaces its bucket's oldest when full."""
+        for entry, bucket in enumerate(self.bucket(returns).tolist()):
+            slot = bucket * self.per_bucket + int(self.offered[bucket]) % self.per_bucket
+            self.params[slot] = params[entry].detach().to(self.params.dtype)
+            self.returns[slot] = returns[entry].to(self.returns.dtype)
+            self.offered[bucket] += 1
+
+    def __len__(self) -> int:
+        return int(self.offered.clamp(max=self.per_bucket).sum())
+
+    def held(self) -> torch.Tensor:
+        """The filled slots, bucket by bucket ``[len]``."""
+        counts = self.offered.clamp(max=self.per_bucket).tolist()
+        return torch.tensor([b * self.per_bucket + i for b, n in enumerate(counts) for i in range(n)], dtype=torch.long,
+                            device=self.params.device)
+
+    def sample_index(self, rng: torch.Generator, count: int) -> torch.Tensor:
+        """``count`` slots drawn with replacement: every non-empty bucket equally likely, then every entry in it."""
+        held = self.offered.clamp(max=self.per_bucket)
+        filled = torch.nonzero(held).squeeze(1)
+        buckets = filled[torch.randint(len(filled), (count,), generator=rng, device=self.params.device)]
+        within = (torch.rand(count, generator=rng, device=self.params.device) * held[buckets]).long()
+        return buckets * self.per_bucket + within
+
+    def state_dict(self) -> dict:
+        """The filled slots only (an archive is written whole with every checkpoint)."""
+        slots = self.held()
+        return {"slots": slots.cpu(), "params": self.params[slots].cpu(), "returns": self.returns[slots].cpu(),
+                "offered": self.offered.cpu(), "buckets": self.buckets, "per_bucket": self.per_bucket,
+                "range": (self.low, self.high)}
+
+    def load_state_dict(self, saved: dict) -> None:
+        layout = (saved["buckets"], saved["per_bucket"], tuple(saved["range"]))
+        if layout != (self.buckets, self.per_bucket, (self.low, self.high)):
+            raise ValueError(f"the checkpoint's archive has {layout[0]} buckets of {layout[1]} over {layout[2]}, this "
+                             f"run {self.buckets} of {self.per_bucket} over {(self.low, self.high)}")
+        slots = saved["slots"].to(self.params.device)
+        self.params[slots] = saved["params"].to(self.params.device)
+        self.returns[slots] = saved["returns"].to(self.params.device)
+        self.offered.copy_(saved["offered"])
+
+
 class ReplayBuffer:
-    def __init__(self, capacity: int, dim: int, device: torch.device | str = "cpu", recency_power: float | None = 1.1):
+    def __init__(self, capacity: int, dim: int, device: torch.device | str = "cpu", recency_power: float | None = 1.1,
+                 archive: ReturnArchive | None = None, archive_share: float = 0.0):
         if capacity <= 0:
             raise ValueError(f"buffer capacity must be positive, got {capacity}")
         self.capacity, self.recency_power = capacity, recency_power
+        self.archive, self.archive_share = archive, archive_share
         rows = min(capacity, INITIAL_ROWS)
         self.params = torch.zeros(rows, dim, device=device)
         self.returns = torch.zeros(rows, device=device)
@@ -57,6 +127,8 @@ class ReplayBuffer:
         self.blocks[slots] = self.stored + 1
         self.stored += count
         self._weights = None
+        if self.archive is not None:
+            self.archive.add(params, returns)
 
     def weights(self) -> torch.Tensor:
         """Sampling weights of the filled slots ``[len]`` (unnormalised): ``1 / x^power`` averaged over each block."""
@@ -72,21 +144,37 @@ class ReplayBuffer:
     def sample(self, rng: torch.Generator, batch: int, out: tuple[torch.Tensor, torch.Tensor] | None = None
                ) -> tuple[torch.Tensor, torch.Tensor]:
         """``batch`` entries drawn with replacement -> ``(params [batch, D], returns [batch])``, gathered into
-        ``out`` when given (e.g. one seed's rows of a batch of seeds: no second copy)."""
-        index = self.sample_index(rng, batch)
+        ``out`` when given (e.g. one seed's rows of a batch of seeds: no second copy). With an archive, the last
+        ``round(archive_share x batch)`` of them come from it."""
+        recent, archived = self._draw(rng, batch)
         params_out, returns_out = out or (None, None)
-        return (torch.index_select(self.params, 0, index, out=params_out),
-                torch.index_select(self.returns, 0, index, out=returns_out))
+        if archived is None:
+            return (torch.index_select(self.params, 0, recent, out=params_out),
+                    torch.index_select(self.returns, 0, recent, out=returns_out))
+        params = torch.cat([self.params[recent], self.archive.params[archived]], out=params_out)
+        returns = torch.cat([self.returns[recent], self.archive.returns[archived]], out=returns_out)
+        return params, returns
 
     def sample_returns(self, rng: torch.Generator, batch: int) -> torch.Tensor:
         """The returns ``[batch]`` of the entries ``sample`` would draw (the same draw), without gathering params."""
-        return self.returns[self.sample_index(rng, batch)]
+        recent, archived = self._draw(rng, batch)
+        if archived is None:
+            return self.returns[recent]
+        return torch.cat([self.returns[recent], self.archive.returns[archived]])
 
     def sample_index(self, rng: torch.Generator, batch: int) -> torch.Tensor:
-        """Slots of ``batch`` entries drawn with replacement by their weights ``[batch]``."""
+        """Slots of ``batch`` recent entries drawn with replacement by their weights ``[batch]``."""
         if len(self) == 0:
             raise ValueError("cannot sample from an empty replay buffer")
         return torch.multinomial(self.weights(), batch, replacement=True, generator=rng)
+
+    def _draw(self, rng: torch.Generator, batch: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The slots a batch draws: of the recent entries, and of the archive's (None without one)."""
+        from_archive = 0
+        if self.archive is not None and len(self.archive):  # at least one recent entry in every batch
+            from_archive = min(round(self.archive_share * batch), batch - 1)
+        recent = self.sample_index(rng, batch - from_archive)
+        return recent, self.archive.sample_index(rng, from_archive) if from_archive else None
 
     def entries(self, first_stamp: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Entries with stamps ``first_stamp .. stored`` (still held) -> ``(params, returns)`` in stamp order."""

@@ -35,7 +35,7 @@ from fastgen.errors import TrainingError  # noqa: F401 (re-exported)
 from fastgen.evaluation import eval_key, eval_metrics
 from fastgen.normalizer import ObsStats
 from fastgen.poligen import learner
-from fastgen.poligen.buffer import ReplayBuffer
+from fastgen.poligen.buffer import ReplayBuffer, ReturnArchive
 from fastgen.poligen.evaluator import Evaluator
 from fastgen.poligen.generator import Generator
 
@@ -91,8 +91,7 @@ def init_batch(cfgs: list[Config], env=None) -> list[TrainState]:
         generators.append(Generator(spec, cfg.generator.noise_std, cfg.generator.output_scaling,
                                    cfg.generator.command_width, cfg.generator.command_input).to(device))
         evaluators.append(Evaluator(spec, cfg.evaluator.probes).to(device))
-        buffer = ReplayBuffer(cfg.buffer.size, envs.num_params(spec.obs_dim, spec.act_dim), device,
-                              cfg.buffer.recency_power or None)
+        buffer = make_buffer(cfg, spec, device)
         rng = torch.Generator(device=device)
         rng.manual_seed(cfg.seed)
         states.append((cfg, slot, buffer, rng))
@@ -102,6 +101,17 @@ def init_batch(cfgs: list[Config], env=None) -> list[TrainState]:
     shared = learner.create(generators, evaluators, cfgs[0].generator.lr, cfgs[0].evaluator.lr, cfgs[0].precision)
     return [TrainState(cfg, env, device, shared, slot, buffer, ObsStats(spec.obs_dim), rng, jax.random.key(cfg.seed))
             for cfg, slot, buffer, rng in states]
+
+
+def make_buffer(cfg: Config, spec: envs.EnvSpec, device: torch.device) -> ReplayBuffer:
+    """The run's replay buffer: ``--buffer.size`` recent entries, and the return archive if asked for."""
+    dim = envs.num_params(spec.obs_dim, spec.act_dim)
+    archive = None
+    if cfg.buffer.archive_buckets:
+        archive = ReturnArchive(cfg.buffer.archive_buckets, cfg.buffer.archive_per_bucket, dim, *spec.return_range,
+                                device)
+    return ReplayBuffer(cfg.buffer.size, dim, device, cfg.buffer.recency_power or None, archive,
+                        cfg.buffer.archive_share)
 
 
 def iteration(state: TrainState, progress: Progress | None = None) -> tuple[TrainState, dict[str, float]]:
