@@ -23,10 +23,13 @@ from fastgen.poligen.generator import COMMAND_INPUTS
 #   hopper             P = 1: no population run finished at its budget yet (the paper's schedule)
 #   walker2d, half_cheetah, ant, reacher: not measured; the paper's P = 1, as on swimmer and hopper
 # For swimmer and hopper the spread and exponents are what learned on swimmer at P = 64.
-_PAPER_SCHEDULE = {"num_envs": 1, "spread": 1.0, "updates_exponent": 0.5, "batch_exponent": 0.0}
+_PAPER_SCHEDULE = {"num_envs": 1, "spread": 1.0, "updates_exponent": 0.5, "batch_exponent": 0.0,
+                   "command_input": "linear"}
 POPULATION_DEFAULTS = {
-    "inverted_pendulum": {"num_envs": 64, "spread": 1.0, "updates_exponent": 0.5, "batch_exponent": 0.0},
-    "mountain_car": {"num_envs": 8, "spread": 1.0, "updates_exponent": 0.0, "batch_exponent": 0.0},
+    "inverted_pendulum": {"num_envs": 64, "spread": 1.0, "updates_exponent": 0.5, "batch_exponent": 0.0,
+                          "command_input": "linear"},
+    "mountain_car": {"num_envs": 8, "spread": 1.0, "updates_exponent": 0.0, "batch_exponent": 0.0,
+                     "command_input": "linear"},
     **{task: _PAPER_SCHEDULE for task in ("swimmer", "hopper", "walker2d", "half_cheetah", "ant", "reacher")},
 }
 
@@ -47,9 +50,11 @@ class GeneratorConfig:
     """With --generator.command-input linear, the generator's input is c / this (default: the task's return
     range, high - low, as the authors' code: hopper 3100, swimmer 465); a smaller width makes commands that
     differ little differ more."""
-    command_input: str = "linear"
+    command_input: str | None = None
     """How the command reaches the hypernetworks: linear (c / --generator.command-width, the authors' code)
-    or symlog (sign(c) ln(1 + |c|): fine near 0, as coarse as linear's at hopper's 3000)."""
+    or symlog (sign(c) ln(1 + |c|): fine near 0, as coarse as linear's at hopper's 3000; why:
+    docs/results/early_learning.md). Default: linear under --schedule paper, else the task's population
+    default (POPULATION_DEFAULTS)."""
     snapshots: int = 10
     """Keep this many generator snapshots over the budget, plus the untrained one, in snapshots/
     (for python -m fastgen.atlas; ~2 MB each on hopper); 0 keeps none."""
@@ -326,6 +331,14 @@ class Config:
         return value if value is not None else POPULATION_DEFAULTS[self.env][name]
 
     @property
+    def command_input(self) -> str:
+        """The generator's command input: --generator.command-input, else linear under --schedule paper, else the
+        task's population default."""
+        if self.generator.command_input is not None:
+            return self.generator.command_input
+        return "linear" if self.schedule == "paper" else POPULATION_DEFAULTS[self.env]["command_input"]
+
+    @property
     def command_spread(self) -> float:
         return self._population_setting(self.command.spread, "spread")
 
@@ -345,7 +358,8 @@ class Config:
         """What the per-task defaults left None in this config came to (the fields each stands for:
         ``RESOLVED_FROM``). Written in config.json and every checkpoint; a resume is refused if they differ."""
         return {"population": self.population, "update_counts": list(self.update_counts),
-                "batch_size": self.batch_size, "command_spread": self.command_spread}
+                "batch_size": self.batch_size, "command_spread": self.command_spread,
+                "command_input": self.command_input}
 
     @property
     def budget(self) -> int:
@@ -381,7 +395,7 @@ class Config:
                              "contradicts it (leave it out or use --schedule default)")
         if self.engine not in ENGINES:
             raise ValueError(f"unknown engine {self.engine!r}; choose one of {', '.join(ENGINES)}")
-        if self.generator.command_input not in COMMAND_INPUTS:
+        if self.generator.command_input not in (None, *COMMAND_INPUTS):
             raise ValueError(f"unknown --generator.command-input {self.generator.command_input!r}; choose one of "
                              f"{', '.join(COMMAND_INPUTS)}")
         if self.precision not in PRECISIONS:
@@ -479,7 +493,7 @@ def parse_seeds(text: str) -> list[int]:
 # The config fields each value of ``Config.resolved`` stands for: a resume compares these by what they resolved to.
 RESOLVED_FROM = {"population": ("num_envs", "schedule", "udrl.episodes_per_iteration"),
                  "update_counts": ("scaling.updates_exponent",), "batch_size": ("scaling.batch_exponent",),
-                 "command_spread": ("command.spread",)}
+                 "command_spread": ("command.spread",), "command_input": ("generator.command_input",)}
 
 # Fields that may differ between a run and its resumption; everything else must match.
 RESUMABLE_CHANGES = ("resume", "total_steps", "out", "time_limit", "generator.snapshots", "threads")

@@ -93,4 +93,4 @@ def buffer_chunks(run_dir: Path):
 def _generator(cfg: Config, spec: EnvSpec) -> Generator:
     settings = cfg.generator
     return Generator(spec, settings.noise_std, settings.output_scaling, settings.command_width,
-                     settings.command_input).eval()
+                     cfg.command_input).eval()

@@ -101,3 +101,31 @@ def test_population_defaults_are_the_choices_of_the_committed_grid():
             assert (default["spread"], default["updates_exponent"], default["batch_exponent"]) == (
                 chosen["spread"], chosen["alpha"], chosen["beta"]), task
         assert Config(env=task).population == chosen["P"] and Config(env=task, schedule="paper").population == 1
+        assert default["command_input"] == chosen["changes"].get("generator.command_input", "linear"), task
+
+
+def test_the_command_input_default_is_the_tasks_and_the_paper_schedule_keeps_the_linear_one(monkeypatch):
+    from fastgen import config as config_module
+    monkeypatch.setitem(config_module.POPULATION_DEFAULTS, "hopper",
+                        {**config_module.POPULATION_DEFAULTS["hopper"], "command_input": "symlog"})
+    assert Config(env="hopper").command_input == "symlog"
+    assert Config(env="hopper", schedule="paper").command_input == "linear"
+    assert Config(env="hopper", generator=GeneratorConfig(command_input="linear")).command_input == "linear"
+
+
+def test_a_resume_after_the_command_input_default_changed_is_refused(monkeypatch):
+    from fastgen import config as config_module
+    from fastgen.runs.checkpoint import check_compatible
+    began = Config(env="hopper", num_envs=64)
+    saved = {"format": 1, "algo": "poligen", "env": "hopper", "resolved": began.resolved(),
+             "config": dataclasses.asdict(began)}
+    check_compatible(saved, began)
+    monkeypatch.setitem(config_module.POPULATION_DEFAULTS, "hopper",
+                        {**config_module.POPULATION_DEFAULTS["hopper"], "command_input": "symlog"})
+    with pytest.raises(ValueError, match="different command_input .*checkpoint has 'linear', this run 'symlog'"):
+        check_compatible(saved, began)
+    # a checkpoint written before the resolved settings named it, with the input in its config
+    older = {**saved, "resolved": {k: v for k, v in saved["resolved"].items() if k != "command_input"},
+             "config": {**saved["config"], "generator": {**saved["config"]["generator"], "command_input": "linear"}}}
+    with pytest.raises(ValueError, match="different generator.command_input: checkpoint has 'linear', this run 'symlog'"):
+        check_compatible(older, began)

@@ -89,7 +89,7 @@ def init_batch(cfgs: list[Config], env=None) -> list[TrainState]:
     for slot, cfg in enumerate(cfgs):
         torch.manual_seed(cfg.seed)  # module initialisation
         generators.append(Generator(spec, cfg.generator.noise_std, cfg.generator.output_scaling,
-                                   cfg.generator.command_width, cfg.generator.command_input).to(device))
+                                   cfg.generator.command_width, cfg.command_input).to(device))
         evaluators.append(Evaluator(spec, cfg.evaluator.probes).to(device))
         buffer = make_buffer(cfg, spec, device)
         rng = torch.Generator(device=device)

@@ -110,8 +110,6 @@ def header(state) -> dict:
 # config sections only their own algorithm reads: every algorithm but PoliGen has one, named as it is
 BASELINE_SECTIONS = tuple(name for name in NAMES if name != "poligen")
 
-# Config fields left None for a per-task default: compared by what they resolved to (Config.resolved), not as set.
-DEFAULTED = tuple(name for names in RESOLVED_FROM.values() for name in names)
 
 
 def read(state, run_dir: Path) -> dict:
@@ -131,15 +129,19 @@ def check_compatible(saved: dict, cfg) -> None:
         raise ValueError(f"checkpoint is from algo {saved.get('algo', 'poligen')!r}, not {cfg.algo!r}")
     if saved["env"] != cfg.env:
         raise ValueError(f"checkpoint is from env {saved['env']!r}, not {cfg.env!r}")
-    current = _flat(dataclasses.asdict(cfg))
-    defaulted = DEFAULTED if "resolved" in saved else ()  # compared by what they resolved to, below
+    current, now = _flat(dataclasses.asdict(cfg)), cfg.resolved()
+    # fields the checkpoint's resolved settings stand for are compared by what they resolved to, below; a field
+    # whose default became resolvable after the checkpoint was written is compared with what it resolves to now
+    defaulted = {f for key in saved.get("resolved", {}) for f in RESOLVED_FROM.get(key, ())}
+    resolves_to = {fields[0]: key for key, fields in RESOLVED_FROM.items() if len(fields) == 1}
     others = {algo for algo in BASELINE_SECTIONS if algo != cfg.algo}  # settings this run never reads
     for name, value in _flat(saved["config"]).items():  # settings added since the checkpoint was written pass
-        if name.split(".")[0] in others:
+        if name.split(".")[0] in others or name in RESUMABLE_CHANGES or name in defaulted or name not in current:
             continue
-        if name not in RESUMABLE_CHANGES and name not in defaulted and name in current and current[name] != value:
-            raise ValueError(f"--resume with a different {name}: checkpoint has {value!r}, this run {current[name]!r}")
-    now = cfg.resolved()
+        resolvable = current[name] is None and value is not None and name in resolves_to
+        mine = now[resolves_to[name]] if resolvable else current[name]
+        if mine != value:
+            raise ValueError(f"--resume with a different {name}: checkpoint has {value!r}, this run {mine!r}")
     for name, value in saved.get("resolved", {}).items():  # a default that changed since the run began
         if now.get(name) != value:
             raise ValueError(f"--resume with a different {name} (the defaults changed since this run began): checkpoint "
