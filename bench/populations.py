@@ -169,6 +169,8 @@ def aggregate(task: str, variant: str, runs: list[dict], bar: float | None = Non
             "steps_to_bar": float(np.median(reached)) if reached else None,
             "wall_s_per_run": float(np.mean([r["summary"]["wall_s"] for r in runs])),
             "updates_per_env_step": float(np.mean([r["updates_per_env_step"] for r in runs])),
+            # the CPU's cost grows with the samples an update touches, a GPU's hardly: both, per env step
+            "samples_per_env_step": float(np.mean([r["updates_per_env_step"] * r["batch"] for r in runs])),
             "finished": f"{sum(r['summary'].get('finished', True) for r in runs)}/{len(runs)}",
             "source": runs[0].get("source", "this sweep")}
 
@@ -195,14 +197,16 @@ def markdown(rows: list[dict], decisions: dict, cpu: str) -> str:
              "(`rundir.final_return`), mean +- std over seeds; bar: the evaluation return a run must reach (the paper's "
              "mean less one std unless `--bar`); best evaluation: the mean over seeds of each run's highest.", "",
              "| task | variant | P | spread | alpha | beta | seeds | final return | evals averaged | paper | best evaluation "
-             "| reached bar | env steps to bar (median) | wall clock per run | updates per env step | source |",
-             "|" + "---|" * 16]
+             "| reached bar | env steps to bar (median) | wall clock per run | updates per env step "
+             "| samples per env step | source |",
+             "|" + "---|" * 17]
     for r in rows:
         steps = f"{r['steps_to_bar']:,.0f}" if r["steps_to_bar"] is not None else "-"
         lines.append(f"| {r['task']} | {r['variant']} | {r['P']} | {r['spread']:g} | {r['alpha']:g} | {r['beta']:g} "
                      f"| {r['seeds']} | {r['final_mean']:.1f} +- {r['final_std']:.1f} | {r['final_evaluations']:.1f} "
                      f"| {r['paper']} | {r['best_eval']:.1f} | {r['reached']} (>= {r['bar']:g}) | {steps} "
-                     f"| {r['wall_s_per_run']:.0f} s | {r['updates_per_env_step']:.3f} | {r['source']} |")
+                     f"| {r['wall_s_per_run']:.0f} s | {r['updates_per_env_step']:.3f} "
+                     f"| {r['samples_per_env_step']:.2f} | {r['source']} |")
     lines.append("")
     for task, d in decisions.items():
         c, ref = d["chosen"], d["reference"]
