@@ -67,6 +67,9 @@ class Settings:
     """Bootstrap resamples of the 95% confidence intervals."""
     only_existing: bool = False
     """Train nothing: report the runs that already have a summary.json."""
+    confirmations: tuple[str, ...] = ()
+    """JSONs of sweeps of these variants on other seeds (``--name populations_confirm_<task>`` with ``--bar``): a
+    task's default must hold on every confirming seed (``decide``)."""
     bar: float | None = None
     """The evaluation return a run must reach (default: the paper's PoliGen mean less one std; e.g. 1000 to screen
     hopper's first 300k env steps)."""
@@ -166,6 +169,7 @@ def aggregate(task: str, variant: str, runs: list[dict], bar: float | None = Non
             "final_evaluations": float(np.mean([r["final_evaluations"] for r in runs])),
             "paper": f"{mean:g} +- {std:g}", "bar": bar, "reached": f"{len(reached)}/{len(runs)}",
             "best_eval": float(np.mean([max(row["eval/return"] for row in r["curve"]) for r in runs])),
+            "finals_at_bar": f"{int(np.sum(finals >= bar))}/{len(runs)}",  # runs whose final return reached the bar
             "steps_to_bar": float(np.median(reached)) if reached else None,
             "wall_s_per_run": float(np.mean([r["summary"]["wall_s"] for r in runs])),
             "updates_per_env_step": float(np.mean([r["updates_per_env_step"] for r in runs])),
@@ -175,9 +179,14 @@ def aggregate(task: str, variant: str, runs: list[dict], bar: float | None = Non
             "source": runs[0].get("source", "this sweep")}
 
 
-def decide(rows: list[dict]) -> dict[str, dict]:
+def decide(rows: list[dict], confirmations: list[dict] = ()) -> dict[str, dict]:
     """Per task: the cheapest finished variant (wall clock per run) whose final return is within one paper std
-    of P1's, with the P1 row it was held to; -> ``{task: {"chosen": row, "reference": row}}``."""
+    of P1's, with the P1 row it was held to; -> ``{task: {"chosen": row, "reference": row}}``.
+
+    ``confirmations``: rows of the same variants run on other seeds (a ``--name populations_confirm_<task>``
+    sweep with its ``--bar``). Where a task has any, only variants whose every confirming run's final return
+    reached the bar (``finals_at_bar`` n/n) qualify: a default chosen on some seeds must hold on seeds it was
+    not chosen on."""
     decisions = {}
     for task in dict.fromkeys(r["task"] for r in rows):
         task_rows = [r for r in rows if r["task"] == task]
@@ -187,8 +196,15 @@ def decide(rows: list[dict]) -> dict[str, dict]:
         std = paper_number(task, "poligen")[1]
         good = [r for r in task_rows if r["final_mean"] >= reference["final_mean"] - std
                 and r["finished"].split("/")[0] == r["finished"].split("/")[1]]
-        decisions[task] = {"chosen": min(good, key=lambda r: r["wall_s_per_run"]), "reference": reference,
-                           "paper_std": std}
+        checks = [c for c in confirmations if c["task"] == task]
+        if checks:
+            held = {c["variant"] for c in checks if c["finals_at_bar"].split("/")[0] == c["finals_at_bar"].split("/")[1]}
+            good = [r for r in good if r["variant"] in held]
+        if not good:
+            continue
+        chosen = min(good, key=lambda r: r["wall_s_per_run"])
+        decisions[task] = {"chosen": chosen, "reference": reference, "paper_std": std,
+                           "confirmed_by": [c for c in checks if c["variant"] == chosen["variant"]]}
     return decisions
 
 
@@ -197,14 +213,14 @@ def markdown(rows: list[dict], decisions: dict, cpu: str) -> str:
              "(`rundir.final_return`), mean +- std over seeds; bar: the evaluation return a run must reach (the paper's "
              "mean less one std unless `--bar`); best evaluation: the mean over seeds of each run's highest.", "",
              "| task | variant | P | spread | alpha | beta | seeds | final return | evals averaged | paper | best evaluation "
-             "| reached bar | env steps to bar (median) | wall clock per run | updates per env step "
+             "| reached bar | final return at bar | env steps to bar (median) | wall clock per run | updates per env step "
              "| samples per env step | source |",
-             "|" + "---|" * 17]
+             "|" + "---|" * 18]
     for r in rows:
         steps = f"{r['steps_to_bar']:,.0f}" if r["steps_to_bar"] is not None else "-"
         lines.append(f"| {r['task']} | {r['variant']} | {r['P']} | {r['spread']:g} | {r['alpha']:g} | {r['beta']:g} "
                      f"| {r['seeds']} | {r['final_mean']:.1f} +- {r['final_std']:.1f} | {r['final_evaluations']:.1f} "
-                     f"| {r['paper']} | {r['best_eval']:.1f} | {r['reached']} (>= {r['bar']:g}) | {steps} "
+                     f"| {r['paper']} | {r['best_eval']:.1f} | {r['reached']} (>= {r['bar']:g}) | {r['finals_at_bar']} | {steps} "
                      f"| {r['wall_s_per_run']:.0f} s | {r['updates_per_env_step']:.3f} "
                      f"| {r['samples_per_env_step']:.2f} | {r['source']} |")
     lines.append("")
@@ -236,7 +252,8 @@ def main(settings: Settings) -> dict:
                                                                   "final_std", "reached", "wall_s_per_run"]), flush=True)
     rows = [aggregate(task, variant, group, settings.bar) for task in settings.tasks for variant in settings.variants
             if (group := [r for r in runs if r["task"] == task and r["variant"] == variant])]
-    decisions = decide(rows)
+    confirmations = [row for path in settings.confirmations for row in json.loads(Path(path).read_text())["table"]]
+    decisions = decide(rows, confirmations)
     print(table(rows, ["task", "variant", "seeds", "final_mean", "final_std", "final_evaluations", "reached",
                        "steps_to_bar", "wall_s_per_run", "updates_per_env_step", "finished"]))
     cpu, results = machine()["cpu"], Path(settings.results_dir)

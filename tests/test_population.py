@@ -89,11 +89,16 @@ def test_an_iteration_asks_each_policy_for_its_own_command(monkeypatch):
 
 
 def test_population_defaults_are_the_choices_of_the_committed_grid():
-    """DEFAULT P, spread and update exponent per task are what bench/results/populations/populations.json decided."""
-    from bench.populations import parse_variant
+    """DEFAULT P, spread, update exponent and command input per task are what bench.populations decides from the
+    committed grid (populations.json, seeds 0-4) and its confirmations on other seeds (populations_confirm_*.json)."""
+    from bench.populations import decide, parse_variant
     from fastgen.config import POPULATION_DEFAULTS
-    decisions = json.loads((Path(__file__).parents[1] / "bench/results/populations/populations.json").read_text())["decisions"]
-    assert {"inverted_pendulum", "mountain_car"} <= set(decisions)
+    results = Path(__file__).parents[1] / "bench/results/populations"
+    rows = json.loads((results / "populations.json").read_text())["table"]
+    confirmations = [row for path in sorted(results.glob("populations_confirm_*.json"))
+                     for row in json.loads(path.read_text())["table"]]
+    decisions = decide(rows, confirmations)
+    assert {"inverted_pendulum", "mountain_car"} <= {c["task"] for c in confirmations} <= set(decisions)
     for task, decision in decisions.items():
         chosen, default = parse_variant(decision["chosen"]["variant"]), POPULATION_DEFAULTS[task]
         assert default["num_envs"] == chosen["P"], task
