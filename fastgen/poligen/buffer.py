@@ -51,18 +51,22 @@ class ReturnArchive:
             self.returns[slot] = returns[entry].to(self.returns.dtype)
             self.offered[bucket] += 1
 
+    def _counts(self) -> torch.Tensor:
+        """Entries each bucket holds ``[buckets]``."""
+        return self.offered.clamp(max=self.per_bucket)
+
     def __len__(self) -> int:
-        return int(self.offered.clamp(max=self.per_bucket).sum())
+        return int(self._counts().sum())
 
     def held(self) -> torch.Tensor:
         """The filled slots, bucket by bucket ``[len]``."""
-        counts = self.offered.clamp(max=self.per_bucket).tolist()
+        counts = self._counts().tolist()
         return torch.tensor([b * self.per_bucket + i for b, n in enumerate(counts) for i in range(n)], dtype=torch.long,
                             device=self.params.device)
 
     def sample_index(self, rng: torch.Generator, count: int) -> torch.Tensor:
         """``count`` slots drawn with replacement: every non-empty bucket equally likely, then every entry in it."""
-        held = self.offered.clamp(max=self.per_bucket)
+        held = self._counts()
         filled = torch.nonzero(held).squeeze(1)
         buckets = filled[torch.randint(len(filled), (count,), generator=rng, device=self.params.device)]
         within = (torch.rand(count, generator=rng, device=self.params.device) * held[buckets]).long()
