@@ -38,6 +38,7 @@ from bench.learning import PAPER, needs_training, to_continue
 from bench.update_speed import filled_state, matmul_rate, updates
 from fastgen import extras, runtime
 from fastgen.config import Config, EvalConfig
+from fastgen.poligen import settings as poligen
 from fastgen.run import train
 from fastgen.runs.rundir import final_return, read_metrics
 
@@ -164,7 +165,7 @@ def main(settings: Settings) -> dict:
     rows = read_metrics(run_dir)
     flops = update_flops(cfg.env, device)
     P = cfg.population
-    per_iteration = dict(zip(("evaluator", "generator"), cfg.update_counts))
+    per_iteration = dict(zip(("evaluator", "generator"), poligen.update_counts(cfg)))
     counts = {k: summary["iterations"] * per_iteration[k] for k in per_iteration}
     floor_s = session_floor(sessions, sum(per_iteration[k] * flops[k] for k in flops))
     rate = sum(s["matmul_gflops"] * (s["iterations_after"] - s["iterations_before"]) for s in sessions) / max(

@@ -38,7 +38,9 @@ from bench.learning import ensure_run, first_reach
 from bench.paper import paper_number, plot
 from envs.tasks import TASKS
 from fastgen import runtime
-from fastgen.config import CommandConfig, Config, ScalingConfig
+from fastgen.config import Config
+from fastgen.poligen import settings as poligen
+from fastgen.poligen.settings import CommandConfig, ScalingConfig
 from fastgen.runs.rundir import final_return
 
 VARIANT = re.compile(r"^P(\d+)(?:-s([\d.]+)-a([\d.]+)-b([\d.]+))?$")
@@ -130,9 +132,9 @@ def make_config(task: str, variant: str, seed: int, settings: Settings) -> Confi
 def run_record(cfg: Config, train_if_needed: bool) -> dict:
     record = ensure_run(cfg, train_if_needed)
     summary = record["summary"]
-    updates = summary["iterations"] * sum(cfg.update_counts)
+    updates = summary["iterations"] * sum(poligen.update_counts(cfg))
     return {"seed": cfg.seed, "run_dir": cfg.out, "budget": cfg.budget, "updates": updates,
-            "updates_per_env_step": updates / summary["env_steps"], "batch": cfg.batch_size, **record}
+            "updates_per_env_step": updates / summary["env_steps"], "batch": poligen.batch_size(cfg), **record}
 
 
 def reference_runs(path: str, task: str) -> list[dict]:
@@ -149,7 +151,7 @@ def reference_runs(path: str, task: str) -> list[dict]:
     out = []
     for r in runs:
         final, averaged = final_return(r["curve"], cfg.budget, cfg.eval_every)
-        updates = r["summary"]["iterations"] * sum(cfg.update_counts)
+        updates = r["summary"]["iterations"] * sum(poligen.update_counts(cfg))
         out.append({"seed": r["seed"], "run_dir": None, "budget": cfg.budget, "updates": updates,
                     "updates_per_env_step": updates / r["summary"]["env_steps"], "batch": 16,
                     "summary": r["summary"], "final_return": final, "final_evaluations": averaged,

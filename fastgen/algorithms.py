@@ -9,8 +9,13 @@ Every run's state carries ``cfg``, ``env`` and the counters of ``Counters``: ``e
 training episodes, counted the same way for all algorithms), ``episodes``, ``iterations``,
 ``evaluations``, ``best_return`` (best training return so far) and ``wall_s``.
 
-Adding an algorithm: one module with these functions, plus one line in ``MODULES`` (and in ``REQUIRES`` if it
-needs an optional dependency); docs/architecture.md shows a toy.
+An algorithm's settings (``Settings``) live in a module of their own, light enough for ``fastgen.config`` to
+import: the config sections it adds (``--ars.*``), its per-task defaults, what they resolve to and their
+validation. ``fastgen.config.Config`` is composed from the shared options and every registered algorithm's.
+
+Adding an algorithm: one module with the functions of ``Algorithm``, plus one line in ``REGISTRY`` (with a
+settings module if it has options of its own, and ``requires`` if it needs an optional dependency);
+docs/architecture.md shows a toy.
 """
 
 import importlib
@@ -21,10 +26,23 @@ from typing import Any, Protocol, runtime_checkable
 
 from fastgen import extras
 
-MODULES = {"poligen": "fastgen.poligen.algorithm", "ars": "fastgen.baselines.ars", "ddpg": "fastgen.baselines.ddpg",
-           "udrl": "fastgen.baselines.udrl"}
-NAMES = tuple(MODULES)
-REQUIRES = {"ddpg": "stable_baselines3"}  # an optional dependency an algorithm needs (fastgen.extras)
+
+@dataclass(frozen=True)
+class Registered:
+    """Where an algorithm lives: ``module`` implements ``Algorithm``; ``settings`` implements ``Settings`` (None: it
+    has no options of its own and simulates --num-envs episodes per iteration, default 1); ``requires`` names an
+    optional dependency it needs (``fastgen.extras``)."""
+
+    module: str
+    settings: str | None = None
+    requires: str | None = None
+
+
+REGISTRY = {"poligen": Registered("fastgen.poligen.algorithm", "fastgen.poligen.settings"),
+            "ars": Registered("fastgen.baselines.ars", "fastgen.baselines.ars_settings"),
+            "ddpg": Registered("fastgen.baselines.ddpg", "fastgen.baselines.ddpg_settings", "stable_baselines3"),
+            "udrl": Registered("fastgen.baselines.udrl", "fastgen.baselines.udrl_settings")}
+NAMES = tuple(REGISTRY)
 
 # progress(done, due): told during an iteration's update phase how many of its updates are done
 Progress = Callable[[int, int], None]
@@ -57,18 +75,80 @@ class Algorithm(Protocol):
         """Called before training and after every iteration (PoliGen keeps generator snapshots)."""
 
 
+@runtime_checkable
+class Settings(Protocol):
+    """An algorithm's options, as ``fastgen.config`` composes them into ``Config`` (``cfg`` below is a whole
+    ``Config``)."""
+
+    SECTIONS: dict[str, type]
+    """Config sections (dataclasses) it adds: ``{"ars": ArsConfig}`` gives ``--ars.<field>``."""
+    OPTIONS: type | None
+    """A dataclass of top-level options only it reads (PoliGen: ``--schedule``, ``--precision``), or None."""
+    RESOLVED_FROM: dict[str, tuple[str, ...]]
+    """Each key of ``resolved``: the config fields it stands for (a resume compares those by what they resolved to)."""
+
+    def population(self, cfg) -> int:
+        """Episodes simulated per iteration."""
+
+    def resolved(self, cfg) -> dict:
+        """What its per-task defaults came to in ``cfg`` (with ``population``): written in config.json and every
+        checkpoint; a resume is refused if they differ."""
+
+    def validate(self, cfg) -> None:
+        """A one-line ValueError naming the first bad value of its options and what is allowed (called for every
+        registered algorithm, whichever ``cfg.algo`` is)."""
+
+
+class _NoSettings:
+    """The settings of an algorithm registered without any: P = --num-envs (default 1)."""
+
+    SECTIONS, OPTIONS, RESOLVED_FROM = {}, None, {"population": ("num_envs",)}
+
+    @staticmethod
+    def population(cfg) -> int:
+        return 1 if cfg.num_envs is None else cfg.num_envs
+
+    @classmethod
+    def resolved(cls, cfg) -> dict:
+        return {"population": cls.population(cfg)}
+
+    @staticmethod
+    def validate(cfg) -> None:
+        pass
+
+
+def settings(name: str) -> Settings:
+    """The settings of algorithm ``name`` (its module is light: no optional dependency, no algorithm code)."""
+    entry = _entry(name)
+    if entry.settings is None:
+        return _NoSettings
+    module = importlib.import_module(entry.settings)
+    _check(module, Settings, entry.settings, ("SECTIONS", "OPTIONS", "RESOLVED_FROM", "population", "resolved",
+                                              "validate"))
+    return module
+
+
 def get(name: str) -> Algorithm:
     """The module implementing algorithm ``name`` (imported on first use: ddpg pulls in Stable-Baselines3)."""
-    if name not in MODULES:
-        raise ValueError(f"unknown algo {name!r}; choose one of {', '.join(NAMES)}")
-    if name in REQUIRES:
-        extras.require(REQUIRES[name], f"--algo {name}")
-    module = importlib.import_module(MODULES[name])
-    if not isinstance(module, Algorithm):
-        missing = [f for f in ("init_batch", "iteration_batch", "evaluate_batch", "save", "load", "snapshot")
-                   if not hasattr(module, f)]
-        raise TypeError(f"{MODULES[name]} does not implement fastgen.algorithms.Algorithm: no {', '.join(missing)}")
+    entry = _entry(name)
+    if entry.requires is not None:
+        extras.require(entry.requires, f"--algo {name}")
+    module = importlib.import_module(entry.module)
+    _check(module, Algorithm, entry.module, ("init_batch", "iteration_batch", "evaluate_batch", "save", "load",
+                                             "snapshot"))
     return module
+
+
+def _entry(name: str) -> Registered:
+    if name not in REGISTRY:
+        raise ValueError(f"unknown algo {name!r}; choose one of {', '.join(REGISTRY)}")
+    return REGISTRY[name]
+
+
+def _check(module, protocol: type, where: str, members: tuple[str, ...]) -> None:
+    if not isinstance(module, protocol):
+        missing = [m for m in members if not hasattr(module, m)]
+        raise TypeError(f"{where} does not implement fastgen.algorithms.{protocol.__name__}: no {', '.join(missing)}")
 
 
 def one_at_a_time(init, iteration, evaluate):

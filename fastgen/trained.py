@@ -16,6 +16,7 @@ from envs.tasks import TASKS
 from fastgen import config as config_module
 from fastgen.config import Config
 from fastgen.normalizer import ObsStats
+from fastgen.poligen import settings as poligen_settings
 from fastgen.poligen import snapshots
 from fastgen.poligen.evaluator import Evaluator
 from fastgen.poligen.generator import Generator
@@ -91,6 +92,5 @@ def buffer_chunks(run_dir: Path):
 
 
 def _generator(cfg: Config, spec: EnvSpec) -> Generator:
-    settings = cfg.generator
-    return Generator(spec, settings.noise_std, settings.output_scaling, settings.command_width,
-                     cfg.command_input).eval()
+    g = cfg.generator
+    return Generator(spec, g.noise_std, g.output_scaling, g.command_width, poligen_settings.command_input(cfg)).eval()

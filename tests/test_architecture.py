@@ -3,7 +3,10 @@ fastgen -> envs), no module-level import cycles, the baselines import nothing of
 engines and of the algorithms are each spelled in one place."""
 
 import ast
+import dataclasses
 import json
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -103,16 +106,45 @@ def test_engine_and_algorithm_names_are_defined_once(names, home):
     assert not elsewhere, elsewhere
 
 
-def test_a_new_algorithm_is_one_module_and_one_registry_line(tmp_path, monkeypatch, capsys):
-    from fastgen import algorithms, run
+# Registers the toy before fastgen.config composes Config, as a line in fastgen.algorithms.REGISTRY would.
+_WITH_TOY = """
+import sys
+from fastgen import algorithms
+algorithms.REGISTRY["toy"] = algorithms.Registered("tests.toy_algorithm", "tests.toy_settings")
+from fastgen import run
+args = sys.argv[1:]
+print("codes", run.main([*args, "--total-steps", "400"]), run.main([*args, "--total-steps", "800", "--resume"]),
+      run.main([*args, "--total-steps", "800", "--toy.noise", "0", "--out", args[-1] + "-bad"]))
+"""
 
-    monkeypatch.setitem(algorithms.MODULES, "toy", "tests.toy_algorithm")
+
+def test_a_new_algorithm_is_one_module_and_one_registry_line(tmp_path):
+    """The toy and its --toy.noise train, resume and validate through fastgen.run, fastgen.config untouched."""
+    out = tmp_path / "run"
     args = ["--algo", "toy", "--env", "inverted_pendulum", "--num-envs", "4", "--engine", "cpu", "--eval.every", "200",
-            "--eval.episodes", "2", "--out", str(tmp_path / "run")]
-    assert run.main([*args, "--total-steps", "400"]) == 0
-    assert run.main([*args, "--total-steps", "800", "--resume"]) == 0
-    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+            "--eval.episodes", "2", "--toy.noise", "0.05", "--out", str(out)]
+    done = subprocess.run([sys.executable, "-c", _WITH_TOY, *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert "codes 0 0 2" in done.stdout, done.stdout + done.stderr
+    assert "--toy.noise must be > 0, got 0.0" in done.stderr and not (tmp_path / "run-bad").exists()
+    summary = json.loads((out / "summary.json").read_text())
     assert summary["algo"] == "toy" and summary["finished"] and summary["env_steps"] >= 800
-    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert json.loads((out / "config.json").read_text())["toy"] == {"noise": 0.05}
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     steps = [r["env_steps"] for r in rows]
-    assert steps[0] == 0 and steps == sorted(set(steps)) and len(steps) >= 5 and all("eval/return" in r for r in rows)
+    assert steps[0] == 0 and steps == sorted(set(steps)) and len(steps) >= 3 and all("eval/return" in r for r in rows)
+
+
+def test_config_is_the_shared_options_and_each_algorithms_own():
+    from fastgen import algorithms, config
+
+    sections = {name: set(algorithms.settings(name).SECTIONS) for name in algorithms.REGISTRY}
+    fields = {f.name for f in dataclasses.fields(config.Config)}
+    assert all(owned <= fields for owned in sections.values())
+    assert not any(a != b and sections[a] & sections[b] for a in sections for b in sections)  # each owned once
+    shared = {f.name for f in dataclasses.fields(config.SharedConfig)}
+    assert not shared & set().union(*sections.values()) and "algo" in shared and "eval" in shared
+    tree = ast.parse(Path(config.__file__).read_text())  # no algorithm's settings or presets defined in config.py
+    assert {node.name for node in tree.body if isinstance(node, ast.ClassDef)} == {"EvalConfig", "SharedConfig"}
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    assert not {n for n in names if "PRESETS" in n or "DEFAULTS" in n}

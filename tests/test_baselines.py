@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from fastgen.baselines import ars, udrl
-from fastgen.config import ArsConfig, Config, DdpgConfig, UdrlConfig
+from fastgen.baselines import ars, ars_settings, udrl, udrl_settings
+from fastgen.baselines.ars_settings import ArsConfig
+from fastgen.baselines.ddpg_settings import DdpgConfig
+from fastgen.baselines.udrl_settings import UdrlConfig
+from fastgen.config import Config
 
 
 # -- ARS -------------------------------------------------------------------------------------------
@@ -54,9 +57,9 @@ def test_num_envs_sets_each_baselines_population(algo, num_envs, population):
     cfg.validate()
     assert cfg.population == population
     if algo == "ars":  # P / 2 directions; the tuned elite (4 of 8) never exceeds them
-        assert (cfg.ars_settings().directions, cfg.ars_settings().elite) == (num_envs // 2, min(4, num_envs // 2))
+        assert (ars_settings.settings(cfg).directions, ars_settings.settings(cfg).elite) == (num_envs // 2, min(4, num_envs // 2))
     if algo == "udrl":
-        assert cfg.udrl_settings().episodes_per_iteration == num_envs
+        assert udrl_settings.settings(cfg).episodes_per_iteration == num_envs
 
 
 def test_baselines_without_num_envs_keep_their_papers_populations():

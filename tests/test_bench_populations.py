@@ -5,6 +5,7 @@ import json
 import pytest
 
 from bench import populations
+from fastgen.poligen import settings as poligen
 
 
 def test_variant_names_parse_and_bad_ones_are_named():
@@ -19,8 +20,8 @@ def test_variant_names_parse_and_bad_ones_are_named():
 def test_variants_set_what_their_names_say(tmp_path):
     settings = populations.Settings(runs_dir=str(tmp_path))
     cfg = populations.make_config("swimmer", "P64-s0.5-a0.5-b0.5", 3, settings)
-    assert cfg.population == 64 and cfg.command_spread == 0.5 and cfg.update_counts == (40, 160)
-    assert cfg.batch_size == 128 and cfg.seed == 3 and cfg.out.endswith("swimmer-P64-s0.5-a0.5-b0.5-seed3")
+    assert cfg.population == 64 and poligen.command_spread(cfg) == 0.5 and poligen.update_counts(cfg) == (40, 160)
+    assert poligen.batch_size(cfg) == 128 and cfg.seed == 3 and cfg.out.endswith("swimmer-P64-s0.5-a0.5-b0.5-seed3")
     paper = populations.make_config("swimmer", "P1", 0, settings)
     assert paper.schedule == "paper" and paper.population == 1 and paper.out.endswith("swimmer-P1-seed0")
 

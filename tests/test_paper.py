@@ -27,13 +27,13 @@ def test_variants_change_exactly_their_setting(tmp_path):
 
 
 def test_poligen_rows_use_the_papers_schedule_and_default_uses_fastgens(tmp_path, monkeypatch):
-    from fastgen import config
+    from fastgen.poligen import settings as poligen
     settings = paper.Settings(runs_dir=str(tmp_path))
-    defaults = {task: dict(values, num_envs=64) for task, values in config.POPULATION_DEFAULTS.items()}
-    monkeypatch.setattr(config, "POPULATION_DEFAULTS", defaults)  # a task whose default P is not 1
+    defaults = {task: dict(values, num_envs=64) for task, values in poligen.POPULATION_DEFAULTS.items()}
+    monkeypatch.setattr(poligen, "POPULATION_DEFAULTS", defaults)  # a task whose default P is not 1
     for variant in ("poligen", "poligen-no-output-scaling", "poligen-uniform-buffer", "poligen-drive-0"):
         cfg = paper.make_config("mountain_car", variant, 0, settings)
-        assert cfg.schedule == "paper" and cfg.population == 1 and cfg.update_counts == (5, 20)
+        assert cfg.schedule == "paper" and cfg.population == 1 and poligen.update_counts(cfg) == (5, 20)
     default = paper.make_config("mountain_car", "poligen-default", 0, settings)
     assert default.schedule == "default" and default.population == 64
     assert default.out == str(tmp_path / "mountain_car-poligen-default-seed0")

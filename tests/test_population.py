@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from fastgen.config import BufferConfig, CommandConfig, Config, EvaluatorConfig, GeneratorConfig, ScalingConfig
+from fastgen.config import Config
+from fastgen.poligen import settings as poligen
 from fastgen.poligen import trainer
+from fastgen.poligen.settings import BufferConfig, CommandConfig, EvaluatorConfig, GeneratorConfig, ScalingConfig
 from fastgen.runs.rundir import final_return
 
 
@@ -36,16 +38,16 @@ def test_final_return_averages_the_same_stretch_of_env_steps_for_any_population(
 
 
 def test_update_counts_and_batch_grow_with_the_population_as_configured():
-    assert Config(env="swimmer").population == 1 and Config(env="swimmer", num_envs=64).update_counts == (40, 160)
+    assert Config(env="swimmer").population == 1 and poligen.update_counts(Config(env="swimmer", num_envs=64)) == (40, 160)
     base = Config(env="swimmer", num_envs=64, scaling=ScalingConfig(updates_exponent=1.0))
-    assert base.update_counts == (5 * 64, 20 * 64) and base.batch_size == 16  # the paper's per-episode schedule
+    assert poligen.update_counts(base) == (5 * 64, 20 * 64) and poligen.batch_size(base) == 16  # the paper's per-episode schedule
     sqrt = dataclasses.replace(base, scaling=ScalingConfig(updates_exponent=0.5, batch_exponent=0.5))
-    assert sqrt.update_counts == (40, 160) and sqrt.batch_size == 128
+    assert poligen.update_counts(sqrt) == (40, 160) and poligen.batch_size(sqrt) == 128
     flat = dataclasses.replace(base, scaling=ScalingConfig(updates_exponent=0.0, batch_exponent=0.0))
-    assert flat.update_counts == (5, 20)
+    assert poligen.update_counts(flat) == (5, 20)
     paper = Config(env="swimmer", schedule="paper", scaling=ScalingConfig(updates_exponent=0.3, batch_exponent=2.0),
                    command=CommandConfig(spread=1.0))
-    assert paper.population == 1 and paper.update_counts == (5, 20) and paper.batch_size == 16
+    assert paper.population == 1 and poligen.update_counts(paper) == (5, 20) and poligen.batch_size(paper) == 16
 
 
 @pytest.mark.parametrize("changes, fragment", [
@@ -92,7 +94,6 @@ def test_population_defaults_are_the_choices_of_the_committed_grid():
     """DEFAULT P, spread, update exponent and command input per task are what bench.populations decides from the
     committed grid (populations.json, seeds 0-4) and its confirmations on other seeds (populations_confirm_*.json)."""
     from bench.populations import decide, parse_variant
-    from fastgen.config import POPULATION_DEFAULTS
     results = Path(__file__).parents[1] / "bench/results/populations"
     rows = json.loads((results / "populations.json").read_text())["table"]
     confirmations = [row for path in sorted(results.glob("populations_confirm_*.json"))
@@ -100,7 +101,7 @@ def test_population_defaults_are_the_choices_of_the_committed_grid():
     decisions = decide(rows, confirmations)
     assert {"inverted_pendulum", "mountain_car"} <= {c["task"] for c in confirmations} <= set(decisions)
     for task, decision in decisions.items():
-        chosen, default = parse_variant(decision["chosen"]["variant"]), POPULATION_DEFAULTS[task]
+        chosen, default = parse_variant(decision["chosen"]["variant"]), poligen.POPULATION_DEFAULTS[task]
         assert default["num_envs"] == chosen["P"], task
         if chosen["P"] > 1:
             assert (default["spread"], default["updates_exponent"], default["batch_exponent"]) == (
@@ -110,23 +111,21 @@ def test_population_defaults_are_the_choices_of_the_committed_grid():
 
 
 def test_the_command_input_default_is_the_tasks_and_the_paper_schedule_keeps_the_linear_one(monkeypatch):
-    from fastgen import config as config_module
-    monkeypatch.setitem(config_module.POPULATION_DEFAULTS, "hopper",
-                        {**config_module.POPULATION_DEFAULTS["hopper"], "command_input": "symlog"})
-    assert Config(env="hopper").command_input == "symlog"
-    assert Config(env="hopper", schedule="paper").command_input == "linear"
-    assert Config(env="hopper", generator=GeneratorConfig(command_input="linear")).command_input == "linear"
+    symlog = {**poligen.POPULATION_DEFAULTS["hopper"], "command_input": "symlog"}
+    monkeypatch.setitem(poligen.POPULATION_DEFAULTS, "hopper", symlog)
+    assert poligen.command_input(Config(env="hopper")) == "symlog"
+    assert poligen.command_input(Config(env="hopper", schedule="paper")) == "linear"
+    assert poligen.command_input(Config(env="hopper", generator=GeneratorConfig(command_input="linear"))) == "linear"
 
 
 def test_a_resume_after_the_command_input_default_changed_is_refused(monkeypatch):
-    from fastgen import config as config_module
     from fastgen.runs.checkpoint import check_compatible
     began = Config(env="hopper", num_envs=64)
     saved = {"format": 1, "algo": "poligen", "env": "hopper", "resolved": began.resolved(),
              "config": dataclasses.asdict(began)}
     check_compatible(saved, began)
-    monkeypatch.setitem(config_module.POPULATION_DEFAULTS, "hopper",
-                        {**config_module.POPULATION_DEFAULTS["hopper"], "command_input": "symlog"})
+    symlog = {**poligen.POPULATION_DEFAULTS["hopper"], "command_input": "symlog"}
+    monkeypatch.setitem(poligen.POPULATION_DEFAULTS, "hopper", symlog)
     with pytest.raises(ValueError, match="different command_input .*checkpoint has 'linear', this run 'symlog'"):
         check_compatible(saved, began)
     # a checkpoint written before the resolved settings named it, with the input in its config

@@ -16,8 +16,9 @@ import pytest
 import torch
 
 from fastgen import run
-from fastgen.config import BufferConfig, Config, EvalConfig, EvaluatorConfig, GeneratorConfig, parse_seeds
+from fastgen.config import Config, EvalConfig, parse_seeds
 from fastgen.poligen import learner, trainer
+from fastgen.poligen.settings import BufferConfig, EvaluatorConfig, GeneratorConfig
 from fastgen.run import seed_configs, train_seeds
 
 RTOL = 1e-6

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from fastgen import runtime
-from fastgen.config import BufferConfig, Config, EvalConfig, EvaluatorConfig, GeneratorConfig
+from fastgen.config import Config, EvalConfig
 from fastgen.poligen import learner, trainer
+from fastgen.poligen.settings import BufferConfig, EvaluatorConfig, GeneratorConfig
 
 
 def _cfg(**changes) -> Config:

@@ -1,5 +1,6 @@
-"""A toy algorithm, to show (and test) that adding one is this module plus a line in ``fastgen.algorithms.MODULES``:
-random search that keeps the best of P perturbations of its policy (docs/architecture.md, "Adding an algorithm")."""
+"""A toy algorithm, to show (and test) that adding one is this module (with its settings, ``tests/toy_settings.py``)
+plus a line in ``fastgen.algorithms.REGISTRY``: random search that keeps the best of P perturbations of its policy,
+``--toy.noise`` their std (docs/architecture.md, "Adding an algorithm")."""
 
 import time
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ def init(cfg) -> ToyState:
 
 def iteration(state: ToyState, progress=None) -> tuple[ToyState, dict[str, float]]:
     start = time.perf_counter()
-    candidates = state.theta + 0.1 * state.rng.standard_normal((state.cfg.population, state.theta.size))
+    candidates = state.theta + state.cfg.toy.noise * state.rng.standard_normal((state.cfg.population, state.theta.size))
     state.key, key = jax.random.split(state.key)
     unit = ObsStats(state.env.spec.obs_dim)
     result = envs.rollout(state.env, candidates.astype(np.float32), unit.mean, unit.std, key)

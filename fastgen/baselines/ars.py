@@ -23,7 +23,9 @@ import torch
 import envs
 from envs.policy import random_params
 from fastgen.algorithms import Counters, no_snapshot, one_at_a_time
-from fastgen.config import ArsConfig, Config
+from fastgen.baselines import ars_settings
+from fastgen.baselines.ars_settings import ArsConfig
+from fastgen.config import Config
 from fastgen.engines import make_env
 from fastgen.errors import TrainingError
 from fastgen.evaluation import eval_key, eval_metrics
@@ -47,7 +49,7 @@ def init(cfg: Config) -> ArsState:
     env = make_env(cfg)
     rng = np.random.default_rng(cfg.seed)
     theta = random_params(rng, 1, env.spec.obs_dim, env.spec.act_dim, dtype=np.float64)[0]
-    return ArsState(cfg, env, cfg.ars_settings(), theta, ObsStats(env.spec.obs_dim), rng,
+    return ArsState(cfg, env, ars_settings.settings(cfg), theta, ObsStats(env.spec.obs_dim), rng,
                     jax.random.key(cfg.seed))
 
 

@@ -28,7 +28,9 @@ from torch import nn
 
 import envs
 from fastgen.algorithms import Counters, no_snapshot, one_at_a_time
-from fastgen.config import Config, UdrlConfig
+from fastgen.baselines import udrl_settings
+from fastgen.baselines.udrl_settings import UdrlConfig
+from fastgen.config import Config
 from fastgen.engines import make_env, resolve_device
 from fastgen.errors import TrainingError
 from fastgen.evaluation import eval_key, eval_metrics
@@ -114,7 +116,7 @@ class UdrlState(Counters):
 def init(cfg: Config) -> UdrlState:
     torch.manual_seed(cfg.seed)
     env = make_env(cfg)
-    settings, device = cfg.udrl_settings(), resolve_device(cfg.device)
+    settings, device = udrl_settings.settings(cfg), resolve_device(cfg.device)
     net = BehaviourNet(env.spec.obs_dim, env.spec.act_dim, settings.activation,
                        (settings.return_scale, settings.horizon_scale)).to(device)
     torch_rng = torch.Generator(device=device)

@@ -34,7 +34,7 @@ from fastgen.engines import make_env, resolve_device
 from fastgen.errors import TrainingError  # noqa: F401 (re-exported)
 from fastgen.evaluation import eval_key, eval_metrics
 from fastgen.normalizer import ObsStats
-from fastgen.poligen import learner
+from fastgen.poligen import learner, settings
 from fastgen.poligen.buffer import ReplayBuffer, ReturnArchive
 from fastgen.poligen.evaluator import Evaluator
 from fastgen.poligen.generator import Generator
@@ -68,7 +68,7 @@ def population_commands(state: TrainState) -> torch.Tensor:
     """The commands of the next iteration's P policies ``[P]``: ``best + drive x u_i`` with u_i evenly
     spaced over ``[1 - spread, 1 + spread]`` (all ``best + drive`` at spread 0 or P = 1; all the first
     command before any episode)."""
-    P, spread = state.cfg.population, state.cfg.command_spread
+    P, spread = state.cfg.population, settings.command_spread(state.cfg)
     if state.best_return is None or P == 1 or spread == 0:
         return torch.full((P,), state.command, device=state.device)
     u = 1.0 + spread * torch.linspace(-1.0, 1.0, P, dtype=torch.float64)
@@ -89,7 +89,7 @@ def init_batch(cfgs: list[Config], env=None) -> list[TrainState]:
     for slot, cfg in enumerate(cfgs):
         torch.manual_seed(cfg.seed)  # module initialisation
         generators.append(Generator(spec, cfg.generator.noise_std, cfg.generator.output_scaling,
-                                   cfg.generator.command_width, cfg.command_input).to(device))
+                                   cfg.generator.command_width, settings.command_input(cfg)).to(device))
         evaluators.append(Evaluator(spec, cfg.evaluator.probes).to(device))
         buffer = make_buffer(cfg, spec, device)
         rng = torch.Generator(device=device)
@@ -137,7 +137,7 @@ def iteration_batch(states: list[TrainState], progress: Progress | None = None) 
     returns = [record(s, theta[i], r) for i, (s, r) in enumerate(zip(states, results))]
 
     update_start = time.perf_counter()
-    n_evaluator, n_generator = cfg.update_counts
+    n_evaluator, n_generator = settings.update_counts(cfg)
     counted = _Counted(progress, n_evaluator + n_generator, len(states))
     evaluator_losses = counted.repeat(n_evaluator, lambda: learner.evaluator_step(shared, slots, *_samples(states)))
     generator_losses = counted.repeat(n_generator, lambda: learner.generator_step(shared, slots, _commands(states)))
@@ -171,7 +171,7 @@ class _Counted:
 
 def _samples(states: list[TrainState]) -> tuple[torch.Tensor, torch.Tensor]:
     """One buffer batch per seed, each from its own buffer and RNG: ``([Ks, B, D], [Ks, B])``."""
-    buffer, batch = states[0].buffer, states[0].cfg.batch_size
+    buffer, batch = states[0].buffer, settings.batch_size(states[0].cfg)
     theta = buffer.params.new_empty(len(states), batch, buffer.params.shape[1])
     returns = buffer.returns.new_empty(len(states), batch)
     for k, s in enumerate(states):
@@ -181,7 +181,7 @@ def _samples(states: list[TrainState]) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _commands(states: list[TrainState]) -> torch.Tensor:
     """The returns of one buffer batch per seed, the generator's commands: ``[Ks, B]`` (same draws as ``_samples``)."""
-    return torch.stack([s.buffer.sample_returns(s.rng, s.cfg.batch_size) for s in states])
+    return torch.stack([s.buffer.sample_returns(s.rng, settings.batch_size(s.cfg)) for s in states])
 
 
 def record(state: TrainState, theta: torch.Tensor, result: envs.RolloutResult) -> np.ndarray:

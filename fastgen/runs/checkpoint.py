@@ -18,8 +18,9 @@ from pathlib import Path
 
 import torch
 
-from fastgen.algorithms import NAMES, Counters
-from fastgen.config import RESOLVED_FROM, RESUMABLE_CHANGES
+from fastgen import algorithms
+from fastgen.algorithms import Counters
+from fastgen.config import RESUMABLE_CHANGES
 from fastgen.errors import RunDirError
 
 FORMAT = 1
@@ -107,9 +108,14 @@ def header(state) -> dict:
             "resolved": state.cfg.resolved(), "counters": counters(state)}
 
 
-# config sections only their own algorithm reads: every algorithm but PoliGen has one, named as it is
-BASELINE_SECTIONS = tuple(name for name in NAMES if name != "poligen")
+def _foreign_settings(algo: str) -> set[str]:
+    """The config sections and top-level options that only other algorithms than ``algo`` read."""
+    def owned(name: str) -> set[str]:
+        settings = algorithms.settings(name)
+        options = dataclasses.fields(settings.OPTIONS) if settings.OPTIONS is not None else ()
+        return set(settings.SECTIONS) | {f.name for f in options}
 
+    return set().union(*(owned(name) for name in algorithms.REGISTRY)) - owned(algo)
 
 
 def read(state, run_dir: Path) -> dict:
@@ -130,11 +136,12 @@ def check_compatible(saved: dict, cfg) -> None:
     if saved["env"] != cfg.env:
         raise ValueError(f"checkpoint is from env {saved['env']!r}, not {cfg.env!r}")
     current, now = _flat(dataclasses.asdict(cfg)), cfg.resolved()
+    resolved_from = algorithms.settings(cfg.algo).RESOLVED_FROM
     # fields the checkpoint's resolved settings stand for are compared by what they resolved to, below; a field
     # whose default became resolvable after the checkpoint was written is compared with what it resolves to now
-    defaulted = {f for key in saved.get("resolved", {}) for f in RESOLVED_FROM.get(key, ())}
-    resolves_to = {fields[0]: key for key, fields in RESOLVED_FROM.items() if len(fields) == 1}
-    others = {algo for algo in BASELINE_SECTIONS if algo != cfg.algo}  # settings this run never reads
+    defaulted = {f for key in saved.get("resolved", {}) for f in resolved_from.get(key, ())}
+    resolves_to = {fields[0]: key for key, fields in resolved_from.items() if len(fields) == 1}
+    others = _foreign_settings(cfg.algo)  # settings this run never reads
     for name, value in _flat(saved["config"]).items():  # settings added since the checkpoint was written pass
         if name.split(".")[0] in others or name in RESUMABLE_CHANGES or name in defaulted or name not in current:
             continue
@@ -143,7 +150,7 @@ def check_compatible(saved: dict, cfg) -> None:
         if mine != value:
             raise ValueError(f"--resume with a different {name}: checkpoint has {value!r}, this run {mine!r}")
     for name, value in saved.get("resolved", {}).items():  # a default that changed since the run began
-        if now.get(name) != value:
+        if name in now and now[name] != value:  # (a key the algorithm no longer resolves: older checkpoints)
             raise ValueError(f"--resume with a different {name} (the defaults changed since this run began): checkpoint "
                              f"has {value!r}, this run {now.get(name)!r}; pass the checkpoint's value explicitly")
 

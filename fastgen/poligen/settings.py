@@ -1,0 +1,221 @@
+"""PoliGen's settings (``fastgen.algorithms.Settings``): the sections --generator, --evaluator, --command, --buffer
+and --scaling, the top-level --schedule and --precision, the population defaults per task, what they resolve to,
+and their validation. The defaults follow the paper (appendix A.1, docs/paper.md); every behaviour of the
+authors' code that differs is one flag away (marked "code:")."""
+
+import math
+from dataclasses import dataclass
+
+from fastgen.poligen.generator import COMMAND_INPUTS
+
+# PoliGen's population defaults per task: P (--num-envs), its --command.spread and --scaling exponents (used
+# with any P > 1). Chosen by bench/results/populations/populations.md (AMD EPYC, 2 cores, seeds 0-4; rule: the
+# cheapest setting whose final return is at most one paper std below the paper's P = 1 schedule run here) and
+# confirmed on seeds 5-9 (populations_confirm_<task>.md: every final return at the bar):
+#   inverted_pendulum  P = 64, spread 1, updates x P^0.5: 1000 +- 0 (P = 1: 966 +- 67), ~4 min per run;
+#                      seeds 5-9: 1000 +- 0, 5/5 >= 940
+#   mountain_car       P = 8, spread 1, updates x P^0.5: 93.5 +- 0.4 (P = 1: 92.9 +- 0.7), ~3 min per run;
+#                      seeds 5-9: 93.2 +- 1.1, 5/5 >= 90. The cheaper updates x P^0 (94.4 +- 5.5 on seeds 0-4)
+#                      failed its confirmation: 57.2 +- 47.5, 3/5 >= 90 (two seeds never left -0.2)
+#   swimmer            P = 1: P = 64 with updates x P^0.5 ended at 256 +- 23 (3 seeds), with the symlog command input
+#                      at 266.6 +- 110 (seeds 0-4, one stuck at 47.6), against P = 1's 309.5 +- 17.7
+#   hopper             P = 1: no P = 64 variant screened at 300k env steps has reached 1000 by hopping on 3 seeds
+#                      (populations_hopper_300k.md)
+#   walker2d, half_cheetah, ant, reacher: not measured; the paper's P = 1, as on swimmer and hopper
+# For swimmer and hopper the spread and exponents are what learned on swimmer at P = 64.
+_PAPER_SCHEDULE = {"num_envs": 1, "spread": 1.0, "updates_exponent": 0.5, "batch_exponent": 0.0,
+                   "command_input": "linear"}
+POPULATION_DEFAULTS = {
+    "inverted_pendulum": {"num_envs": 64, "spread": 1.0, "updates_exponent": 0.5, "batch_exponent": 0.0,
+                          "command_input": "linear"},
+    "mountain_car": {"num_envs": 8, "spread": 1.0, "updates_exponent": 0.5, "batch_exponent": 0.0,
+                     "command_input": "linear"},
+    **{task: _PAPER_SCHEDULE for task in ("swimmer", "hopper", "walker2d", "half_cheetah", "ant", "reacher")},
+}
+SCHEDULES = ("default", "paper")
+PRECISIONS = ("float32", "bfloat16")
+
+
+@dataclass
+class PoliGenOptions:
+    schedule: str = "default"
+    """PoliGen: default (P, command spread and update scaling per task, from bench/results/populations/populations.md)
+    or paper (P = 1: one episode per iteration, 5 evaluator + 20 generator updates per episode, batch 16,
+    exactly the paper's schedule whatever the defaults)."""
+    precision: str = "float32"
+    """PoliGen: precision of the matrix products in generator and evaluator updates: float32, or bfloat16
+    (opt-in, autocast: weights, gradients, Adam and losses stay float32; policies are generated for the
+    simulator in float32, V's prediction in float32). Fast where the CPU has AMX or AVX-512 BF16
+    (bench.update_speed); learning checked in bench/results/reproduction/paper_bfloat16_*."""
+
+
+@dataclass
+class GeneratorConfig:
+    """PoliGen: the generator G(c)."""
+
+    lr: float = 2e-6
+    """Adam learning rate of the generator."""
+    updates_per_episode: float = 20.0
+    """Generator updates per collected episode (code: 19)."""
+    noise_std: float = 0.1
+    """Std of the Gaussian exploration noise added to the flat policy vector."""
+    output_scaling: bool = True
+    """Multiply generated weights by 2/sqrt(fan-in) (paper Fig. 4 ablation: off)."""
+    command_width: float | None = None
+    """With --generator.command-input linear, the generator's input is c / this (default: the task's return
+    range, high - low, as the authors' code: hopper 3100, swimmer 465); a smaller width makes commands that
+    differ little differ more."""
+    command_input: str | None = None
+    """How the command reaches the hypernetworks: linear (c / --generator.command-width, the authors' code)
+    or symlog (sign(c) ln(1 + |c|): fine near 0, as coarse as linear's at hopper's 3000; why:
+    docs/results/early_learning.md). Default: linear under --schedule paper, else the task's population
+    default (POPULATION_DEFAULTS)."""
+    snapshots: int = 10
+    """Keep this many generator snapshots over the budget, plus the untrained one, in snapshots/
+    (for python -m fastgen.atlas; ~2 MB each on hopper); 0 keeps none."""
+
+
+@dataclass
+class EvaluatorConfig:
+    """PoliGen: the evaluator V(theta)."""
+
+    lr: float = 5e-3
+    """Adam learning rate of the evaluator (probing states included)."""
+    updates_per_episode: float = 5.0
+    """Evaluator updates per collected episode (code: 4)."""
+    probes: int = 200
+    """Number of learnable probing states."""
+
+
+@dataclass
+class CommandConfig:
+    """PoliGen: commands."""
+
+    drive: float = 20.0
+    """Next command = best training return so far + drive (Fig. 8: 0 is slightly worse)."""
+    first: float = 0.0
+    """Command of the very first iteration (code: 1)."""
+    bonus_free: bool = True
+    """Train on returns without the survival bonus where the task has one (hopper)."""
+    spread: float | None = None
+    """P > 1: policy i of an iteration is asked for best + drive x u_i, u_i evenly spaced over
+    [1 - spread, 1 + spread] (1: over [0, 2]), so one iteration probes the frontier at P points;
+    0 asks all P for best + drive (default 1 on every task, bench/results/populations/populations.md)."""
+
+
+@dataclass
+class BufferConfig:
+    """PoliGen: the (theta, return) replay buffer."""
+
+    size: int = 10_000
+    """Replay buffer capacity in (theta, return) pairs."""
+    batch_size: int = 16
+    """Batch size of every evaluator and generator update."""
+    recency_power: float = 1.1
+    """Sampling weight 1/x^power, x = episodes since stored; 0 samples uniformly (Fig. 4 ablation)."""
+    archive_buckets: int = 0
+    """Beside the recent entries, keep the newest --buffer.archive-per-bucket policies of each of this many equal
+    return buckets over the task's return range, and draw --buffer.archive-share of every batch from them (every
+    bucket equally likely), so that low-return policies stay in the generator's training after the recent
+    entries have moved on; 0: no archive (the paper)."""
+    archive_per_bucket: int = 32
+    """Policies kept per return bucket of the archive."""
+    archive_share: float = 0.25
+    """Share of every update's batch drawn from the archive (when it has entries)."""
+
+
+@dataclass
+class ScalingConfig:
+    """PoliGen with P > 1 policies per iteration: how updates grow with P (P = 1: no effect)."""
+
+    updates_exponent: float | None = None
+    """Updates per iteration = updates-per-episode x P^this (1: per episode, as the paper; 0: as many
+    per iteration as one episode gets; default 0.5, bench/results/populations/populations.md)."""
+    batch_exponent: float | None = None
+    """Batch of every update = --buffer.batch-size x P^this (0: 16 whatever P; default 0)."""
+
+
+SECTIONS = {"generator": GeneratorConfig, "evaluator": EvaluatorConfig, "command": CommandConfig,
+            "buffer": BufferConfig, "scaling": ScalingConfig}
+OPTIONS = PoliGenOptions
+RESOLVED_FROM = {"population": ("num_envs", "schedule"), "update_counts": ("scaling.updates_exponent",),
+                 "batch_size": ("scaling.batch_exponent",), "command_spread": ("command.spread",),
+                 "command_input": ("generator.command_input",)}
+
+
+def population(cfg) -> int:
+    """P: --num-envs, else 1 under --schedule paper, else the task's population default."""
+    if cfg.num_envs is not None:
+        return cfg.num_envs
+    return 1 if cfg.schedule == "paper" else POPULATION_DEFAULTS[cfg.env]["num_envs"]
+
+
+def _population_setting(cfg, value, name: str) -> float:
+    """A P-dependent setting: ``value`` if given, else the task's default (irrelevant at P = 1)."""
+    return value if value is not None else POPULATION_DEFAULTS[cfg.env][name]
+
+
+def command_input(cfg) -> str:
+    """The generator's command input: --generator.command-input, else linear under --schedule paper, else the
+    task's population default."""
+    if cfg.generator.command_input is not None:
+        return cfg.generator.command_input
+    return "linear" if cfg.schedule == "paper" else POPULATION_DEFAULTS[cfg.env]["command_input"]
+
+
+def command_spread(cfg) -> float:
+    return _population_setting(cfg, cfg.command.spread, "spread")
+
+
+def update_counts(cfg) -> tuple[int, int]:
+    """(evaluator, generator) updates per iteration: updates per episode x P^updates-exponent."""
+    grow = population(cfg) ** _population_setting(cfg, cfg.scaling.updates_exponent, "updates_exponent")
+    return round(cfg.evaluator.updates_per_episode * grow), round(cfg.generator.updates_per_episode * grow)
+
+
+def batch_size(cfg) -> int:
+    """The batch of every update: --buffer.batch-size x P^batch-exponent."""
+    grow = population(cfg) ** _population_setting(cfg, cfg.scaling.batch_exponent, "batch_exponent")
+    return max(1, round(cfg.buffer.batch_size * grow))
+
+
+def resolved(cfg) -> dict:
+    return {"population": population(cfg), "update_counts": list(update_counts(cfg)), "batch_size": batch_size(cfg),
+            "command_spread": command_spread(cfg), "command_input": command_input(cfg)}
+
+
+def validate(cfg) -> None:
+    if cfg.schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {cfg.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+    if cfg.schedule == "paper" and cfg.num_envs not in (None, 1):
+        raise ValueError(f"--schedule paper simulates one episode per iteration; --num-envs {cfg.num_envs} "
+                         "contradicts it (leave it out or use --schedule default)")
+    if cfg.generator.command_input not in (None, *COMMAND_INPUTS):
+        raise ValueError(f"unknown --generator.command-input {cfg.generator.command_input!r}; choose one of "
+                         f"{', '.join(COMMAND_INPUTS)}")
+    if cfg.precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {cfg.precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if cfg.precision != "float32" and cfg.algo != "poligen":
+        raise ValueError(f"--precision {cfg.precision} sets PoliGen's updates; --algo {cfg.algo} trains in float32")
+    for flag, value, least in [("--buffer.size", cfg.buffer.size, 1), ("--buffer.batch-size", cfg.buffer.batch_size, 1),
+                               ("--evaluator.probes", cfg.evaluator.probes, 1),
+                               ("--generator.snapshots", cfg.generator.snapshots, 0),
+                               ("--buffer.archive-buckets", cfg.buffer.archive_buckets, 0),
+                               ("--buffer.archive-per-bucket", cfg.buffer.archive_per_bucket, 1)]:
+        if value < least:
+            raise ValueError(f"{flag} must be >= {least}, got {value}")
+    for flag, value in [("--generator.updates-per-episode", cfg.generator.updates_per_episode),
+                        ("--evaluator.updates-per-episode", cfg.evaluator.updates_per_episode),
+                        ("--buffer.recency-power", cfg.buffer.recency_power),
+                        ("--command.spread", command_spread(cfg)),
+                        ("--scaling.updates-exponent",
+                         _population_setting(cfg, cfg.scaling.updates_exponent, "updates_exponent")),
+                        ("--scaling.batch-exponent",
+                         _population_setting(cfg, cfg.scaling.batch_exponent, "batch_exponent"))]:
+        if not value >= 0:
+            raise ValueError(f"{flag} must be >= 0, got {value}")
+    if not 0 <= cfg.buffer.archive_share < 1:
+        raise ValueError(f"--buffer.archive-share must be in [0, 1), got {cfg.buffer.archive_share}")
+    width = cfg.generator.command_width
+    if width is not None and not (math.isfinite(width) and width > 0):
+        raise ValueError(f"--generator.command-width must be > 0, got {width}")
