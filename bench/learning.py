@@ -112,7 +112,7 @@ def until_signal(train_with_stop, where: str) -> None:
 def needs_training(cfg: Config) -> bool:
     """No summary in ``cfg.out``, or one of a run stopped short of what ``cfg`` asks."""
     path = Path(cfg.out) / "summary.json"
-    return not path.exists() or not _done(json.loads(path.read_text()), cfg.time_limit)
+    return not path.exists() or not _done(json.loads(path.read_text()), cfg.budget, cfg.time_limit)
 
 
 def to_continue(cfg: Config) -> Config:
@@ -125,11 +125,11 @@ def to_continue(cfg: Config) -> Config:
     return dataclasses.replace(cfg, resume=False)
 
 
-def _done(summary: dict, time_limit: float | None) -> bool:
-    """Finished its budget, or trained for at least this sweep's time limit (a run stopped by a signal, or
-    by a smaller limit, is not done)."""
+def _done(summary: dict, budget: int, time_limit: float | None) -> bool:
+    """Finished a budget at least this sweep's, or trained for at least this sweep's time limit (a run stopped by
+    a signal, by a smaller limit, or finished at a smaller budget is not done)."""
     if summary.get("finished", True):  # summaries without the field were written at the budget
-        return True
+        return summary.get("budget", budget) >= budget
     return time_limit is not None and summary["wall_s"] >= time_limit
 
 

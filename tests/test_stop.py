@@ -123,6 +123,12 @@ def test_sigterm_stops_a_paper_sweep_with_a_checkpoint_that_the_same_command_res
     assert steps > 0 and summary["env_steps"] == steps and not summary["finished"]
     # Stopped well inside its time limit: the same command trains on from the checkpoint.
     assert needs_training(cfg) and to_continue(cfg).resume
+    # A run finished at a smaller budget is continued to a larger one, not taken as done.
+    summary_path = run_dir / "summary.json"
+    summary_path.write_text(json.dumps({**summary, "finished": True, "budget": 1_000_000}))
+    assert not needs_training(cfg)
+    summary_path.write_text(json.dumps({**summary, "finished": True, "budget": 500_000}))
+    assert needs_training(cfg) and to_continue(cfg).resume
 
 
 @pytest.mark.parametrize("args, dirs", [([], [""]),
