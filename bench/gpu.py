@@ -74,6 +74,9 @@ class Settings:
     """Tasks of the parity part."""
     mjx_populations: tuple[int, ...] = (16384, 4096, 1024, 256, 64)
     """P values for mjx throughput, largest first (what a deadline cuts is the small ones)."""
+    mjx_slot_fractions: tuple[float, ...] = (1.0, 0.25)
+    """mjx throughput rows per P: slots as these fractions of P (1: one per episode; fewer: refilled as episodes
+    end, bench.throughput's useful_share)."""
     cpu_populations: tuple[int, ...] = (256, 64)
     """P values for the cpu engine beside it."""
     step_batches: tuple[int, ...] = (1024, 16384)
@@ -117,7 +120,8 @@ class Settings:
 
     def toy_sized(self) -> "Settings":
         return dataclasses.replace(self, tasks=("mountain_car",), parity_tasks=("mountain_car",),
-                                   mjx_populations=(4,), cpu_populations=(4,), cpu_threads=(0, 1),
+                                   mjx_populations=(4,), mjx_slot_fractions=(1.0,), cpu_populations=(4,),
+                                   cpu_threads=(0, 1),
                                    step_batches=(2, 4), step_repeats=2,
                                    update_env="inverted_pendulum", update_seeds=(1, 2), repeats=2,
                                    protocol_env="mountain_car", protocol_seeds=2, protocol_seconds=1.0, protocol_min_seconds=0.5,
@@ -128,20 +132,23 @@ def throughput_rows(settings: Settings, time_left) -> list[dict]:
     """Rows of every (engine, P, task) in the order given, each run only if the time left exceeds what the
     engine's previous row took (a smaller P costs no more, so list the largest first)."""
     cfg = ThroughputConfig(repeats=max(1, min(settings.repeats, 3)))
-    cases = [(task, "cpu", P, t or None) for P in settings.cpu_populations for t in settings.cpu_threads
+    cases = [(task, "cpu", P, t or None, 1.0) for P in settings.cpu_populations for t in settings.cpu_threads
              for task in settings.tasks] + \
-            [(task, "mjx", P, None) for P in settings.mjx_populations for task in settings.tasks]
+            [(task, "mjx", P, None, f) for P in settings.mjx_populations for f in settings.mjx_slot_fractions
+             for task in settings.tasks]
     rows, last_cost = [], {}
-    for task, engine, P, threads in cases:
+    for task, engine, P, threads, *fraction in cases:
         if time_left() <= last_cost.get(engine, 0.0):
             rows.append({"part": "throughput", "task": task, "engine": engine, "P": P, "threads": threads,
                          "skipped": "deadline"})
             continue
         start = time.perf_counter()
-        (row,) = engine_rows(task, engine, (P,), cfg, np.random.default_rng(P), nthread=threads)
+        (row,) = engine_rows(task, engine, (P,), dataclasses.replace(cfg, slot_fractions=tuple(fraction)),
+                             np.random.default_rng(P), nthread=threads)
         last_cost[engine] = time.perf_counter() - start
         rows.append({"part": "throughput", **row, "row_s": last_cost[engine]})
-        print(table(rows[-1:], ["task", "engine", "P", "threads", "env_steps_per_s", "compile_s", "row_s"]), flush=True)
+        print(table(rows[-1:], ["task", "engine", "P", "slots", "useful_share", "threads", "env_steps_per_s", "compile_s",
+                                      "row_s"]), flush=True)
     return rows
 
 

@@ -12,6 +12,10 @@ Rows per task:
 - ``cpu P=..``: ``envs.rollout`` of P distinct random policies (PyTorch-default init), one episode
   each, with the time split into policy forward and physics step (incl. the task's reward code).
 - ``mjx P=..``: the same on MJX, one compiled call per rollout; compile time reported apart.
+- ``slots`` and ``useful_share``: the environments stepped at once (``envs.rollout(..., slots=)``, as a fraction
+  of P with ``--slot-fractions``) and the share of their slot-steps that counted (env steps / (slots x loop
+  steps)): below 1 where finished episodes keep their slots until the loop ends (mjx steps them anyway; cpu
+  skips them, its loop steps are its longest shard's).
 
 Timings are medians over repeats of whole rollouts (each a new key), wall clock, after a warm-up.
 """
@@ -42,6 +46,8 @@ class Config:
     """Population sizes P for the cpu engine."""
     mjx_populations: tuple[int, ...] = (64,)
     """Population sizes P for the mjx engine (empty: skip mjx). Use up to 16384 on a GPU."""
+    slot_fractions: tuple[float, ...] = (1.0,)
+    """Slots per rollout as fractions of P (1: one per episode, the engines' default), a row each."""
     repeats: int = 3
     """Timed rollouts per row (median reported)."""
     gym_steps: int = 3000
@@ -106,20 +112,23 @@ def engine_rows(name: str, engine: str, populations: tuple[int, ...], cfg: Confi
     env = envs.make(name, engine, **({} if nthread is None else {"nthread": nthread}))
     spec = env.spec
     rows = []
-    for P in populations:
+    for P, fraction in ((P, f) for P in populations for f in cfg.slot_fractions):
         params = policy.random_params(rng, P, spec.obs_dim, spec.act_dim)
         mean, std = np.zeros(spec.obs_dim), np.ones(spec.obs_dim)
+        slots = max(1, round(P * fraction))
         start = time.perf_counter()
-        envs.rollout(env, params, mean, std, jax.random.key(cfg.seed))  # compiles (mjx), builds pools (cpu)
+        envs.rollout(env, params, mean, std, jax.random.key(cfg.seed), slots=slots)  # compiles (mjx), builds pools
         first = time.perf_counter() - start
         runs = []
         for r in range(cfg.repeats):
             start = time.perf_counter()
-            result = envs.rollout(env, params, mean, std, jax.random.key(cfg.seed + 1 + r))
-            runs.append((time.perf_counter() - start, result.obs_count, getattr(env, "last_timing", {})))
-        seconds, steps, timing = sorted(runs, key=lambda run: run[0] / run[1])[len(runs) // 2]
+            result = envs.rollout(env, params, mean, std, jax.random.key(cfg.seed + 1 + r), slots=slots)
+            runs.append((time.perf_counter() - start, result.obs_count, getattr(env, "last_timing", {}),
+                         dict(env.last_slots)))
+        seconds, steps, timing, used = sorted(runs, key=lambda run: run[0] / run[1])[len(runs) // 2]
         row = {"task": name, "engine": engine if engine == "cpu" else f"mjx-{env.dtype}", "P": P,
-               "env_steps_per_s": steps / seconds, "env_steps": steps}
+               "env_steps_per_s": steps / seconds, "env_steps": steps, "slots": used["slots"],
+               "useful_share": used["useful_steps"] / (used["slots"] * used["loop_steps"])}
         if engine == "cpu":
             row.update(policy_share=timing["policy_share"], physics_share=timing["physics_share"],
                        threads=rollout_threads(P, env.nthread))  # what the rollout used, not what it was allowed
@@ -135,6 +144,8 @@ def main(cfg: Config) -> dict:
     if any(p <= 0 for p in (*cfg.populations, *cfg.mjx_populations)) or cfg.repeats <= 0:
         raise SystemExit(f"populations and repeats must be positive, got {cfg.populations}, "
                          f"{cfg.mjx_populations}, {cfg.repeats}")
+    if not cfg.slot_fractions or any(not 0 < f <= 1 for f in cfg.slot_fractions):
+        raise SystemExit(f"--slot-fractions must be in (0, 1], got {cfg.slot_fractions}")
     rng = np.random.default_rng(cfg.seed)
     rows = []
     for name in cfg.tasks:
@@ -158,8 +169,8 @@ def main(cfg: Config) -> dict:
     return payload
 
 
-COLUMNS = ["task", "engine", "P", "env_steps_per_s", "vs_bound", "vs_gym", "policy_share", "physics_share",
-           "compile_s"]
+COLUMNS = ["task", "engine", "P", "slots", "useful_share", "env_steps_per_s", "vs_bound", "vs_gym", "policy_share",
+           "physics_share", "compile_s"]
 
 if __name__ == "__main__":
     runtime.configure()

@@ -31,10 +31,6 @@ from envs.tasks.base import ArrayTask, Frame, MujocoTask
 # Dead policies closer than this to live ones are computed anyway: one more policy in a batched
 # product costs less than another call (~10 us of compute vs ~10 us of call overhead, 256-256 MLP).
 POLICY_GAP = 4
-# The working set is compacted when its live fraction falls to this; sets smaller than the minimum
-# are not compacted: the copy would not pay for itself.
-POLICY_COMPACT_BELOW = 0.5
-POLICY_COMPACT_MIN = 8
 # Threads a population rollout uses: about one per 16 environments, at least 2 and at most 8 (never more
 # than the engine's nthread). Each thread runs its own Python step loop, and those loops contend for the
 # GIL: on an H200 lease's 16 vCPUs (bench/results/gpu/gpu_nvidia-h200_lease2.json) swimmer at P = 64 ran
@@ -102,11 +98,12 @@ class _MujocoSims:
             return self.batch.state.copy()
         return np.concatenate([self.batch.state, self.tracked.reshape(len(self.tracked), -1)], axis=1)
 
-    def load_rows(self, rows) -> None:
+    def load_rows(self, rows, ids=slice(None)) -> None:
+        """Simulations ``ids`` (default all) take the state rows ``rows [n, width]``."""
         width = self.batch.state.shape[1]
-        self.batch.state[:] = rows[:, :width]
+        self.batch.state[ids] = rows[:, :width]
         if self.xpos is not None:
-            self.tracked[:] = rows[:, width:].reshape(self.tracked.shape)
+            self.tracked[ids] = rows[:, width:].reshape(-1, *self.tracked.shape[1:])
 
 
 class _ArraySims:
@@ -127,45 +124,31 @@ class _ArraySims:
     def rows(self) -> np.ndarray:
         return self.state.copy()
 
-    def load_rows(self, rows) -> None:
-        self.state[:] = rows
+    def load_rows(self, rows, ids=slice(None)) -> None:
+        self.state[ids] = rows
 
 
-class _LivePolicies:
-    """The policies of one shard, applied to their live episodes only.
-
-    Whenever half of the policies in the working set have died, the live ones' weights are copied
-    into a compact array (a one-off copy of at most the live weights), so later steps stream only
-    live weights; between compactions, runs of live policies are computed as slices (no copy).
-    """
+class _SlotPolicies:
+    """The policy of each slot of a shard (its job's, copied in when the slot takes the job), applied to the
+    running slots only: ``params [S, D]``, unflattened into views once per change."""
 
     def __init__(self, params: np.ndarray, spec):
         self.spec = spec
-        self.index = np.arange(params.shape[0])  # original policy id of each working-set row
-        self._use(params)
+        self.params = np.array(params)
+        self.pieces = policy.unflatten(self.params, spec.obs_dim, spec.act_dim)
 
-    def _use(self, params: np.ndarray) -> None:
-        """``params [Pw, D]`` become the working set, unflattened once (views), not at every step."""
-        self.params = params
-        self.pieces = policy.unflatten(params, self.spec.obs_dim, self.spec.act_dim)
+    def assign(self, slots: np.ndarray, params: np.ndarray) -> None:
+        """Slots ``slots [k]`` take the policies ``params [k, D]`` (the views in ``pieces`` see the new rows)."""
+        self.params[slots] = params
 
     def actions(self, normalised: np.ndarray, live: np.ndarray) -> np.ndarray:
-        """``normalised [P, E, obs_dim]``, ``live [P]`` -> ``[P, E, act_dim]`` (dead rows 0)."""
-        live_here = live[self.index]
-        if live_here.sum() <= POLICY_COMPACT_BELOW * live_here.size and live_here.size >= POLICY_COMPACT_MIN:
-            self.index = self.index[live_here]
-            self._use(self.params[live_here])
-            live_here = live_here[live_here]
-        obs = normalised[self.index]
-        out = np.zeros((self.index.size, normalised.shape[1], self.spec.act_dim), dtype=self.params.dtype)
-
-        for s, e in live_spans(live_here, POLICY_GAP):
-            out[s:e] = policy.apply([piece[s:e] for piece in self.pieces], obs[s:e], self.spec.action_bound, np)
-        if self.index.size == live.size:  # never compacted: rows are the policies themselves
-            return out
-        actions = np.zeros((live.size, *out.shape[1:]), dtype=out.dtype)
-        actions[self.index] = out
-        return actions
+        """``normalised [S, obs_dim]``, ``live [S]`` -> ``[S, act_dim]`` (rows not live: 0). Each slot's action is
+        its own matrix-vector product, so it does not depend on which other slots run beside it."""
+        out = np.zeros((live.size, self.spec.act_dim), dtype=self.params.dtype)
+        for s, e in live_spans(live, POLICY_GAP):
+            out[s:e] = policy.apply([piece[s:e] for piece in self.pieces], normalised[s:e, None, :],
+                                    self.spec.action_bound, np)[:, 0]
+        return out
 
 
 class CpuEnv:
@@ -189,6 +172,7 @@ class CpuEnv:
         self._shard_cache: dict[tuple[int, int], _MujocoSims | _ArraySims] = {}
         self._pool = ThreadPoolExecutor(self.nthread) if self.nthread > 1 else None
         self.last_timing: dict[str, float] = {}  # the last rollout's wall time and its parts
+        self.last_slots: dict[str, int] = {}  # the last rollout's slots, loop steps (longest shard) and env steps
 
     # -- functional API (parity hook, small batches) ---------------------------------------------
     def reset(self, key, num_envs: int = 1) -> State:
@@ -245,12 +229,12 @@ class CpuEnv:
 
     # -- population rollout ----------------------------------------------------------------------
     def rollout(self, params: np.ndarray, obs_mean: np.ndarray, obs_std: np.ndarray, key,
-                episodes: int = 1) -> RolloutResult:
+                episodes: int = 1, slots: int | None = None) -> RolloutResult:
         """One or more full episodes of each of P policies (validated by ``envs.rollout``)."""
-        return self.rollout_groups(params[None], obs_mean[None], obs_std[None], [key], episodes)[0]
+        return self.rollout_groups(params[None], obs_mean[None], obs_std[None], [key], episodes, slots)[0]
 
     def rollout_groups(self, params: np.ndarray, obs_mean: np.ndarray, obs_std: np.ndarray, keys,
-                       episodes: int = 1) -> list[RolloutResult]:
+                       episodes: int = 1, slots: int | None = None) -> list[RolloutResult]:
         """G independent populations in one rollout (validated by ``envs.rollout_groups``).
 
         ``params [G, P, D]``, ``obs_mean``/``obs_std [G, obs_dim]``, ``keys``: G JAX keys. Group g's
@@ -258,7 +242,8 @@ class CpuEnv:
         reset states, normalisation and observation statistics. The ``[G * P, E]`` grid of episodes
         is cut into one shard per thread; each thread runs its shard's whole episodes alone (policy
         forward, then physics in its own single-threaded batch), so threads never wait for each
-        other within an episode.
+        other within an episode. ``slots`` (default: one per episode) caps the environments stepped at
+        once, split over the shards in proportion to their episodes (at least one each).
         """
         G, P = params.shape[:2]
         flat = params.reshape(G * P, -1)
@@ -266,7 +251,11 @@ class CpuEnv:
         initial = initial.reshape(G * P, episodes, -1)
         mean, std = np.repeat(obs_mean, P, axis=0), np.repeat(obs_std, P, axis=0)  # [G * P, obs_dim]
         shards = grid_shards(G * P, episodes, rollout_threads(G * P * episodes, self.nthread))
-        jobs = [(i, flat[ps], mean[ps], std[ps], initial[ps, es]) for i, (ps, es) in enumerate(shards)]
+        blocks = [initial[ps, es] for ps, es in shards]
+        shares = split_slots(slots, [b.shape[0] * b.shape[1] for b in blocks])
+        jobs = [(i, flat[ps], mean[ps], std[ps], block, share)
+                for i, ((ps, es), block, share) in enumerate(zip(shards, blocks, shares))]
+        self.last_slots = {"slots": sum(job[-1] for job in jobs), "loop_steps": 0, "useful_steps": 0}
         start = time.perf_counter()
         if self._pool is None or len(jobs) == 1:
             outcomes = [self._run_shard(*job) for job in jobs]
@@ -278,59 +267,82 @@ class CpuEnv:
         policy_s = physics_s = 0.0
         for (ps, es), outcome in zip(shards, outcomes):
             returns[:, ps, es], lengths[ps, es] = outcome["returns"], outcome["lengths"]
+            self.last_slots["loop_steps"] = max(self.last_slots["loop_steps"], outcome["loop_steps"])
             obs_sum[ps] += outcome["obs_sum"]
             obs_sumsq[ps] += outcome["obs_sumsq"]
             policy_s, physics_s = policy_s + outcome["policy_s"], physics_s + outcome["physics_s"]
         total_s = time.perf_counter() - start
         busy = len(jobs) * total_s  # thread-seconds: the shares below are of all threads' time
+        self.last_slots["useful_steps"] = int(lengths.sum())
         self.last_timing = {"total_s": total_s, "policy_s": policy_s, "physics_s": physics_s,
                             "policy_share": policy_s / busy, "physics_share": physics_s / busy}
         groups = [slice(g * P, (g + 1) * P) for g in range(G)]
         return [RolloutResult.from_episodes(returns[0, g], returns[1, g], lengths[g], int(lengths[g].sum()),
                                             obs_sum[g].sum(0), obs_sumsq[g].sum(0)) for g in groups]
 
-    def _run_shard(self, index: int, params, obs_mean, obs_std, initial) -> dict:
-        """Whole episodes of ``params [Ps, D]`` x ``Es`` episodes from state rows ``initial [Ps, Es, nstate]``,
-        policy i normalising with ``obs_mean[i]``, ``obs_std[i]``; observation sums per policy ``[Ps, obs_dim]``."""
+    def _run_shard(self, index: int, params, obs_mean, obs_std, initial, slots: int) -> dict:
+        """Whole episodes of ``params [Ps, D]`` x ``Es`` episodes from state rows ``initial [Ps, Es, nstate]`` on
+        ``slots`` simulations, policy i normalising with ``obs_mean[i]``, ``obs_std[i]``; observation sums per
+        policy ``[Ps, obs_dim]``. Job j is episode ``j % Es`` of policy ``j // Es``; a slot whose episode ends
+        takes the next job, starting from that job's own row of ``initial``."""
         spec = self.spec
         P, episodes = initial.shape[:2]
         n = P * episodes
-        sims = self._shard_sims(index, n)
-        sims.load_rows(initial.reshape(n, -1))
-        policies = _LivePolicies(params, spec)
-        obs = sims.observe(slice(None))  # [n, obs_dim]; rows of terminated sims go stale
-        alive = np.ones(n, dtype=bool)
+        rows = initial.reshape(n, -1)
+        sims = self._shard_sims(index, slots)
+        sims.load_rows(rows[:slots])
+        job = np.arange(slots)
+        owner = job // episodes
+        policies = _SlotPolicies(params[owner], spec)
+        mean, std = obs_mean[owner], obs_std[owner]  # [S, obs_dim]
+        obs = sims.observe(slice(None))  # [S, obs_dim]; rows of ended slots go stale
+        running = np.ones(slots, dtype=bool)
+        steps = np.zeros(slots, dtype=np.int64)
+        next_job = slots
         totals = np.zeros((2, n))  # returns with and without the survival bonus
         lengths = np.zeros(n, dtype=np.int64)
         obs_sum, obs_sumsq = np.zeros((n, spec.obs_dim)), np.zeros((n, spec.obs_dim))
-        mean, std = obs_mean[:, None, :], obs_std[:, None, :]
         policy_s = physics_s = 0.0
-        for t in range(spec.horizon):
-            if alive.all():  # slices while every episode runs: views where indices would gather and scatter
-                ids, live = slice(None), n
+        loop_steps = 0
+        while True:
+            if running.all():  # slices while every slot runs: views where indices would gather and scatter
+                ids, live = slice(None), slots
             else:
-                ids = np.flatnonzero(alive)
+                ids = np.flatnonzero(running)
                 live = ids.size
                 if live == 0:
                     break
+            here = job[ids]
             seen = obs[ids]
-            obs_sum[ids] += seen
-            obs_sumsq[ids] += np.square(seen)
-            normalised = ((obs.reshape(P, episodes, spec.obs_dim) - mean) / std).astype(params.dtype)
+            obs_sum[here] += seen
+            obs_sumsq[here] += np.square(seen)
+            normalised = ((obs - mean) / std).astype(params.dtype)
             tick = time.perf_counter()
-            actions = policies.actions(normalised, alive.reshape(P, episodes).any(axis=1))
+            actions = policies.actions(normalised, running)
             tock = time.perf_counter()
-            reward, reward_no_bonus, terminated, new_obs = sims.advance(
-                ids, actions.reshape(n, spec.act_dim)[ids], np.full(live, t == 0))
+            reward, reward_no_bonus, terminated, new_obs = sims.advance(ids, actions[ids], steps[ids] == 0)
             policy_s, physics_s = policy_s + tock - tick, physics_s + time.perf_counter() - tock
-            totals[0, ids] += reward
-            totals[1, ids] += reward_no_bonus
-            lengths[ids] += 1
+            totals[0, here] += reward
+            totals[1, here] += reward_no_bonus
+            lengths[here] += 1
             obs[ids] = new_obs
-            alive[ids] = ~terminated
+            steps[ids] += 1
+            loop_steps += 1
+            ended = np.arange(slots)[ids][terminated | (steps[ids] >= spec.horizon)]
+            running[ended] = False
+            refill = ended[: n - next_job]
+            if refill.size:
+                new = np.arange(next_job, next_job + refill.size)
+                next_job += refill.size
+                job[refill], owner = new, new // episodes
+                sims.load_rows(rows[new], refill)
+                policies.assign(refill, params[owner])
+                mean[refill], std[refill] = obs_mean[owner], obs_std[owner]
+                obs[refill] = sims.observe(refill)
+                steps[refill], running[refill] = 0, True
         return {"returns": totals.reshape(2, P, episodes), "lengths": lengths.reshape(P, episodes),
                 "obs_sum": obs_sum.reshape(P, episodes, -1).sum(1), "obs_sumsq": obs_sumsq.reshape(P, episodes, -1).sum(1),
-                "policy_s": policy_s, "physics_s": physics_s}
+                "policy_s": policy_s, "physics_s": physics_s, "loop_steps": loop_steps}
 
     def _sims_for(self, n: int):
         """Simulations for the functional API: one batch of n on all threads."""
@@ -355,6 +367,20 @@ def rollout_threads(environments: int, nthread: int) -> int:
     """Threads for a rollout of ``environments`` episodes on an engine allowed ``nthread`` (see ENVS_PER_THREAD)."""
     wanted = max(MIN_ROLLOUT_THREADS, min(MAX_ROLLOUT_THREADS, environments // ENVS_PER_THREAD))
     return min(nthread, wanted)
+
+
+def split_slots(slots: int | None, sizes: list[int]) -> list[int]:
+    """Slots per shard of ``sizes`` jobs each: all jobs (``slots`` None), else ``slots`` split in proportion to the
+    jobs, at least one and at most its jobs per shard (so ``max(len(sizes), min(slots, sum(sizes)))`` in all)."""
+    if slots is None:
+        return list(sizes)
+    total = sum(sizes)
+    shares = [min(size, max(1, slots * size // total)) for size in sizes]
+    for i in sorted(range(len(sizes)), key=lambda i: -sizes[i]) * slots:  # hand out what the floors left
+        if sum(shares) >= min(slots, total):
+            break
+        shares[i] += shares[i] < sizes[i]
+    return shares
 
 
 def grid_shards(P: int, episodes: int, parts: int) -> list[tuple[slice, slice]]:

@@ -28,8 +28,10 @@ class Env(Protocol):
     def physical_state(self, state: State):
         """``(qpos [B, nq], qvel [B, nv])`` of ``state`` (mountain_car: position, velocity)."""
 
-    def rollout(self, params, obs_mean, obs_std, key, episodes: int = 1) -> RolloutResult:
-        """``episodes`` episodes of each of P flat policies ``params [P, D]`` (validated by ``envs.rollout``)."""
+    def rollout(self, params, obs_mean, obs_std, key, episodes: int = 1, slots: int | None = None) -> RolloutResult:
+        """``episodes`` episodes of each of P flat policies ``params [P, D]`` on at most ``slots`` environments
+        at once (validated by ``envs.rollout``)."""
 
-    def rollout_groups(self, params, obs_mean, obs_std, keys, episodes: int = 1) -> list[RolloutResult]:
+    def rollout_groups(self, params, obs_mean, obs_std, keys, episodes: int = 1,
+                       slots: int | None = None) -> list[RolloutResult]:
         """G populations ``params [G, P, D]`` with their own normalisation and keys (``envs.rollout_groups``)."""

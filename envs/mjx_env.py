@@ -78,7 +78,9 @@ class MjxEnv:
         self._reset = jax.jit(_at_full_precision(self._reset_impl), static_argnums=1)
         self._reset_to = jax.jit(_at_full_precision(self._reset_to_impl))
         self._step = jax.jit(_at_full_precision(self._step_impl))
-        self._rollout = jax.jit(_at_full_precision(self._rollout_impl), static_argnames=("episodes", "per_group"))
+        self._rollout = jax.jit(_at_full_precision(self._rollout_impl),
+                                static_argnames=("episodes", "per_group", "slots"))
+        self.last_slots: dict[str, int] = {}  # the last rollout's slots, loop steps and counted env steps
 
     # -- functional API --------------------------------------------------------------------------
     def reset(self, key, num_envs: int = 1) -> State:
@@ -166,21 +168,27 @@ class MjxEnv:
         return jax.lax.fori_loop(0, self.task.frame_skip, substep, data)
 
     # -- population rollout ----------------------------------------------------------------------
-    def rollout(self, params, obs_mean, obs_std, key, episodes: int = 1) -> RolloutResult:
+    def rollout(self, params, obs_mean, obs_std, key, episodes: int = 1, slots: int | None = None) -> RolloutResult:
         """One or more full episodes of each of P policies in one compiled call (validated by ``envs.rollout``)."""
         return self.rollout_groups(jnp.asarray(params)[None], np.asarray(obs_mean)[None], np.asarray(obs_std)[None],
-                                   [key], episodes)[0]
+                                   [key], episodes, slots)[0]
 
-    def rollout_groups(self, params, obs_mean, obs_std, keys, episodes: int = 1) -> list[RolloutResult]:
+    def rollout_groups(self, params, obs_mean, obs_std, keys, episodes: int = 1,
+                       slots: int | None = None) -> list[RolloutResult]:
         """G populations ``params [G, P, D]`` (own ``obs_mean``/``obs_std [G, obs_dim]`` and key each) in one call.
 
-        With several devices the ``G * P`` policies are padded to a multiple of the device count
-        with zero-weight policies that start done, and the batch is sharded over the devices.
+        The ``G * P * episodes`` (policy, episode) jobs share ``slots`` environments (default: one per job); a slot
+        whose episode ends takes the next job inside the compiled loop. With several devices the policies and
+        the slots are padded to a multiple of the device count (padding policies have zero weights and are
+        never run) and the slots are sharded over the devices.
         """
         params = jnp.asarray(params)
         G, P = params.shape[:2]
         total = G * P
-        padded = -(-total // self.devices.size) * self.devices.size
+        jobs = total * episodes
+        width = self.devices.size
+        padded = -(-total // width) * width
+        slots = -(-min(jobs if slots is None else slots, jobs) // width) * width
         flat = params.reshape(total, -1)
         mean = jnp.repeat(jnp.asarray(obs_mean, self._dtype), P, axis=0)
         std = jnp.repeat(jnp.asarray(obs_std, self._dtype), P, axis=0)
@@ -192,55 +200,70 @@ class MjxEnv:
         if self._mesh is not None:
             flat, mean, std = (jax.device_put(x, self._rows) for x in (flat, mean, std))
         keys = keys if isinstance(keys, jax.Array) else jnp.stack(list(keys))
-        out = self._rollout(flat, mean, std, keys, episodes=episodes, per_group=P)
-        returns, returns_no_bonus, lengths, obs_sum, obs_sumsq = jax.device_get(out)
+        out = self._rollout(flat, mean, std, keys, episodes=episodes, per_group=P, slots=slots)
+        returns, returns_no_bonus, lengths, obs_sum, obs_sumsq, loop_steps = jax.device_get(out)
+        self.last_slots = {"slots": slots, "loop_steps": int(loop_steps), "useful_steps": int(lengths.sum())}
         return [RolloutResult.from_episodes(returns[g], returns_no_bonus[g], lengths[g], int(lengths[g].sum()),
                                             obs_sum[g], obs_sumsq[g]) for g in range(G)]
 
-    def _rollout_impl(self, params, obs_mean, obs_std, keys, episodes: int, per_group: int):
+    def _rollout_impl(self, params, obs_mean, obs_std, keys, episodes: int, per_group: int, slots: int):
         """``params``, ``obs_mean``, ``obs_std``: ``[Q, ...]`` per policy, the first ``G * per_group`` real (G = number
-        of keys), the rest padding; -> per group ``[G, P, E]`` returns (two kinds) and lengths, and ``[G, obs_dim]``
-        observation sums. Sums are kept per environment until the end, so no step reduces across devices."""
-        spec, Q, G = self.spec, params.shape[0], keys.shape[0]
-        n, real = Q * episodes, G * per_group * episodes
+        of keys), the rest padding; -> per group ``[G, P, E]`` returns (two kinds) and lengths, ``[G, obs_dim]``
+        observation sums, and the number of loop steps.
+
+        Job j is episode ``j % E`` of policy ``j // E``; its initial state is row j of the reset states drawn as
+        without slots, so its result does not depend on the slot it runs in or on when. Each loop step runs the
+        ``slots`` environments one env step, books each running job's reward and observation, and gives every
+        slot whose episode just ended the next job in order."""
+        spec, G = self.spec, keys.shape[0]
+        real = G * per_group * episodes
         act = partial(policy.forward, action_bound=spec.action_bound, obs_dim=spec.obs_dim,
                       act_dim=spec.act_dim, xp=jnp)
-        row_mean = jnp.repeat(obs_mean, episodes, axis=0)  # [n, obs_dim], one row per environment
-        row_std = jnp.repeat(obs_std, episodes, axis=0)
+        initial = jax.vmap(lambda key: self._reset_impl(key, per_group * episodes))(keys)
+        initial = jax.tree.map(lambda x: x.reshape(real, *x.shape[2:]), initial)  # [real, ...] by job
+
+        def take(tree, rows):
+            return jax.tree.map(lambda x: x[rows], tree)
 
         def keep_going(carry):
-            state, alive, *_ = carry
-            return jnp.any(alive) & (state.steps[0] < spec.horizon)
+            return jnp.any(carry[2])
 
         def one_step(carry):
-            state, alive, totals, lengths, obs_sum, obs_sumsq = carry
-            seen = jnp.where(alive[:, None], state.obs, 0)
-            normalised = ((state.obs - row_mean) / row_std).astype(params.dtype)
-            actions = act(params, normalised.reshape(Q, episodes, spec.obs_dim)).reshape(n, spec.act_dim)
+            state, job, running, next_job, totals, lengths, obs_sum, obs_sumsq, steps = carry
+            owner = job // episodes
+            seen = jnp.where(running[:, None], state.obs, 0)
+            normalised = ((state.obs - obs_mean[owner]) / obs_std[owner]).astype(params.dtype)
+            actions = act(params[owner], normalised[:, None, :])[:, 0]
             state = self._step_impl(state, actions)
             rewards = jnp.stack([state.reward, state.reward_no_bonus])
-            totals = totals + jnp.where(alive, rewards, 0)
-            lengths = lengths + alive
-            return (state, alive & ~state.terminated, totals, lengths, obs_sum + seen, obs_sumsq + jnp.square(seen))
+            totals = totals.at[:, job].add(jnp.where(running, rewards, 0))
+            lengths = lengths.at[job].add(running)
+            obs_sum, obs_sumsq = obs_sum.at[job].add(seen), obs_sumsq.at[job].add(jnp.square(seen))
+            ended = running & state.done
+            queued = next_job + jnp.cumsum(ended) - 1  # ended slots take the next jobs, in slot order
+            refill = ended & (queued < real)
+            fresh = take(initial, jnp.minimum(queued, real - 1))
+            state = jax.tree.map(lambda old, new: jnp.where(refill.reshape(-1, *([1] * (old.ndim - 1))), new, old),
+                                 state, fresh)
+            return (state, jnp.where(refill, queued, job), running & ~ended | refill, next_job + ended.sum(), totals,
+                    lengths, obs_sum, obs_sumsq, steps + 1)
 
-        initial = jax.vmap(lambda key: self._reset_impl(key, per_group * episodes))(keys)
-        initial = jax.tree.map(lambda x: x.reshape(real, *x.shape[2:]), initial)
-        if n > real:  # padding environments: copies of the first, done from the start
-            initial = jax.tree.map(lambda x: jnp.concatenate([x, jnp.repeat(x[:1], n - real, axis=0)]), initial)
-        zeros_obs = jnp.zeros((n, spec.obs_dim), self._dtype)
-        carry = (initial, jnp.arange(n) < real, jnp.zeros((2, n), self._dtype), jnp.zeros(n, jnp.int32),
-                 zeros_obs, zeros_obs)
-        _, _, totals, lengths, obs_sum, obs_sumsq = jax.lax.while_loop(keep_going, one_step, self._constrain(carry))
+        first = jnp.minimum(jnp.arange(slots), real - 1)
+        zeros_obs = jnp.zeros((real, spec.obs_dim), self._dtype)
+        carry = (take(initial, first), first, jnp.arange(slots) < real, jnp.asarray(slots, jnp.int32),
+                 jnp.zeros((2, real), self._dtype), jnp.zeros(real, jnp.int32), zeros_obs, zeros_obs,
+                 jnp.asarray(0, jnp.int32))
+        *_, totals, lengths, obs_sum, obs_sumsq, steps = jax.lax.while_loop(keep_going, one_step,
+                                                                            self._constrain(carry))
         shape, per_env = (G, per_group, episodes), (G, per_group * episodes, spec.obs_dim)
-        return (totals[0, :real].reshape(shape), totals[1, :real].reshape(shape), lengths[:real].reshape(shape),
-                obs_sum[:real].reshape(per_env).sum(1), obs_sumsq[:real].reshape(per_env).sum(1))
+        return (totals[0].reshape(shape), totals[1].reshape(shape), lengths.reshape(shape),
+                obs_sum.reshape(per_env).sum(1), obs_sumsq.reshape(per_env).sum(1), steps)
 
     def _constrain(self, carry):
-        """Shard every per-environment array of the loop carry along its environment axis (no-op on one device)."""
+        """Shard the slots' arrays of the loop carry along the slot axis (no-op on one device); the per-job
+        accumulators are left to XLA."""
         if self._mesh is None:
             return carry
-        state, alive, totals, lengths, obs_sum, obs_sumsq = carry
+        state, job, running, *rest = carry
         by_row = partial(jax.lax.with_sharding_constraint, shardings=self._rows)
-        by_column = NamedSharding(self._mesh, PartitionSpec(None, "envs"))  # totals are [2, n]
-        return (jax.tree.map(by_row, state), by_row(alive), jax.lax.with_sharding_constraint(totals, by_column),
-                by_row(lengths), by_row(obs_sum), by_row(obs_sumsq))
+        return (jax.tree.map(by_row, state), by_row(job), by_row(running), *rest)

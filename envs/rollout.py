@@ -12,7 +12,7 @@ from envs.policy import num_params
 from envs.result import RolloutResult
 
 
-def rollout(env, params, obs_mean, obs_std, key, episodes: int = 1) -> RolloutResult:
+def rollout(env, params, obs_mean, obs_std, key, episodes: int = 1, slots: int | None = None) -> RolloutResult:
     """Run ``episodes`` episodes of each of P policies; dead policies stop counting at termination.
 
     Args:
@@ -24,6 +24,10 @@ def rollout(env, params, obs_mean, obs_std, key, episodes: int = 1) -> RolloutRe
         obs_std: ``[obs_dim]`` observation std, > 0.
         key: JAX PRNG key for the reset noise.
         episodes: E >= 1 episodes per policy (evaluation); the result averages over them.
+        slots: at most this many environments are stepped at once (default: one per (policy, episode) job);
+            a slot whose episode ends starts the next queued job. A job's reset state and result depend only
+            on (key, policy, episode), never on its slot: results are the same for any ``slots`` (bit for bit
+            on the cpu engine, float32-close on mjx).
 
     Returns:
         ``RolloutResult`` with ``returns [P]``, ``returns_no_bonus [P]``, ``lengths [P]`` and the
@@ -36,12 +40,14 @@ def rollout(env, params, obs_mean, obs_std, key, episodes: int = 1) -> RolloutRe
     if np.any(obs_std <= 0):
         raise ValueError(f"obs_std must be > 0 everywhere, got min {obs_std.min()}")
     _check_episodes(episodes)
+    _check_slots(slots)
     if env.engine == "cpu":
         params = np.asarray(params)
-    return env.rollout(params, obs_mean, obs_std, key, int(episodes))
+    return env.rollout(params, obs_mean, obs_std, key, int(episodes), None if slots is None else int(slots))
 
 
-def rollout_groups(env, params, obs_mean, obs_std, keys, episodes: int = 1) -> list[RolloutResult]:
+def rollout_groups(env, params, obs_mean, obs_std, keys, episodes: int = 1,
+                   slots: int | None = None) -> list[RolloutResult]:
     """G populations of P policies simulated together; -> G results, group g's equal to
     ``rollout(env, params[g], obs_mean[g], obs_std[g], keys[g], episodes)``.
 
@@ -51,6 +57,7 @@ def rollout_groups(env, params, obs_mean, obs_std, keys, episodes: int = 1) -> l
         obs_std: ``[G, obs_dim]``, > 0.
         keys: G JAX PRNG keys (a sequence, or a JAX key array of shape ``[G]``).
         episodes: E >= 1 episodes per policy.
+        slots: environments stepped at once, shared by all G groups' jobs (as ``rollout``'s).
     """
     spec = env.spec
     if getattr(params, "ndim", None) != 3:
@@ -66,13 +73,20 @@ def rollout_groups(env, params, obs_mean, obs_std, keys, episodes: int = 1) -> l
     if len(keys) != G:
         raise ValueError(f"need one key per group: {G} groups, got {len(keys)} keys")
     _check_episodes(episodes)
+    _check_slots(slots)
     flat = np.asarray(flat) if env.engine == "cpu" else flat
-    return env.rollout_groups(flat.reshape(G, P, -1), obs_mean, obs_std, keys, int(episodes))
+    return env.rollout_groups(flat.reshape(G, P, -1), obs_mean, obs_std, keys, int(episodes),
+                              None if slots is None else int(slots))
 
 
 def _check_episodes(episodes) -> None:
     if isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or episodes < 1:
         raise ValueError(f"episodes must be an integer >= 1, got {episodes!r}")
+
+
+def _check_slots(slots) -> None:
+    if slots is not None and (isinstance(slots, bool) or not isinstance(slots, (int, np.integer)) or slots < 1):
+        raise ValueError(f"slots must be an integer >= 1 or None (one per job), got {slots!r}")
 
 
 def _check_matrix(name: str, value, shape: tuple[int, int]) -> np.ndarray:

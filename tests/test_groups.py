@@ -17,8 +17,8 @@ import pytest
 import envs
 from envs.policy import random_params
 
-FIELDS = ("episode_returns", "episode_returns_no_bonus", "episode_lengths", "obs_count")
-SUMS = ("obs_sum", "obs_sumsq")
+FIELDS = ("episode_lengths", "obs_count")
+SUMS = ("episode_returns", "episode_returns_no_bonus", "obs_sum", "obs_sumsq")
 SHARDED_PROCESS = len(jax.devices()) == 4  # this file re-run with four host devices
 
 
@@ -32,6 +32,7 @@ def _population(env, groups: int, per_group: int, seed: int):
 
 
 def _assert_same(grouped, single, sums_rtol: float = 0.0):
+    """Episode lengths and counts equal; returns and observation sums equal within ``sums_rtol`` (0: bit for bit)."""
     for field in FIELDS:
         np.testing.assert_array_equal(getattr(grouped, field), getattr(single, field), err_msg=field)
     for field in SUMS:
@@ -46,8 +47,9 @@ def test_each_group_is_its_own_rollout(name, engine, episodes):
     params, mean, std, keys = _population(env, groups=3, per_group=4, seed=1)
     grouped = envs.rollout_groups(env, params, mean, std, keys, episodes=episodes)
     assert len(grouped) == 3
-    for g in range(3):
-        _assert_same(grouped[g], envs.rollout(env, params[g], mean[g], std[g], keys[g], episodes=episodes))
+    for g in range(3):  # mjx: float32-close (XLA may round a product over a batch of another size otherwise)
+        _assert_same(grouped[g], envs.rollout(env, params[g], mean[g], std[g], keys[g], episodes=episodes),
+                     sums_rtol=1e-5 if engine == "mjx" else 0.0)
     # the groups really differ (own keys, own normalisation): no group is a copy of another
     assert not np.array_equal(grouped[0].obs_sum, grouped[1].obs_sum)
 
@@ -98,7 +100,7 @@ if SHARDED_PROCESS:
         assert {shard.data.shape for shard in flat.addressable_shards} == {(2, params.shape[2])}
         assert len(flat.sharding.device_set) == 4
         lowered = sharded._rollout.lower(flat, flat[:, : sharded.spec.obs_dim], flat[:, : sharded.spec.obs_dim] + 1,
-                                         jax.numpy.stack(keys), episodes=2, per_group=3)
+                                         jax.numpy.stack(keys), episodes=2, per_group=3, slots=12)
         assert "all-reduce" in lowered.compile().as_text()  # "anyone alive?" across devices
 
     def test_single_population_is_padded_and_sharded():
@@ -128,3 +130,43 @@ else:
     def test_sharded_over_four_host_devices_every_task():
         """All of this file's sharded cases (inverted_pendulum's MJX physics too), on four XLA:CPU devices."""
         _run_sharded("shard", 3)
+
+
+@pytest.mark.parametrize("name, engine", [("hopper", "cpu"), ("mountain_car", "cpu"), ("mountain_car", "mjx")])
+def test_results_do_not_depend_on_the_slots(name, engine):
+    """A (policy, episode) job's result depends only on (key, policy, episode): the same with one slot per job, with
+    a few slots refilled as episodes end (cpu: bit for bit; mjx: float32-close), and for groups sharing the slots."""
+    env = envs.make(name, engine)
+    params, mean, std, keys = _population(env, groups=2, per_group=5, seed=3)
+    params[0, 1] *= 6  # a policy whose episodes end much earlier than the others'
+    every = envs.rollout_groups(env, params, mean, std, keys, episodes=2)
+    assert env.last_slots["slots"] >= 20
+    for slots in (1, 3):
+        fewer = envs.rollout_groups(env, params, mean, std, keys, episodes=2, slots=slots)
+        assert env.last_slots["slots"] <= (slots if engine == "mjx" else max(slots, 2))  # cpu: >= 1 per shard
+        assert env.last_slots["useful_steps"] == sum(int(r.episode_lengths.sum()) for r in every)
+        for a, b in zip(fewer, every):
+            _assert_same(a, b, sums_rtol=1e-5 if engine == "mjx" else 0.0)
+        single = envs.rollout(env, params[1], mean[1], std[1], keys[1], episodes=2, slots=slots)
+        _assert_same(single, every[1], sums_rtol=1e-5 if engine == "mjx" else 0.0)
+
+
+def test_fewer_slots_waste_fewer_slot_steps():
+    """Refilling slots as episodes end keeps them busy: the useful share of slot-steps grows as slots shrink."""
+    env = envs.make("mountain_car", "mjx")
+    params, mean, std, keys = _population(env, groups=1, per_group=16, seed=4)
+    params[0, ::2] *= 0  # half the policies idle near the bottom for the whole 999 steps, half may reach the goal
+    shares = []
+    for slots in (None, 4):
+        envs.rollout(env, params[0], mean[0], std[0], keys[0], slots=slots)
+        done = env.last_slots
+        shares.append(done["useful_steps"] / (done["slots"] * done["loop_steps"]))
+    assert 0 < shares[0] <= 1 and 0 < shares[1] <= 1 and shares[1] >= shares[0]
+
+
+@pytest.mark.parametrize("slots", [0, -1, 2.5, True])
+def test_a_bad_slot_count_is_refused_in_one_line(slots):
+    env = envs.make("mountain_car", "cpu")
+    params, mean, std, keys = _population(env, groups=1, per_group=2, seed=5)
+    with pytest.raises(ValueError, match=r"slots must be an integer >= 1 or None \(one per job\), got"):
+        envs.rollout(env, params[0], mean[0], std[0], keys[0], slots=slots)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import envs
-from envs.cpu import grid_shards, live_spans, rollout_threads
+from envs.cpu import grid_shards, live_spans, rollout_threads, split_slots
 from envs.policy import random_params
 from tests.reference import mlp_action
 
@@ -130,3 +130,12 @@ def test_one_policy_many_episodes_split_across_threads():
     two = envs.rollout(envs.make("inverted_pendulum", "cpu", nthread=2), params, mean, std, jax.random.key(2), episodes=6)
     np.testing.assert_array_equal(one.episode_lengths, two.episode_lengths)
     np.testing.assert_allclose(one.episode_returns, two.episode_returns, rtol=1e-6)
+
+
+@pytest.mark.parametrize("slots, sizes", [(3, [10, 10]), (1, [10, 10]), (7, [5, 5]), (100, [5, 5]), (5, [1, 9]),
+                                          (2, [1, 1, 1]), (None, [3, 4])])
+def test_slots_are_split_over_the_shards_by_their_jobs(slots, sizes):
+    shares = split_slots(slots, sizes)
+    assert all(1 <= share <= size for share, size in zip(shares, sizes))
+    expected = sum(sizes) if slots is None else max(len(sizes), min(slots, sum(sizes)))
+    assert sum(shares) == expected
