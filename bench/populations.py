@@ -187,8 +187,8 @@ def decide(rows: list[dict], confirmations: list[dict] = ()) -> dict[str, dict]:
 
     ``confirmations``: rows of the same variants run on other seeds (a ``--name populations_confirm_<task>``
     sweep with its ``--bar``). Where a task has any, only variants whose every confirming run's final return
-    reached the bar (``finals_at_bar`` n/n) qualify: a default chosen on some seeds must hold on seeds it was
-    not chosen on."""
+    reached the bar (``finals_at_bar`` n/n) qualify, and P1 itself: a default chosen on some seeds must hold on
+    seeds it was not chosen on, and the paper's schedule is what a task falls back to."""
     decisions = {}
     for task in dict.fromkeys(r["task"] for r in rows):
         task_rows = [r for r in rows if r["task"] == task]
@@ -201,7 +201,7 @@ def decide(rows: list[dict], confirmations: list[dict] = ()) -> dict[str, dict]:
         checks = [c for c in confirmations if c["task"] == task]
         if checks:
             held = {c["variant"] for c in checks if c["finals_at_bar"].split("/")[0] == c["finals_at_bar"].split("/")[1]}
-            good = [r for r in good if r["variant"] in held]
+            good = [r for r in good if r["variant"] in held or r is reference]  # the paper's schedule needs none
         if not good:
             continue
         chosen = min(good, key=lambda r: r["wall_s_per_run"])

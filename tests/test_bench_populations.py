@@ -66,3 +66,15 @@ def test_p1_rows_can_come_from_an_earlier_sweep(tmp_path):
     (tmp_path / "e2e.json").write_text(json.dumps({"benchmark": "end_to_end", "summary": summary, "curve": curve,
                                                    "result": {"env": "mountain_car", "P": 1, "seed": 4}}))
     assert [r["seed"] for r in populations.reference_runs(str(tmp_path / "e2e.json"), "mountain_car")] == [4]
+
+
+def test_a_variant_that_fails_its_confirmation_leaves_the_task_on_p1():
+    def row(variant, final, wall, finals_at_bar="0/0"):
+        return {"task": "swimmer", "variant": variant, "final_mean": final, "finished": "5/5", "wall_s_per_run": wall,
+                "finals_at_bar": finals_at_bar}
+    rows = [row("P1", 309.5, 11_946), row("P64-s1-a0.5-b0", 312.1, 792)]
+    assert populations.decide(rows)["swimmer"]["chosen"]["variant"] == "P64-s1-a0.5-b0"
+    held = [row("P64-s1-a0.5-b0", 326.9, 770, "5/5")]
+    assert populations.decide(rows, held)["swimmer"]["chosen"]["variant"] == "P64-s1-a0.5-b0"
+    failed = [row("P64-s1-a0.5-b0", 326.9, 770, "3/5")]
+    assert populations.decide(rows, failed)["swimmer"]["chosen"]["variant"] == "P1"
