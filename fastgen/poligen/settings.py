@@ -18,7 +18,8 @@ from fastgen.poligen.generator import COMMAND_INPUTS
 #                      seeds 5-9: 93.2 +- 1.1, 5/5 >= 90. The cheaper updates x P^0 (94.4 +- 5.5 on seeds 0-4)
 #                      failed its confirmation: 57.2 +- 47.5, 3/5 >= 90 (two seeds never left -0.2)
 #   swimmer            P = 1: P = 64 with updates x P^0.5 ended at 256 +- 23 (3 seeds), with the symlog command input
-#                      at 266.6 +- 110 (seeds 0-4, one stuck at 47.6), against P = 1's 309.5 +- 17.7
+#                      at 266.6 +- 110 (seeds 0-4, one stuck at 47.6), with the return archive too at 312.1 +- 13.2
+#                      (seeds 0-4; seeds 5-9: 3/5 at >= 318), against P = 1's 309.5 +- 17.7
 #   hopper             P = 1: no P = 64 variant screened at 300k env steps has reached 1000 by hopping on 3 seeds
 #                      (populations_hopper_300k.md)
 #   walker2d, half_cheetah, ant, reacher: not measured; the paper's P = 1, as on swimmer and hopper
