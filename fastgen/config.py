@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from envs.tasks import TASKS
 from fastgen import algorithms
 from fastgen.engines import DEVICES, ENGINES
+from fastgen.errors import require_at_least
 
 
 @dataclass
@@ -113,11 +114,9 @@ class SharedConfig:
             raise ValueError(f"unknown engine {self.engine!r}; choose one of {', '.join(ENGINES)}")
         if self.device not in DEVICES:
             raise ValueError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
-        for flag, value, least in [("--total-steps", self.budget, 1), ("--eval.every", self.eval_every, 1),
+        require_at_least([("--total-steps", self.budget, 1), ("--eval.every", self.eval_every, 1),
                                    ("--eval.episodes", self.eval.episodes, 1),
-                                   ("--threads", 1 if self.threads is None else self.threads, 1)]:
-            if value < least:
-                raise ValueError(f"{flag} must be >= {least}, got {value}")
+                                   ("--threads", 1 if self.threads is None else self.threads, 1)])
         if self.time_limit is not None and not self.time_limit > 0:
             raise ValueError(f"--time-limit must be > 0 seconds, got {self.time_limit}")
         for name in algorithms.REGISTRY:

@@ -3,6 +3,8 @@
 import dataclasses
 from dataclasses import dataclass
 
+from fastgen.errors import require_at_least, require_positive
+
 # Step size, (directions, elite directions), noise. The paper's four: appendix A.1, tuned per task.
 # walker2d, half_cheetah, ant: the V2-t settings Mania et al. (2018) report for Walker2d-v1,
 # HalfCheetah-v1 and Ant-v1 (linear policies there); reacher: untuned, the paper's hopper/swimmer preset.
@@ -67,12 +69,8 @@ def validate(cfg) -> None:
         raise ValueError(f"--num-envs {cfg.num_envs} must be even for --algo ars: it simulates P / 2 directions, "
                          "each as +delta and -delta")
     ars = settings(cfg)
-    for flag, value in [("--ars.directions", ars.directions), ("--ars.elite", ars.elite)]:
-        if value < 1:
-            raise ValueError(f"{flag} must be >= 1, got {value}")
-    for flag, value in [("--ars.step-size", ars.step_size), ("--ars.noise", ars.noise)]:
-        if not value > 0:
-            raise ValueError(f"{flag} must be > 0, got {value}")
+    require_at_least([("--ars.directions", ars.directions, 1), ("--ars.elite", ars.elite, 1)])
+    require_positive([("--ars.step-size", ars.step_size), ("--ars.noise", ars.noise)])
     if ars.elite > ars.directions:
         raise ValueError(f"--ars.elite {ars.elite} must be <= --ars.directions {ars.directions}")
     if cfg.algo == "ars" and cfg.num_envs is not None and cfg.num_envs != population(cfg):

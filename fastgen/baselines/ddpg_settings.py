@@ -3,6 +3,8 @@ validation. Stable-Baselines3 is not imported here: the settings work without th
 
 from dataclasses import dataclass
 
+from fastgen.errors import require_at_least, require_positive
+
 
 @dataclass
 class DdpgConfig:
@@ -47,14 +49,10 @@ def validate(cfg) -> None:
         raise ValueError(f"--num-envs {cfg.num_envs} is not supported by --algo ddpg: it trains on one env, one "
                          "transition per env step (spinning-up); leave --num-envs out or use 1")
     d = cfg.ddpg
-    for flag, value, least in [("--ddpg.batch-size", d.batch_size, 1), ("--ddpg.update-every", d.update_every, 1),
+    require_at_least([("--ddpg.batch-size", d.batch_size, 1), ("--ddpg.update-every", d.update_every, 1),
                                ("--ddpg.buffer-size", d.buffer_size, 1), ("--ddpg.start-steps", d.start_steps, 0),
-                               ("--ddpg.update-after", d.update_after, 0)]:
-        if value < least:
-            raise ValueError(f"{flag} must be >= {least}, got {value}")
-    for flag, value in [("--ddpg.lr", d.lr), ("--ddpg.action-noise", d.action_noise)]:
-        if not value > 0:
-            raise ValueError(f"{flag} must be > 0, got {value}")
+                               ("--ddpg.update-after", d.update_after, 0)])
+    require_positive([("--ddpg.lr", d.lr), ("--ddpg.action-noise", d.action_noise)])
     for flag, value in [("--ddpg.polyak", d.polyak), ("--ddpg.gamma", d.gamma)]:
         if not 0 <= value <= 1:
             raise ValueError(f"{flag} must be in [0, 1], got {value}")

@@ -4,6 +4,8 @@ validation."""
 import dataclasses
 from dataclasses import dataclass
 
+from fastgen.errors import require_at_least, require_positive
+
 # Hidden nonlinearity, learning rate, last_few. The paper's four: appendix A.1, tuned per task; the
 # other tasks: untuned, swimmer's preset.
 UDRL_PRESETS = {task: dict(zip(("activation", "lr", "last_few"), values)) for task, values in {
@@ -65,17 +67,13 @@ def resolved(cfg) -> dict:
 
 def validate(cfg) -> None:
     udrl = settings(cfg)
-    for flag, value, least in [("--udrl.last-few", udrl.last_few, 1), ("--udrl.batch-size", udrl.batch_size, 1),
+    require_at_least([("--udrl.last-few", udrl.last_few, 1), ("--udrl.batch-size", udrl.batch_size, 1),
                                ("--udrl.episodes-per-iteration", udrl.episodes_per_iteration, 1),
                                ("--udrl.replay-size", udrl.replay_size, 1),
                                ("--udrl.warm-up-episodes", udrl.warm_up_episodes, 0),
-                               ("--udrl.updates-per-iteration", udrl.updates_per_iteration, 0)]:
-        if value < least:
-            raise ValueError(f"{flag} must be >= {least}, got {value}")
-    for flag, value in [("--udrl.lr", udrl.lr), ("--udrl.return-scale", udrl.return_scale),
-                        ("--udrl.horizon-scale", udrl.horizon_scale)]:
-        if not value > 0:
-            raise ValueError(f"{flag} must be > 0, got {value}")
+                               ("--udrl.updates-per-iteration", udrl.updates_per_iteration, 0)])
+    require_positive([("--udrl.lr", udrl.lr), ("--udrl.return-scale", udrl.return_scale),
+                        ("--udrl.horizon-scale", udrl.horizon_scale)])
     if udrl.activation not in ("relu", "tanh"):
         raise ValueError(f"unknown --udrl.activation {udrl.activation!r}; choose relu or tanh")
     if cfg.algo == "udrl" and cfg.num_envs is not None and cfg.num_envs != population(cfg):

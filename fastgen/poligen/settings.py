@@ -6,6 +6,7 @@ authors' code that differs is one flag away (marked "code:")."""
 import math
 from dataclasses import dataclass
 
+from fastgen.errors import require_at_least
 from fastgen.poligen.generator import COMMAND_INPUTS
 
 # PoliGen's population defaults per task: P (--num-envs), its --command.spread and --scaling exponents (used
@@ -198,13 +199,11 @@ def validate(cfg) -> None:
         raise ValueError(f"unknown precision {cfg.precision!r}; choose one of {', '.join(PRECISIONS)}")
     if cfg.precision != "float32" and cfg.algo != "poligen":
         raise ValueError(f"--precision {cfg.precision} sets PoliGen's updates; --algo {cfg.algo} trains in float32")
-    for flag, value, least in [("--buffer.size", cfg.buffer.size, 1), ("--buffer.batch-size", cfg.buffer.batch_size, 1),
+    require_at_least([("--buffer.size", cfg.buffer.size, 1), ("--buffer.batch-size", cfg.buffer.batch_size, 1),
                                ("--evaluator.probes", cfg.evaluator.probes, 1),
                                ("--generator.snapshots", cfg.generator.snapshots, 0),
                                ("--buffer.archive-buckets", cfg.buffer.archive_buckets, 0),
-                               ("--buffer.archive-per-bucket", cfg.buffer.archive_per_bucket, 1)]:
-        if value < least:
-            raise ValueError(f"{flag} must be >= {least}, got {value}")
+                               ("--buffer.archive-per-bucket", cfg.buffer.archive_per_bucket, 1)])
     for flag, value in [("--generator.updates-per-episode", cfg.generator.updates_per_episode),
                         ("--evaluator.updates-per-episode", cfg.evaluator.updates_per_episode),
                         ("--buffer.recency-power", cfg.buffer.recency_power),
