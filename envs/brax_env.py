@@ -28,10 +28,10 @@ PREFIX = "fastgen_"
 class FastgenEnv(brax_base.Env):
     """``FastgenEnv("hopper")``: one environment of a fastgen task (Brax vmaps it); float dtype per JAX's x64 mode."""
 
-    def __init__(self, task: str = "hopper", **kwargs):
+    def __init__(self, task: str = "hopper", physics: str = "gymnasium", **kwargs):
         if kwargs:
-            raise ValueError(f"{PREFIX}{task} takes no options, got {', '.join(sorted(kwargs))}")
-        self.fastgen = make(task, "mjx")
+            raise ValueError(f"{PREFIX}{task} takes only physics=, got {', '.join(sorted(kwargs))}")
+        self.fastgen = make(task, "mjx", physics=physics)
         self.spec = self.fastgen.spec
 
     @property

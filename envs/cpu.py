@@ -24,6 +24,7 @@ import numpy as np
 
 from envs import noise, policy
 from envs.boundary import batch_action, batch_state
+from envs.physics import check_profile
 from envs.result import RolloutResult
 from envs.state import State
 from envs.tasks.base import ArrayTask, Frame, MujocoTask
@@ -163,11 +164,12 @@ class CpuEnv:
 
     engine = "cpu"
 
-    def __init__(self, task: MujocoTask | ArrayTask, nthread: int | None = None):
+    def __init__(self, task: MujocoTask | ArrayTask, nthread: int | None = None, physics: str = "gymnasium"):
         self.task = task
         self.spec = task.spec
+        self.physics = check_profile(physics)
         self.nthread = nthread or len(os.sched_getaffinity(0)) or 1
-        self._model = task.load_model() if isinstance(task, MujocoTask) else None
+        self._model = task.load_model(physics) if isinstance(task, MujocoTask) else None
         self._sims: dict[int, _MujocoSims | _ArraySims] = {}
         self._shard_cache: dict[tuple[int, int], _MujocoSims | _ArraySims] = {}
         self._pool = ThreadPoolExecutor(self.nthread) if self.nthread > 1 else None

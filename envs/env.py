@@ -14,6 +14,8 @@ class Env(Protocol):
     """obs_dim, act_dim, action bound, horizon, return range, budget."""
     engine: str
     """``"cpu"`` or ``"mjx"`` (``envs.ENGINES``)."""
+    physics: str
+    """The ``envs.physics`` profile its models are simulated with: ``"gymnasium"`` or ``"fast"``."""
 
     def reset(self, key, num_envs: int = 1) -> State:
         """``num_envs`` environments with the task's reset noise drawn from the JAX key ``key``."""

@@ -21,8 +21,8 @@ class GymEnv(gymnasium.Env):
 
     metadata = {"render_modes": []}
 
-    def __init__(self, name: str, seed: int = 0):
-        self.env = make(name, "cpu", nthread=1)
+    def __init__(self, name: str, seed: int = 0, physics: str = "gymnasium"):
+        self.env = make(name, "cpu", physics=physics, nthread=1)
         spec = self.env.spec
         self.name = name
         self._key = jax.random.key(seed)

@@ -1,19 +1,23 @@
 """``envs.make``: a task on an engine."""
 
+from envs.physics import check_profile
 from envs.tasks import get_task
 
 ENGINES = ("cpu", "mjx")
 DTYPES = ("float32", "float64")
 
 
-def make(name: str, engine: str = "cpu", *, dtype: str | None = None, nthread: int | None = None,
-         devices=None):
+def make(name: str, engine: str = "cpu", *, physics: str = "gymnasium", dtype: str | None = None,
+         nthread: int | None = None, devices=None):
     """The task ``name`` on ``engine``.
 
     Args:
         name: one of ``envs.TASK_NAMES`` (hopper, swimmer, inverted_pendulum, mountain_car, walker2d,
             half_cheetah, ant, reacher).
         engine: ``"cpu"`` (MuJoCo's C engine, all cores) or ``"mjx"`` (JAX/MJX, jittable).
+        physics: ``envs.physics`` profile of the MuJoCo tasks' models: ``"gymnasium"`` (the XML as Gymnasium
+            ships it) or ``"fast"`` (solver and contacts as MuJoCo's MJX guide advises); no effect on
+            mountain_car, whose dynamics are closed-form.
         dtype: ``mjx`` physics precision, ``"float32"`` or ``"float64"``; it must match JAX's
             process-wide x64 mode (``JAX_ENABLE_X64=1`` for float64), and by default follows it. ``cpu`` physics is
             always MuJoCo's float64.
@@ -22,6 +26,7 @@ def make(name: str, engine: str = "cpu", *, dtype: str | None = None, nthread: i
             of the default backend; one device means no sharding).
     """
     task = get_task(name)
+    check_profile(physics)
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     if dtype is not None and dtype not in DTYPES:
@@ -31,7 +36,7 @@ def make(name: str, engine: str = "cpu", *, dtype: str | None = None, nthread: i
     if engine == "cpu":
         from envs.cpu import CpuEnv
 
-        return CpuEnv(task, nthread=nthread)
+        return CpuEnv(task, nthread=nthread, physics=physics)
     import jax
 
     x64 = bool(jax.config.jax_enable_x64)
@@ -42,4 +47,4 @@ def make(name: str, engine: str = "cpu", *, dtype: str | None = None, nthread: i
             f"but it is {'on' if x64 else 'off'}: set JAX_ENABLE_X64={int(dtype == 'float64')} before starting Python")
     from envs.mjx_env import MjxEnv
 
-    return MjxEnv(task, dtype=dtype, devices=devices)
+    return MjxEnv(task, dtype=dtype, devices=devices, physics=physics)

@@ -31,6 +31,7 @@ from mujoco import mjx
 
 from envs import noise, policy
 from envs.boundary import batch_action, batch_state
+from envs.physics import check_profile
 from envs.result import RolloutResult
 from envs.state import State
 from envs.tasks.base import Frame, MujocoTask
@@ -59,8 +60,9 @@ class MjxEnv:
 
     engine = "mjx"
 
-    def __init__(self, task, dtype: str = "float32", devices=None):
+    def __init__(self, task, dtype: str = "float32", devices=None, physics: str = "gymnasium"):
         self.task = task
+        self.physics = check_profile(physics)
         self.devices = np.array(jax.local_devices() if devices is None else list(devices))
         self._mesh = Mesh(self.devices, ("envs",)) if self.devices.size > 1 else None
         self._rows = NamedSharding(self._mesh, PartitionSpec("envs")) if self._mesh is not None else None
@@ -68,7 +70,7 @@ class MjxEnv:
         self.dtype = dtype
         self._dtype = jnp.dtype(dtype)
         if isinstance(task, MujocoTask):
-            model = task.load_model()
+            model = task.load_model(physics)
             self._model = mjx.put_model(model, impl="jax")
             self._data0 = mjx.make_data(self._model, impl="jax")
             self._qpos0 = jnp.asarray(model.qpos0, self._dtype)

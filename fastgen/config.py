@@ -10,6 +10,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
+from envs.physics import check_profile
 from envs.tasks import TASKS
 from fastgen import algorithms
 from fastgen.engines import DEVICES, ENGINES
@@ -58,6 +59,10 @@ class SharedConfig:
     engine: str = "auto"
     """Simulation engine: auto (mjx when JAX sees a GPU and seeds x num_envs >= 16384, else cpu; see
     fastgen/engines.py), cpu or mjx."""
+    physics: str = "gymnasium"
+    """MuJoCo settings the task is simulated with (envs/physics.py): gymnasium (the XML as Gymnasium ships it:
+    the paper's tasks, what the parity tests check) or fast (solver 4 / 8 iterations, ground contacts only,
+    eulerdamp off: faster, returns differ; bench/results/physics/physics_profiles.md)."""
     out: str | None = None
     """Run directory (default: runs/<env>-seed<seed>)."""
     resume: bool = False
@@ -112,6 +117,7 @@ class SharedConfig:
             raise ValueError(f"--num-envs must be >= 1, got {self.num_envs}")
         if self.engine not in ENGINES:
             raise ValueError(f"unknown engine {self.engine!r}; choose one of {', '.join(ENGINES)}")
+        check_profile(self.physics)
         if self.device not in DEVICES:
             raise ValueError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
         require_at_least([("--total-steps", self.budget, 1), ("--eval.every", self.eval_every, 1),

@@ -78,9 +78,9 @@ def resolve_engine(engine: str, population: int) -> str:
 
 def make_env(cfg, seeds: int = 1, engine: str | None = None) -> envs.Env:
     """The run's task on its engine (``engine`` overrides ``cfg.engine``; ``auto`` sizes it for ``seeds`` x P
-    policies per iteration), with ``cfg.threads`` on ``cpu``."""
+    policies per iteration) under its ``--physics`` profile, with ``cfg.threads`` on ``cpu``."""
     engine = resolve_engine(engine or cfg.engine, seeds * cfg.population)
-    return envs.make(cfg.env, engine, nthread=cfg.threads if engine == "cpu" else None)
+    return envs.make(cfg.env, engine, physics=cfg.physics, nthread=cfg.threads if engine == "cpu" else None)
 
 
 def resolve_device(device: str) -> torch.device:

@@ -58,7 +58,7 @@ class SweepConfig:
 def achieved_returns(run: trained_run.Trained, params: torch.Tensor, episodes: int, engine: str,
                      key: jax.Array) -> np.ndarray:
     """Per-episode returns ``[N, episodes]`` of the policies ``params [N, D]``, of the kind the run trained on."""
-    env = envs.make(run.cfg.env, engine)
+    env = envs.make(run.cfg.env, engine, physics=run.cfg.physics)
     result = envs.rollout(env, params.numpy(), run.obs_mean, run.obs_std, key, episodes=episodes)
     return result.episode_returns_no_bonus if run.cfg.command.bonus_free else result.episode_returns
 

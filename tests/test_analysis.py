@@ -56,6 +56,10 @@ def test_resume_accepts_settings_added_later_but_not_changed_ones():
     changed = dataclasses.replace(cfg, generator=dataclasses.replace(cfg.generator, lr=1e-3))
     with pytest.raises(ValueError, match="different generator.lr"):
         check_compatible(saved, changed)
+    del old["physics"]  # a checkpoint from before physics profiles: it ran Gymnasium's models
+    check_compatible(saved, cfg)
+    with pytest.raises(ValueError, match="different physics: checkpoint has 'gymnasium', this run 'fast'"):
+        check_compatible({**saved, "config": dataclasses.asdict(cfg)}, dataclasses.replace(cfg, physics="fast"))
 
 
 @pytest.mark.parametrize("algo", ["poligen", "ars", "ddpg", "udrl"])

@@ -16,8 +16,11 @@ def test_every_task_is_registered():
         spec = envs.make(name, "cpu", nthread=1).spec
         assert (env.observation_size, env.action_size, env.backend, env.horizon) == (
             spec.obs_dim, spec.act_dim, "mjx", spec.horizon)
-    with pytest.raises(ValueError, match="takes no options"):
+    with pytest.raises(ValueError, match="takes only physics="):
         brax_envs.get_environment("fastgen_hopper", backend="generalized")
+    assert brax_envs.get_environment("fastgen_hopper", physics="fast").fastgen.physics == "fast"
+    with pytest.raises(ValueError, match="unknown physics profile 'quick'"):
+        brax_envs.get_environment("fastgen_hopper", physics="quick")
 
 
 @pytest.mark.slow  # ~1.5 min each on 2 cores: four MJX compilations (Brax's reset and step, ours)

@@ -67,6 +67,7 @@ def test_bad_input_from_the_shell_is_one_line_and_nonzero(tmp_path):
 @pytest.mark.parametrize("args, fragment", [  # through main(argv) in this process: the same code, no start-up
     (["--num-envs", "0"], "--num-envs must be >= 1, got 0"),
     (["--engine", "tpu"], "unknown engine 'tpu'"),
+    (["--physics", "quick"], "unknown physics profile 'quick'; choose one of gymnasium, fast"),
     (["--time-limit", "0"], "--time-limit must be > 0 seconds, got 0"),
     (["--generator.command-width", "0"], "--generator.command-width must be > 0, got 0.0"),
     (["--precision", "float16"], "unknown precision 'float16'; choose one of float32, bfloat16"),

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 import mujoco
 
+from envs.physics import apply as apply_physics
 from envs.spec import EnvSpec
 
 
@@ -53,9 +54,10 @@ class MujocoTask:
         assets = resources.files("gymnasium.envs.mujoco") / "assets" / self.xml_file
         return str(assets)
 
-    def load_model(self) -> mujoco.MjModel:
-        """A fresh ``MjModel`` of the task's XML, as Gymnasium builds it (no option changed)."""
-        return mujoco.MjModel.from_xml_path(self.xml_path)
+    def load_model(self, physics: str = "gymnasium") -> mujoco.MjModel:
+        """A fresh ``MjModel`` of the task's XML: as Gymnasium builds it under ``physics="gymnasium"``, with
+        ``envs.physics``' changes under ``"fast"``."""
+        return apply_physics(mujoco.MjModel.from_xml_path(self.xml_path), physics)
 
     def noise_width(self, nq: int, nv: int) -> int:
         """How many uniforms in [0, 1) one environment's reset draws."""

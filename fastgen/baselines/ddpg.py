@@ -66,7 +66,7 @@ def init(cfg: Config) -> DdpgState:
     if cfg.engine == "mjx":
         raise ValueError("--algo ddpg steps one env through the Gymnasium API on the cpu engine; use --engine cpu or auto")
     d, device = cfg.ddpg, resolve_device(cfg.device)
-    gym_env = GymEnv(cfg.env, seed=cfg.seed)
+    gym_env = GymEnv(cfg.env, seed=cfg.seed, physics=cfg.physics)
     bound = gym_env.env.spec.action_bound
     act_dim = gym_env.env.spec.act_dim
     # SB3 adds the noise to actions scaled to [-1, 1]: std 0.1 in env units is 0.1 / bound there.
