@@ -8,8 +8,8 @@ Five parts (``--parts`` picks some), each a list of rows in one JSON (``bench/re
 that names the device, the CPU beside it and the library versions:
 
 - ``throughput``: env-steps/s of ``envs.rollout`` on ``mjx`` for hopper and swimmer at P = 64 ...
-  16384, beside the ``cpu`` engine on all of the machine's cores and on fewer (``--cpu-threads``;
-  ``bench.throughput.engine_rows``), compile time apart;
+  16384 under each physics profile (``--mjx-physics``) and slot fraction, beside the ``cpu`` engine on all of
+  the machine's cores and on fewer (``--cpu-threads``; ``bench.throughput.engine_rows``), compile time apart;
 - ``updates``: one evaluator and one generator update of K seeds (K = 1, 8, 20) on the torch device,
   mapped over seeds three ways: ``loop`` (one seed after another), ``vmap`` (one batched computation,
   the CUDA default) and ``graphed`` (the vmapped update captured once as a CUDA graph and replayed:
@@ -18,7 +18,7 @@ that names the device, the CPU beside it and the library versions:
   ``--protocol-seconds`` as one ``--seeds`` batch, with the full 3M-step protocol's wall clock
   extrapolated two ways that bound it (episodes as short as in the slice; every episode 1000 steps);
 - ``step``: one jitted mjx env step of B environments (no policy) per task at each B of ``--step-batches``,
-  then with MuJoCo's solver capped and with JAX's default matmul precision: whether the step is bound by
+  then under the ``fast`` physics profile and with JAX's default matmul precision: whether the step is bound by
   launches and loops or by arithmetic, and what the solver's loops and the precision cost;
 - ``parity``: ``mjx`` in float32 on this device against C MuJoCo (the ``cpu`` engine) from the same
   reset states: full episodes of random MLP policies, relative return error and equal lengths.
@@ -55,7 +55,6 @@ from bench.throughput import Config as ThroughputConfig
 from bench.throughput import engine_rows
 from bench.update_speed import median_time
 from envs import mjx_env
-from envs.mjx_env import MjxEnv
 from envs.policy import random_params
 from envs.tasks import TASKS
 from envs.tasks.base import MujocoTask
@@ -77,13 +76,12 @@ class Settings:
     mjx_slot_fractions: tuple[float, ...] = (1.0, 0.25)
     """mjx throughput rows per P: slots as these fractions of P (1: one per episode; fewer: refilled as episodes
     end, bench.throughput's useful_share)."""
+    mjx_physics: tuple[str, ...] = ("fast", "gymnasium")
+    """envs.physics profiles of the mjx throughput rows (fast first: the rows a deadline keeps)."""
     cpu_populations: tuple[int, ...] = (256, 64)
     """P values for the cpu engine beside it."""
     step_batches: tuple[int, ...] = (1024, 16384)
     """B values of the mjx step part (one jitted env step of B environments, no policy)."""
-    step_solver: tuple[int, int] = (4, 8)
-    """Solver iterations and line-search iterations of the step part's capped-solver row (MJX's defaults
-    from the XML: 100 and 50)."""
     step_repeats: int = 20
     """Env steps timed per row of the step part."""
     cpu_threads: tuple[int, ...] = (0, 4, 1)
@@ -120,7 +118,8 @@ class Settings:
 
     def toy_sized(self) -> "Settings":
         return dataclasses.replace(self, tasks=("mountain_car",), parity_tasks=("mountain_car",),
-                                   mjx_populations=(4,), mjx_slot_fractions=(1.0,), cpu_populations=(4,),
+                                   mjx_populations=(4,), mjx_slot_fractions=(1.0,), mjx_physics=("fast",),
+                                   cpu_populations=(4,),
                                    cpu_threads=(0, 1),
                                    step_batches=(2, 4), step_repeats=2,
                                    update_env="inverted_pendulum", update_seeds=(1, 2), repeats=2,
@@ -132,22 +131,23 @@ def throughput_rows(settings: Settings, time_left) -> list[dict]:
     """Rows of every (engine, P, task) in the order given, each run only if the time left exceeds what the
     engine's previous row took (a smaller P costs no more, so list the largest first)."""
     cfg = ThroughputConfig(repeats=max(1, min(settings.repeats, 3)))
-    cases = [(task, "cpu", P, t or None, 1.0) for P in settings.cpu_populations for t in settings.cpu_threads
-             for task in settings.tasks] + \
-            [(task, "mjx", P, None, f) for P in settings.mjx_populations for f in settings.mjx_slot_fractions
-             for task in settings.tasks]
+    cases = [(task, "cpu", P, t or None, "gymnasium", 1.0) for P in settings.cpu_populations
+             for t in settings.cpu_threads for task in settings.tasks] + \
+            [(task, "mjx", P, None, physics, f) for P in settings.mjx_populations for physics in settings.mjx_physics
+             for f in settings.mjx_slot_fractions for task in settings.tasks]
     rows, last_cost = [], {}
-    for task, engine, P, threads, *fraction in cases:
+    for task, engine, P, threads, physics, *fraction in cases:
         if time_left() <= last_cost.get(engine, 0.0):
-            rows.append({"part": "throughput", "task": task, "engine": engine, "P": P, "threads": threads,
-                         "skipped": "deadline"})
+            rows.append({"part": "throughput", "task": task, "engine": engine, "physics": physics, "P": P,
+                         "threads": threads, "skipped": "deadline"})
             continue
         start = time.perf_counter()
         (row,) = engine_rows(task, engine, (P,), dataclasses.replace(cfg, slot_fractions=tuple(fraction)),
-                             np.random.default_rng(P), nthread=threads)
+                             np.random.default_rng(P), nthread=threads, physics=physics)
         last_cost[engine] = time.perf_counter() - start
         rows.append({"part": "throughput", **row, "row_s": last_cost[engine]})
-        print(table(rows[-1:], ["task", "engine", "P", "slots", "useful_share", "threads", "env_steps_per_s", "compile_s",
+        print(table(rows[-1:], ["task", "engine", "physics", "P", "slots", "useful_share", "threads", "env_steps_per_s",
+                                "compile_s",
                                       "row_s"]), flush=True)
     return rows
 
@@ -155,7 +155,7 @@ def throughput_rows(settings: Settings, time_left) -> list[dict]:
 def step_rows(settings: Settings, time_left) -> list[dict]:
     """ms per jitted mjx env step of B environments (``env.step``: frame_skip substeps, observation, reward; a
     fixed action, no policy) for each task: at each B of ``step_batches`` as the engine runs it, then at the
-    first B with the solver capped (``step_solver``) and with JAX's default matmul precision instead of the
+    first B under ``--physics fast`` (envs.physics) and with JAX's default matmul precision instead of the
     engine's full float32. If the time does not grow with B the step is bound by launches and loop trips,
     not arithmetic; the two variants say how much the solver's loops and the precision cost. A row is
     skipped when the previous one took longer than the time left."""
@@ -164,7 +164,7 @@ def step_rows(settings: Settings, time_left) -> list[dict]:
         first_B = settings.step_batches[0]
         cases = [(B, "as the engine runs it") for B in settings.step_batches]
         if isinstance(TASKS[task], MujocoTask):
-            cases.append((first_B, "solver capped at {} / {} iterations".format(*settings.step_solver)))
+            cases.append((first_B, "physics fast (solver 4 / 8, ground contacts, no eulerdamp)"))
         cases.append((first_B, "default matmul precision"))
         for B, variant in cases:
             row = {"part": "step", "task": task, "B": B, "variant": variant}
@@ -183,22 +183,9 @@ def step_rows(settings: Settings, time_left) -> list[dict]:
     return rows
 
 
-def _with_solver(task: MujocoTask, iterations: int, ls_iterations: int) -> MujocoTask:
-    """``task`` whose model caps MuJoCo's solver at ``iterations`` and ``ls_iterations`` (a measurement, not
-    Gymnasium's task)."""
-
-    def load_model(self):
-        model = type(task).load_model(self)
-        model.opt.iterations, model.opt.ls_iterations = iterations, ls_iterations
-        return model
-
-    capped = type(f"Capped{type(task).__name__}", (type(task),), {"load_model": load_model})
-    return capped(**{field.name: getattr(task, field.name) for field in dataclasses.fields(task)})
-
-
 def _time_env_step(task: str, B: int, variant: str, settings: Settings) -> dict:
     spec = TASKS[task]
-    env = MjxEnv(_with_solver(spec, *settings.step_solver)) if variant.startswith("solver") else envs.make(task, "mjx")
+    env = envs.make(task, "mjx", physics="fast" if variant.startswith("physics fast") else "gymnasium")
     state = env.reset(jax.random.key(0), B)
     action = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (B, env.spec.act_dim)), env.dtype) \
         * env.spec.action_bound

@@ -12,6 +12,10 @@ Rows per task:
 - ``cpu P=..``: ``envs.rollout`` of P distinct random policies (PyTorch-default init), one episode
   each, with the time split into policy forward and physics step (incl. the task's reward code).
 - ``mjx P=..``: the same on MJX, one compiled call per rollout; compile time reported apart.
+- ``physics``: the ``envs.physics`` profile of every row (``--physics gymnasium fast`` measures both).
+- ``solver`` rows (``--solver-states``, MuJoCo tasks): Newton iterations per substep and line-search trips per
+  iteration, MJX's beside C MuJoCo's on the same visited states (``bench.solver_work``): under ``vmap`` a batch
+  pays MJX's maximum over its environments, and MJX's line search always runs ``ls_iterations`` trips.
 - ``slots`` and ``useful_share``: the environments stepped at once (``envs.rollout(..., slots=)``, as a fraction
   of P with ``--slot-fractions``) and the share of their slot-steps that counted (env steps / (slots x loop
   steps)): below 1 where finished episodes keep their slots until the loop ends (mjx steps them anyway; cpu
@@ -32,8 +36,10 @@ import tyro
 
 import envs
 from bench.common import RESULTS, device_tag, machine, table, write_json
+from bench.solver_work import solver_row
 from envs import policy
 from envs.cpu import rollout_threads
+from envs.physics import check_profile
 from envs.tasks import TASKS, MujocoTask
 from fastgen import runtime
 
@@ -46,6 +52,11 @@ class Config:
     """Population sizes P for the cpu engine."""
     mjx_populations: tuple[int, ...] = (64,)
     """Population sizes P for the mjx engine (empty: skip mjx). Use up to 16384 on a GPU."""
+    physics: tuple[str, ...] = ("gymnasium",)
+    """envs.physics profiles to measure, a row each (gymnasium, fast)."""
+    solver_states: int = 4
+    """Visited states per MuJoCo task and profile on which MJX's and C MuJoCo's solver iterations are counted
+    (MJX's run eagerly: seconds each); 0 skips."""
     slot_fractions: tuple[float, ...] = (1.0,)
     """Slots per rollout as fractions of P (1: one per episode, the engines' default), a row each."""
     repeats: int = 3
@@ -106,10 +117,10 @@ def physics_bound(name: str, n_envs: int, n_steps: int, rng) -> float:
 
 
 def engine_rows(name: str, engine: str, populations: tuple[int, ...], cfg: Config, rng,
-                nthread: int | None = None) -> list[dict]:
+                nthread: int | None = None, physics: str = "gymnasium") -> list[dict]:
     """One row per P: median env-steps/s over ``cfg.repeats`` rollouts after a (timed) first call
     (``nthread``: the cpu engine's threads, default all cores)."""
-    env = envs.make(name, engine, **({} if nthread is None else {"nthread": nthread}))
+    env = envs.make(name, engine, physics=physics, **({} if nthread is None else {"nthread": nthread}))
     spec = env.spec
     rows = []
     for P, fraction in ((P, f) for P in populations for f in cfg.slot_fractions):
@@ -126,7 +137,7 @@ def engine_rows(name: str, engine: str, populations: tuple[int, ...], cfg: Confi
             runs.append((time.perf_counter() - start, result.obs_count, getattr(env, "last_timing", {}),
                          dict(env.last_slots)))
         seconds, steps, timing, used = sorted(runs, key=lambda run: run[0] / run[1])[len(runs) // 2]
-        row = {"task": name, "engine": engine if engine == "cpu" else f"mjx-{env.dtype}", "P": P,
+        row = {"task": name, "engine": engine if engine == "cpu" else f"mjx-{env.dtype}", "physics": physics, "P": P,
                "env_steps_per_s": steps / seconds, "env_steps": steps, "slots": used["slots"],
                "useful_share": used["useful_steps"] / (used["slots"] * used["loop_steps"])}
         if engine == "cpu":
@@ -144,10 +155,14 @@ def main(cfg: Config) -> dict:
     if any(p <= 0 for p in (*cfg.populations, *cfg.mjx_populations)) or cfg.repeats <= 0:
         raise SystemExit(f"populations and repeats must be positive, got {cfg.populations}, "
                          f"{cfg.mjx_populations}, {cfg.repeats}")
+    for physics in cfg.physics:
+        check_profile(physics)
+    if cfg.solver_states < 0:
+        raise SystemExit(f"--solver-states must be >= 0, got {cfg.solver_states}")
     if not cfg.slot_fractions or any(not 0 < f <= 1 for f in cfg.slot_fractions):
         raise SystemExit(f"--slot-fractions must be in (0, 1], got {cfg.slot_fractions}")
     rng = np.random.default_rng(cfg.seed)
-    rows = []
+    rows, solver = [], []
     for name in cfg.tasks:
         gym_sps = gym_loop(name, cfg.gym_steps, rng)
         rows.append({"task": name, "engine": "gym-loop", "P": 1, "env_steps_per_s": gym_sps})
@@ -155,21 +170,28 @@ def main(cfg: Config) -> dict:
         if isinstance(TASKS[name], MujocoTask):
             bound = physics_bound(name, cfg.bound_envs, cfg.bound_steps, rng)
             rows.append({"task": name, "engine": "bound", "P": cfg.bound_envs, "env_steps_per_s": bound})
-        task_rows = (engine_rows(name, "cpu", cfg.populations, cfg, rng)
-                     + engine_rows(name, "mjx", cfg.mjx_populations, cfg, rng))
+        task_rows = [row for physics in cfg.physics for row in (
+            engine_rows(name, "cpu", cfg.populations, cfg, rng, physics=physics)
+            + engine_rows(name, "mjx", cfg.mjx_populations, cfg, rng, physics=physics))]
         for row in task_rows:
             if row["engine"] == "cpu":
                 row["vs_gym"] = row["env_steps_per_s"] / gym_sps
                 row["vs_bound"] = None if bound is None else row["env_steps_per_s"] / bound
         rows += task_rows
         print(table([r for r in rows if r["task"] == name], COLUMNS), flush=True)
-    payload = {"benchmark": "throughput", "machine": machine(), "config": vars(cfg), "rows": rows}
+        if cfg.solver_states and isinstance(TASKS[name], MujocoTask):
+            solver += [solver_row(name, physics, cfg.solver_states, cfg.seed) for physics in cfg.physics]
+            print(table([r for r in solver if r["task"] == name], SOLVER_COLUMNS), flush=True)
+    payload = {"benchmark": "throughput", "machine": machine(), "config": vars(cfg), "rows": rows, "solver": solver}
     path = write_json(cfg.out or f"throughput_{device_tag()}.json", payload, RESULTS / "throughput")
     print(f"\nall tasks\n{table(rows, COLUMNS)}\nwrote {path}")
     return payload
 
 
-COLUMNS = ["task", "engine", "P", "slots", "useful_share", "env_steps_per_s", "vs_bound", "vs_gym", "policy_share",
+SOLVER_COLUMNS = ["task", "physics", "states", "iterations_cap", "c_iterations_mean", "c_iterations_max",
+                  "mjx_iterations_mean", "mjx_iterations_max", "c_linesearch_evals_per_iteration",
+                  "mjx_linesearch_trips_per_iteration"]
+COLUMNS = ["task", "engine", "physics", "P", "slots", "useful_share", "env_steps_per_s", "vs_bound", "vs_gym", "policy_share",
            "physics_share", "compile_s"]
 
 if __name__ == "__main__":

@@ -118,3 +118,14 @@ def test_mountain_car_is_the_same_under_both_profiles():
     results = [envs.rollout(envs.make("mountain_car", "cpu", physics=p, nthread=1), params, np.zeros(2), np.ones(2),
                             key) for p in envs.physics.PROFILES]
     np.testing.assert_array_equal(results[0].returns, results[1].returns)
+
+
+def test_solver_work_counts_mjx_solves_and_caps():
+    """bench.solver_work's counts: RK4 solves four times per substep (MuJoCo's integrator), and under fast the
+    cap of 4 iterations and 8 line-search trips holds on both engines."""
+    from bench.solver_work import solver_row
+
+    row = solver_row("inverted_pendulum", "fast", states=2)
+    assert row["mjx_solves_per_step"] == 4
+    assert row["mjx_linesearch_trips_per_iteration"] == 8 and row["iterations_cap"] == 4
+    assert 1 <= row["mjx_iterations_max"] <= 4 and row["c_iterations_max"] <= 4
