@@ -12,6 +12,8 @@ Rows per task:
 - ``cpu P=..``: ``envs.rollout`` of P distinct random policies (PyTorch-default init), one episode
   each, with the time split into policy forward and physics step (incl. the task's reward code).
 - ``mjx P=..``: the same on MJX, one compiled call per rollout; compile time reported apart.
+- ``warp P=..``: the same on MuJoCo Warp (``envs.warp_env``: the cpu engine's loop, Warp's physics on its default
+  device), kernel compilation and graph capture in the first, untimed call.
 - ``physics``: the ``envs.physics`` profile of every row (``--physics gymnasium fast`` measures both).
 - ``solver`` rows (``--solver-states``, MuJoCo tasks): Newton iterations per substep and line-search trips per
   iteration, MJX's beside C MuJoCo's on the same visited states (``bench.solver_work``): under ``vmap`` a batch
@@ -24,6 +26,7 @@ Rows per task:
 Timings are medians over repeats of whole rollouts (each a new key), wall clock, after a warm-up.
 """
 
+import importlib.util
 import os
 import time
 from dataclasses import dataclass
@@ -52,6 +55,8 @@ class Config:
     """Population sizes P for the cpu engine."""
     mjx_populations: tuple[int, ...] = (64,)
     """Population sizes P for the mjx engine (empty: skip mjx). Use up to 16384 on a GPU."""
+    warp_populations: tuple[int, ...] = (64,)
+    """Population sizes P for the warp engine (MuJoCo Warp; empty, or the [warp] extra missing: skip)."""
     physics: tuple[str, ...] = ("gymnasium",)
     """envs.physics profiles to measure, a row each (gymnasium, fast)."""
     solver_states: int = 4
@@ -137,24 +142,29 @@ def engine_rows(name: str, engine: str, populations: tuple[int, ...], cfg: Confi
             runs.append((time.perf_counter() - start, result.obs_count, getattr(env, "last_timing", {}),
                          dict(env.last_slots)))
         seconds, steps, timing, used = sorted(runs, key=lambda run: run[0] / run[1])[len(runs) // 2]
-        row = {"task": name, "engine": engine if engine == "cpu" else f"mjx-{env.dtype}", "physics": physics, "P": P,
+        label = f"mjx-{env.dtype}" if engine == "mjx" else engine
+        row = {"task": name, "engine": label, "physics": physics, "P": P,
                "env_steps_per_s": steps / seconds, "env_steps": steps, "slots": used["slots"],
                "useful_share": used["useful_steps"] / (used["slots"] * used["loop_steps"])}
         if engine == "cpu":
             row.update(policy_share=timing["policy_share"], physics_share=timing["physics_share"],
                        threads=rollout_threads(P, env.nthread))  # what the rollout used, not what it was allowed
-        else:
+        elif engine == "mjx":
             row["compile_s"] = max(first - seconds, 0.0)
         rows.append(row)
     return rows
 
 
+def warp_installed() -> bool:
+    return importlib.util.find_spec("mujoco_warp") is not None
+
+
 def main(cfg: Config) -> dict:
     for name in cfg.tasks:
         envs.make(name, "cpu")  # fail fast on a bad name
-    if any(p <= 0 for p in (*cfg.populations, *cfg.mjx_populations)) or cfg.repeats <= 0:
+    if any(p <= 0 for p in (*cfg.populations, *cfg.mjx_populations, *cfg.warp_populations)) or cfg.repeats <= 0:
         raise SystemExit(f"populations and repeats must be positive, got {cfg.populations}, "
-                         f"{cfg.mjx_populations}, {cfg.repeats}")
+                         f"{cfg.mjx_populations}, {cfg.warp_populations}, {cfg.repeats}")
     for physics in cfg.physics:
         check_profile(physics)
     if cfg.solver_states < 0:
@@ -172,7 +182,8 @@ def main(cfg: Config) -> dict:
             rows.append({"task": name, "engine": "bound", "P": cfg.bound_envs, "env_steps_per_s": bound})
         task_rows = [row for physics in cfg.physics for row in (
             engine_rows(name, "cpu", cfg.populations, cfg, rng, physics=physics)
-            + engine_rows(name, "mjx", cfg.mjx_populations, cfg, rng, physics=physics))]
+            + engine_rows(name, "mjx", cfg.mjx_populations, cfg, rng, physics=physics)
+            + engine_rows(name, "warp", cfg.warp_populations if warp_installed() else (), cfg, rng, physics=physics))]
         for row in task_rows:
             if row["engine"] == "cpu":
                 row["vs_gym"] = row["env_steps_per_s"] / gym_sps

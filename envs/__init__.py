@@ -9,7 +9,11 @@ episodes of any controller as one batch. No torch here: ``fastgen`` imports ``en
 
 import warnings
 
-import mujoco
+from envs.gl import choose_backend
+
+choose_backend()  # before mujoco's first import: it reads MUJOCO_GL then
+
+import mujoco  # noqa: E402
 
 from envs.env import Env
 from envs.make import ENGINES, make

@@ -3,7 +3,7 @@
 from envs.physics import check_profile
 from envs.tasks import get_task
 
-ENGINES = ("cpu", "mjx")
+ENGINES = ("cpu", "mjx", "warp")
 DTYPES = ("float32", "float64")
 
 
@@ -14,7 +14,8 @@ def make(name: str, engine: str = "cpu", *, physics: str = "gymnasium", dtype: s
     Args:
         name: one of ``envs.TASK_NAMES`` (hopper, swimmer, inverted_pendulum, mountain_car, walker2d,
             half_cheetah, ant, reacher).
-        engine: ``"cpu"`` (MuJoCo's C engine, all cores) or ``"mjx"`` (JAX/MJX, jittable).
+        engine: ``"cpu"`` (MuJoCo's C engine, all cores), ``"mjx"`` (JAX/MJX, jittable) or ``"warp"`` (MuJoCo Warp,
+            float32, the ``[warp]`` extra; on Warp's CPU device where no GPU is visible).
         physics: ``envs.physics`` profile of the MuJoCo tasks' models: ``"gymnasium"`` (the XML as Gymnasium
             ships it) or ``"fast"`` (solver and contacts as MuJoCo's MJX guide advises); no effect on
             mountain_car, whose dynamics are closed-form.
@@ -37,6 +38,12 @@ def make(name: str, engine: str = "cpu", *, physics: str = "gymnasium", dtype: s
         from envs.cpu import CpuEnv
 
         return CpuEnv(task, nthread=nthread, physics=physics)
+    if engine == "warp":
+        if dtype not in (None, "float32"):
+            raise ValueError(f"the warp engine simulates in float32; dtype {dtype!r} is not available")
+        from envs.warp_env import WarpEnv
+
+        return WarpEnv(task, physics=physics)
     import jax
 
     x64 = bool(jax.config.jax_enable_x64)

@@ -58,7 +58,7 @@ class SharedConfig:
     same --seeds."""
     engine: str = "auto"
     """Simulation engine: auto (mjx when JAX sees a GPU and seeds x num_envs >= 16384, else cpu; see
-    fastgen/engines.py), cpu or mjx."""
+    fastgen/engines.py), cpu, mjx, or warp (MuJoCo Warp, float32, the [warp] extra)."""
     physics: str = "gymnasium"
     """MuJoCo settings the task is simulated with (envs/physics.py): gymnasium (the XML as Gymnasium ships it:
     the paper's tasks, what the parity tests check) or fast (solver 4 / 8 iterations, ground contacts only,

@@ -2,7 +2,9 @@
 
 ``"auto"`` picks ``"mjx"`` only where it can beat the ``cpu`` engine: a GPU visible to JAX *and* a
 population (K seeds x P policies simulated per iteration) of at least ``MJX_MIN_POPULATION``.
-Otherwise ``"cpu"``. ``"cpu"`` and ``"mjx"`` are taken as asked.
+Otherwise ``"cpu"``. ``"cpu"``, ``"mjx"`` and ``"warp"`` (MuJoCo Warp, ``envs.warp_env``) are taken as asked: ``auto``
+never picks ``warp``, which has not been measured on a GPU yet (on this project's 2-core CPUs it runs at about a
+quarter of the cpu engine's rate: bench/results/throughput/).
 
 Why a population threshold. An MJX rollout is a ``while_loop`` of about 1000 env steps that must
 run one after another; each is a chain of small device kernels, so a step of B environments costs
@@ -61,11 +63,11 @@ def gpu_visible() -> bool:
 
 
 def resolve_engine(engine: str, population: int) -> str:
-    """``"cpu"`` or ``"mjx"`` for a run that simulates ``population`` episodes per iteration
+    """The engine for a run that simulates ``population`` episodes per iteration
     (K seeds x P policies).
 
     ``"auto"``: ``"mjx"`` when JAX sees a GPU and ``population >= MJX_MIN_POPULATION``, else ``"cpu"``.
-    ``"cpu"``/``"mjx"``: returned as given. Anything else, or ``population < 1``: ValueError.
+    ``"cpu"``/``"mjx"``/``"warp"``: returned as given. Anything else, or ``population < 1``: ValueError.
     """
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")

@@ -4,6 +4,7 @@
     pip install -e ".[plots]"         matplotlib, for the PNGs of fastgen.sweep, fastgen.atlas and bench
     pip install -e ".[tensorboard]"   TensorBoard event files in run directories
     pip install -e ".[ray]"           Ray, for bench.paper --ray and other sweeps over machines
+    pip install -e ".[warp]"          MuJoCo Warp, for --engine warp (envs.warp_env names it when missing)
     pip install -e ".[test]"          all of them, and the test tools
 """
 

@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("envs", "fastgen", "bench")
 ALGORITHM_NAMES = {"poligen", "ars", "ddpg", "udrl"}
-ENGINE_NAMES = {"cpu", "mjx"}
+ENGINE_NAMES = {"cpu", "mjx", "warp"}
 
 
 def _modules() -> dict[str, Path]:

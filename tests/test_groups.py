@@ -132,10 +132,19 @@ else:
         _run_sharded("shard", 3)
 
 
-@pytest.mark.parametrize("name, engine", [("hopper", "cpu"), ("mountain_car", "cpu"), ("mountain_car", "mjx")])
+SLOW_MJX = pytest.mark.slow  # compiling a locomotion task's MJX rollout: minutes on 2 cores
+
+
+@pytest.mark.parametrize("name, engine", [("hopper", "cpu"), ("swimmer", "cpu"), ("mountain_car", "cpu"),
+                                          ("mountain_car", "mjx"), pytest.param("hopper", "mjx", marks=SLOW_MJX),
+                                          pytest.param("swimmer", "mjx", marks=SLOW_MJX), ("hopper", "warp"),
+                                          ("swimmer", "warp")])
 def test_results_do_not_depend_on_the_slots(name, engine):
     """A (policy, episode) job's result depends only on (key, policy, episode): the same with one slot per job, with
-    a few slots refilled as episodes end (cpu: bit for bit; mjx: float32-close), and for groups sharing the slots."""
+    a few slots refilled as episodes end (cpu and warp: bit for bit; mjx: float32-close), and for groups sharing the
+    slots. 10 policies x 2 episodes on 1 or 3 slots: P is not a multiple of S."""
+    if engine == "warp":
+        pytest.importorskip("mujoco_warp")
     env = envs.make(name, engine)
     params, mean, std, keys = _population(env, groups=2, per_group=5, seed=3)
     params[0, 1] *= 6  # a policy whose episodes end much earlier than the others'

@@ -63,7 +63,7 @@ class DdpgState(Counters):
 
 
 def init(cfg: Config) -> DdpgState:
-    if cfg.engine == "mjx":
+    if cfg.engine not in ("cpu", "auto"):
         raise ValueError("--algo ddpg steps one env through the Gymnasium API on the cpu engine; use --engine cpu or auto")
     d, device = cfg.ddpg, resolve_device(cfg.device)
     gym_env = GymEnv(cfg.env, seed=cfg.seed, physics=cfg.physics)
