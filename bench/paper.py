@@ -51,7 +51,7 @@ from bench.cluster import run_jobs
 from bench.common import RESULTS, machine, table, write_json
 from bench.learning import PAPER, ensure_run, needs_training, to_continue, until_signal
 from envs.tasks import TASKS
-from fastgen import algorithms, extras, runtime
+from fastgen import algorithms, extras, report, runtime
 from fastgen.config import Config
 from fastgen.run import train_batch
 from fastgen.runs.rundir import final_return
@@ -111,6 +111,9 @@ class Settings:
     JAX then must not preallocate, which fastgen arranges); 0 trains on the CPU."""
     results_dir: str = str(RESULTS / "reproduction")
     """Where the table, JSON and PNGs go."""
+    report: bool = False
+    """Also write every run's report.html (fastgen.report) and an index page linking them:
+    <runs-dir>/index.html."""
     carry_over: str | None = None
     """An earlier report's JSON (``paper_*.json``): the runs it holds that this report asks for but finds no
     run directory of are taken from it, marked as carried (a machine that lost its run directories keeps
@@ -340,6 +343,10 @@ def main(settings: Settings) -> dict:
                "runs": runs, "failures": failures}
     path = write_json(f"{name}.json", payload, results)
     print(f"wrote {path} and {name}.md")
+    if settings.report:
+        pages = [(f"{task} {variant} seed {cfg.seed}", report.write(Path(cfg.out))) for task, variant, configs in todo
+                 for cfg in configs if (Path(cfg.out) / "config.json").exists()]
+        print(f"wrote {report.index(pages, Path(settings.runs_dir) / 'index.html', f'bench.paper: {name}')}")
     if failures:
         raise SystemExit(f"{len(failures)} of {len(todo)} jobs failed ({'; '.join(f['job'] for f in failures)}); "
                          f"the table has the rest. Run the sweep again to retry them: finished runs are kept.")

@@ -31,15 +31,18 @@ from fastgen import extras
 class Registered:
     """Where an algorithm lives: ``module`` implements ``Algorithm``; ``settings`` implements ``Settings`` (None: it
     has no options of its own and simulates --num-envs episodes per iteration, default 1); ``requires`` names an
-    optional dependency it needs (``fastgen.extras``)."""
+    optional dependency it needs (``fastgen.extras``); ``draws``: its module also has ``evaluated_policy(state) ->
+    (params [D] float32, obs_mean [obs_dim], obs_std [obs_dim], label)``, the flat MLP policy its last evaluation
+    ran, which ``--eval.video`` draws (``fastgen.videos``)."""
 
     module: str
     settings: str | None = None
     requires: str | None = None
+    draws: bool = False
 
 
-REGISTRY = {"poligen": Registered("fastgen.poligen.algorithm", "fastgen.poligen.settings"),
-            "ars": Registered("fastgen.baselines.ars", "fastgen.baselines.ars_settings"),
+REGISTRY = {"poligen": Registered("fastgen.poligen.algorithm", "fastgen.poligen.settings", draws=True),
+            "ars": Registered("fastgen.baselines.ars", "fastgen.baselines.ars_settings", draws=True),
             "ddpg": Registered("fastgen.baselines.ddpg", "fastgen.baselines.ddpg_settings", "stable_baselines3"),
             "udrl": Registered("fastgen.baselines.udrl", "fastgen.baselines.udrl_settings")}
 NAMES = tuple(REGISTRY)

@@ -28,6 +28,11 @@ class EvalConfig:
     bonus: bool = True
     """eval/return includes the survival bonus, the env's own reward (code: yes); with --eval.no-bonus
     it is the bonus-free return. Both are logged on hopper either way."""
+    video: bool = False
+    """Also write a short clip of the evaluated policy (one episode, its first 200 drawn frames, 160 x 120) every
+    --eval.video-every evaluations: RUN_DIR/videos/eval_<env steps>.gif and TensorBoard's images (poligen, ars)."""
+    video_every: int = 10
+    """Evaluations between two clips of --eval.video (the first evaluation gets one)."""
 
 
 @dataclass
@@ -120,8 +125,12 @@ class SharedConfig:
         check_profile(self.physics)
         if self.device not in DEVICES:
             raise ValueError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
+        if self.eval.video and not algorithms.REGISTRY[self.algo].draws:
+            drawn = ", ".join(name for name, entry in algorithms.REGISTRY.items() if entry.draws)
+            raise ValueError(f"--eval.video draws the evaluated policy of --algo {drawn}; --algo {self.algo} has none")
         require_at_least([("--total-steps", self.budget, 1), ("--eval.every", self.eval_every, 1),
                                    ("--eval.episodes", self.eval.episodes, 1),
+                                   ("--eval.video-every", self.eval.video_every, 1),
                                    ("--threads", 1 if self.threads is None else self.threads, 1)])
         if self.time_limit is not None and not self.time_limit > 0:
             raise ValueError(f"--time-limit must be > 0 seconds, got {self.time_limit}")
@@ -176,7 +185,8 @@ def parse_seeds(text: str) -> list[int]:
 
 
 # Fields that may differ between a run and its resumption; everything else must match.
-RESUMABLE_CHANGES = ("resume", "total_steps", "out", "time_limit", "generator.snapshots", "threads")
+RESUMABLE_CHANGES = ("resume", "total_steps", "out", "time_limit", "generator.snapshots", "threads", "eval.video",
+                     "eval.video_every")
 
 
 def from_dict(values: dict, cls=Config):

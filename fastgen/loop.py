@@ -13,6 +13,7 @@ or time limit), stopping at its own budget. A single run shows its own progress 
 from collections.abc import Callable
 from pathlib import Path
 
+from fastgen import videos
 from fastgen.algorithms import Algorithm, RunState
 from fastgen.runs.report import Reporter, SeedsBar
 from fastgen.runs.rundir import log_evaluation, open_run_dir, out_of_time, write_summary
@@ -68,5 +69,7 @@ def _evaluate(algo: Algorithm, states: list[RunState], reporters: dict[int, Repo
         return
     for state, metrics in zip(states, algo.evaluate_batch(states)):
         log_evaluation(state, metrics, reporters[id(state)])
+        if videos.due(state):
+            videos.write_clip(algo, state, reporters[id(state)])
         algo.save(state, Path(state.cfg.run_dir))
         write_summary(state)

@@ -122,8 +122,11 @@ def tiles(cfg: RenderConfig) -> Tiles:
                  np.repeat(np.asarray(run.obs_std)[None], count, 0), [f"c {c:.0f}" for c in commands])
 
 
-def film(what: Tiles, cfg: RenderConfig) -> tuple[np.ndarray, np.ndarray]:
-    """One episode per tile, drawn -> (frames ``[F, rows x height, cols x width, 3]`` uint8, returns ``[B]``)."""
+def film(what: Tiles, seed: int, width: int, height: int, fps: int, max_frames: int = MAX_FRAMES,
+         renderer: Renderer | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One episode per tile from reset key ``seed``, drawn at about ``fps`` real time (every k-th step; no more than
+    ``max_frames`` frames: a longer episode plays faster) -> (frames ``[F, rows x height, cols x width, 3]`` uint8,
+    returns ``[B]``). ``renderer``: one made before for this task and size (making one costs a GL context)."""
     env = envs.make(what.env, "cpu", physics=what.physics, nthread=1)
     spec = env.spec
 
@@ -132,10 +135,10 @@ def film(what: Tiles, cfg: RenderConfig) -> tuple[np.ndarray, np.ndarray]:
         return flat_policy.forward(what.params, normalised[:, None], spec.action_bound, spec.obs_dim, spec.act_dim,
                                    np)[:, 0]
 
-    qpos, qvel, alive, result = record(env, act, jax.random.key(cfg.seed), len(what.labels))
-    renderer = Renderer(what.env, cfg.width, cfg.height, what.physics)
+    qpos, qvel, alive, result = record(env, act, jax.random.key(seed), len(what.labels))
+    renderer = renderer or Renderer(what.env, width, height, what.physics)
     dt = getattr(env.task, "frame_skip", 1) * (renderer.model.opt.timestep if hasattr(renderer, "model") else 0.02)
-    every = max(1, round(1.0 / (cfg.fps * dt)), math.ceil(qpos.shape[0] / MAX_FRAMES))
+    every = max(1, round(1.0 / (fps * dt)), math.ceil(qpos.shape[0] / max_frames))
     labels = [f"{label} -> return {r:.0f}" for label, r in zip(what.labels, result.returns)]
     frames = [grid(renderer.frames(qpos[t], qvel[t]), alive[t] | (t == 0), labels)
               for t in range(0, qpos.shape[0], every)]
@@ -160,6 +163,13 @@ def grid(images: np.ndarray, alive: np.ndarray, labels: list[str]) -> np.ndarray
     return canvas
 
 
+def gif_bytes(frames: np.ndarray, fps: int) -> bytes:
+    """``frames [F, H, W, 3]`` as an animated GIF, looping."""
+    import imageio.v2 as imageio
+
+    return imageio.mimwrite("<bytes>", list(frames), format="GIF", duration=1000.0 / fps, loop=0)
+
+
 def write(frames: np.ndarray, out: Path, fps: int) -> None:
     """``frames [F, H, W, 3]`` to ``out`` (.gif or .mp4), through a temporary file in the same folder."""
     import imageio.v2 as imageio
@@ -167,7 +177,7 @@ def write(frames: np.ndarray, out: Path, fps: int) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
     if out.suffix.lower() == ".gif":
-        imageio.mimsave(tmp, list(frames), duration=1000.0 / fps, loop=0)
+        tmp.write_bytes(gif_bytes(frames, fps))
     else:
         imageio.mimsave(tmp, list(frames), fps=fps, codec="libx264", macro_block_size=2, quality=7)
     tmp.replace(out)
@@ -176,7 +186,7 @@ def write(frames: np.ndarray, out: Path, fps: int) -> None:
 def render(cfg: RenderConfig) -> dict:
     check(cfg)
     what = tiles(cfg)
-    frames, returns = film(what, cfg)
+    frames, returns = film(what, cfg.seed, cfg.width, cfg.height, cfg.fps)
     write(frames, Path(cfg.out), cfg.fps)
     return {"out": cfg.out, "env": what.env, "tiles": what.labels, "returns": returns.tolist(),
             "frames": int(frames.shape[0]), "size": list(frames.shape[1:3])}

@@ -93,9 +93,12 @@ def test_sweep_trains_reports_and_resumes_without_retraining(tmp_path):
     assert md.count("| mountain_car |") == 2
     assert (tmp_path / "results" / "paper_custom_mountain_car_mountain_car.png").exists()
     stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").rglob("summary.json")}
-    again = paper.main(settings)  # every run is done: nothing is trained again
+    again = paper.main(dataclasses.replace(settings, report=True))  # every run is done: nothing is trained again
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     assert again["table"] == payload["table"]
+    index = (tmp_path / "runs" / "index.html").read_text()  # with --report: a page per run and an index of them
+    assert index.count("<li><a href='") == 4 and "mountain_car-P1-seed1/report.html" in index
+    assert all((tmp_path / "runs" / run["run_dir"].split("/")[-1] / "report.html").exists() for run in payload["runs"])
 
     # a machine that lost a run directory: the earlier report's record of that run is carried over
     import shutil

@@ -87,3 +87,27 @@ def test_without_opengl_the_error_names_the_packages(tiny_run, tmp_path):
     assert done.returncode == 2 and len(lines) == 1, done.stderr[-2000:]
     assert "libegl1 (egl) or libosmesa6 (osmesa)" in lines[0]
     assert not (tmp_path / "x.gif").exists()
+
+
+def test_eval_video_writes_clips_to_the_run_and_tensorboard(tmp_path):
+    out = tmp_path / "run"
+    assert run.main([*TINY, "--total-steps", "1000", "--out", str(out), "--eval.video", "--eval.video-every", "2"]) == 0
+    evaluations = len((out / "metrics.jsonl").read_text().splitlines())
+    clips = sorted((out / "videos").glob("eval_*.gif"))
+    assert len(clips) == (evaluations + 1) // 2 >= 2  # evaluations 1, 3, 5, ...
+    for clip in clips:
+        frames = imageio.mimread(clip, memtest=False)
+        assert len(frames) >= 2 and frames[0].shape[:2] == (120, 160)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(out), size_guidance={"images": 0})
+    events.Reload()
+    images = events.Images("eval/video")
+    assert len(images) == len(clips) and images[0].encoded_image_string[:6] == b"GIF89a"
+
+
+def test_eval_video_for_an_algorithm_without_a_drawable_policy_is_one_line(tmp_path, capsys):
+    assert run.main(["--algo", "udrl", "--env", "inverted_pendulum", "--eval.video", "--out", str(tmp_path / "r")]) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("fastgen.run: error")]
+    assert len(lines) == 1 and "--eval.video draws the evaluated policy of --algo poligen, ars; --algo udrl" in lines[0]
+    assert not (tmp_path / "r").exists()

@@ -102,6 +102,11 @@ def evaluate(state: ArsState) -> dict[str, float]:
     return eval_metrics(result, state.cfg, state.env.spec)
 
 
+def evaluated_policy(state: ArsState) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """theta, as ``--eval.video`` draws it: (params ``[D]``, obs mean, obs std, label)."""
+    return state.theta.astype(np.float32), state.obs_stats.mean, state.obs_stats.std, "ARS"
+
+
 def save(state: ArsState, run_dir) -> None:
     checkpoint.write({**checkpoint.header(state), "theta": state.theta,
                       "obs_stats": state.obs_stats.state_dict(), "rng": state.rng.bit_generator.state,

@@ -3,7 +3,16 @@ checkpoints, and generator snapshots (``snapshot``, called before training and a
 
 from fastgen.poligen.checkpoint import load, save
 from fastgen.poligen.snapshots import take_due as snapshot
-from fastgen.poligen.trainer import TrainState, evaluate, evaluate_batch, init, init_batch, iteration, iteration_batch
+from fastgen.poligen.trainer import (
+                                     TrainState,
+                                     evaluate,
+                                     evaluate_batch,
+                                     evaluated_policy,
+                                     init,
+                                     init_batch,
+                                     iteration,
+                                     iteration_batch,
+)
 
-__all__ = ["TrainState", "evaluate", "evaluate_batch", "init", "init_batch", "iteration", "iteration_batch", "load",
-           "save", "snapshot"]
+__all__ = ["TrainState", "evaluate", "evaluate_batch", "evaluated_policy", "init", "init_batch", "iteration",
+           "iteration_batch", "load", "save", "snapshot"]

@@ -50,6 +50,16 @@ class Reporter:
         self.latest_eval = row["eval/return"]
         self.writer.flush()
 
+    def video(self, tag: str, gif: bytes, height: int, width: int, env_steps: int) -> None:
+        """An animated GIF in TensorBoard's images (as ``SummaryWriter.add_video`` stores one, without moviepy)."""
+        if isinstance(self.writer, _NoEvents):
+            return
+        from tensorboard.compat.proto.summary_pb2 import Summary
+
+        image = Summary.Image(height=height, width=width, colorspace=3, encoded_image_string=gif)
+        self.writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), env_steps)
+        self.writer.flush()
+
     def close(self) -> None:
         self.bar.close()
         self.writer.close()
