@@ -5,6 +5,7 @@
     pip install -e ".[tensorboard]"   TensorBoard event files in run directories
     pip install -e ".[ray]"           Ray, for bench.paper --ray and other sweeps over machines
     pip install -e ".[warp]"          MuJoCo Warp, for --engine warp (envs.warp_env names it when missing)
+    pip install -e ".[video]"         imageio and its ffmpeg, for fastgen.render and --eval.video
     pip install -e ".[test]"          all of them, and the test tools
 """
 
@@ -13,7 +14,7 @@ from types import ModuleType
 
 # module -> the extra that installs it
 EXTRAS = {"stable_baselines3": "ddpg", "matplotlib": "plots", "tensorboard": "tensorboard", "ray": "ray",
-          "brax": "brax"}
+          "brax": "brax", "imageio": "video", "PIL": "video"}
 
 
 class MissingExtra(ValueError):

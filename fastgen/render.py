@@ -25,7 +25,7 @@ import tyro
 import envs
 from envs import policy as flat_policy
 from envs.render import Renderer, record
-from fastgen import runtime
+from fastgen import extras, runtime
 from fastgen import trained as trained_run
 from fastgen.errors import RunDirError
 from fastgen.policy_file import load as load_policy_file
@@ -54,6 +54,8 @@ class RenderConfig:
     """Frames per second of the output; every k-th env step is drawn so that it plays at about real time."""
     snapshot: int | None = None
     """PoliGen: use generator snapshot k instead of the final generator."""
+    max_frames: int = MAX_FRAMES
+    """At most this many frames: a longer episode is drawn every k-th step more (and plays faster)."""
 
 
 @dataclass
@@ -78,8 +80,8 @@ def check(cfg: RenderConfig) -> None:
         raise ValueError(f"--commands must be one or more finite returns, got {list(cfg.commands)}")
     if cfg.width < 16 or cfg.height < 16 or cfg.width % 2 or cfg.height % 2:
         raise ValueError(f"--width and --height must be even and >= 16, got {cfg.width} x {cfg.height}")
-    if cfg.fps < 1:
-        raise ValueError(f"--fps must be >= 1, got {cfg.fps}")
+    if cfg.fps < 1 or cfg.max_frames < 2:
+        raise ValueError(f"--fps must be >= 1 and --max-frames >= 2, got {cfg.fps} and {cfg.max_frames}")
 
 
 def default_commands(run_dir: Path, count: int = 5) -> np.ndarray:
@@ -147,6 +149,7 @@ def film(what: Tiles, seed: int, width: int, height: int, fps: int, max_frames: 
 
 def grid(images: np.ndarray, alive: np.ndarray, labels: list[str]) -> np.ndarray:
     """``images [B, h, w, 3]`` into rows of up to three tiles, each labelled; ended episodes dimmed."""
+    extras.require("PIL", "drawing videos")
     from PIL import Image, ImageDraw
 
     count, h, w = images.shape[:3]
@@ -165,6 +168,7 @@ def grid(images: np.ndarray, alive: np.ndarray, labels: list[str]) -> np.ndarray
 
 def gif_bytes(frames: np.ndarray, fps: int) -> bytes:
     """``frames [F, H, W, 3]`` as an animated GIF, looping."""
+    extras.require("imageio", "writing videos")
     import imageio.v2 as imageio
 
     return imageio.mimwrite("<bytes>", list(frames), format="GIF", duration=1000.0 / fps, loop=0)
@@ -172,6 +176,7 @@ def gif_bytes(frames: np.ndarray, fps: int) -> bytes:
 
 def write(frames: np.ndarray, out: Path, fps: int) -> None:
     """``frames [F, H, W, 3]`` to ``out`` (.gif or .mp4), through a temporary file in the same folder."""
+    extras.require("imageio", "writing videos")
     import imageio.v2 as imageio
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -186,7 +191,7 @@ def write(frames: np.ndarray, out: Path, fps: int) -> None:
 def render(cfg: RenderConfig) -> dict:
     check(cfg)
     what = tiles(cfg)
-    frames, returns = film(what, cfg.seed, cfg.width, cfg.height, cfg.fps)
+    frames, returns = film(what, cfg.seed, cfg.width, cfg.height, cfg.fps, cfg.max_frames)
     write(frames, Path(cfg.out), cfg.fps)
     return {"out": cfg.out, "env": what.env, "tiles": what.labels, "returns": returns.tolist(),
             "frames": int(frames.shape[0]), "size": list(frames.shape[1:3])}
@@ -197,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     runtime.configure()
     try:
         done = render(cfg)
-    except (ValueError, RunDirError, RuntimeError) as error:
+    except (ValueError, RunDirError, RuntimeError) as error:  # extras.MissingExtra is a ValueError
         print(f"fastgen.render: error: {error}", file=sys.stderr)
         return 2
     print(f"wrote {done['out']}: {done['env']}, {len(done['tiles'])} tiles, {done['frames']} frames of "
