@@ -8,7 +8,8 @@ Five parts (``--parts`` picks some), each a list of rows in one JSON (``bench/re
 that names the device, the CPU beside it and the library versions:
 
 - ``throughput``: env-steps/s of ``envs.rollout`` on ``mjx`` for hopper and swimmer at P = 64 ...
-  16384 under each physics profile (``--mjx-physics``) and slot fraction, beside the ``cpu`` engine on all of
+  16384 and on ``warp`` (MuJoCo Warp on the device, the ``[warp]`` extra) at P = 1024 ... 16384, under each
+  physics profile (``--physics``) and slot fraction (``--slot-fractions``), beside the ``cpu`` engine on all of
   the machine's cores and on fewer (``--cpu-threads``; ``bench.throughput.engine_rows``), compile time apart;
 - ``updates``: one evaluator and one generator update of K seeds (K = 1, 8, 20) on the torch device,
   mapped over seeds three ways: ``loop`` (one seed after another), ``vmap`` (one batched computation,
@@ -52,7 +53,7 @@ import tyro
 import envs
 from bench.common import RESULTS, machine, table, write_json
 from bench.throughput import Config as ThroughputConfig
-from bench.throughput import engine_rows
+from bench.throughput import engine_rows, warp_installed
 from bench.update_speed import median_time
 from envs import mjx_env
 from envs.policy import random_params
@@ -73,11 +74,13 @@ class Settings:
     """Tasks of the parity part."""
     mjx_populations: tuple[int, ...] = (16384, 4096, 1024, 256, 64)
     """P values for mjx throughput, largest first (what a deadline cuts is the small ones)."""
-    mjx_slot_fractions: tuple[float, ...] = (1.0, 0.25)
-    """mjx throughput rows per P: slots as these fractions of P (1: one per episode; fewer: refilled as episodes
-    end, bench.throughput's useful_share)."""
-    mjx_physics: tuple[str, ...] = ("fast", "gymnasium")
-    """envs.physics profiles of the mjx throughput rows (fast first: the rows a deadline keeps)."""
+    warp_populations: tuple[int, ...] = (16384, 4096, 1024)
+    """P values for warp throughput, largest first (without the [warp] extra: one skipped row)."""
+    slot_fractions: tuple[float, ...] = (1.0, 0.25)
+    """mjx and warp throughput rows per P: slots as these fractions of P (1: one per episode; fewer: refilled as
+    episodes end, bench.throughput's useful_share)."""
+    physics: tuple[str, ...] = ("fast", "gymnasium")
+    """envs.physics profiles of the mjx and warp throughput rows (fast first: the rows a deadline keeps)."""
     cpu_populations: tuple[int, ...] = (256, 64)
     """P values for the cpu engine beside it."""
     step_batches: tuple[int, ...] = (1024, 16384)
@@ -118,7 +121,7 @@ class Settings:
 
     def toy_sized(self) -> "Settings":
         return dataclasses.replace(self, tasks=("mountain_car",), parity_tasks=("mountain_car",),
-                                   mjx_populations=(4,), mjx_slot_fractions=(1.0,), mjx_physics=("fast",),
+                                   mjx_populations=(4,), warp_populations=(4,), slot_fractions=(1.0,), physics=("fast",),
                                    cpu_populations=(4,),
                                    cpu_threads=(0, 1),
                                    step_batches=(2, 4), step_repeats=2,
@@ -132,10 +135,14 @@ def throughput_rows(settings: Settings, time_left) -> list[dict]:
     engine's previous row took (a smaller P costs no more, so list the largest first)."""
     cfg = ThroughputConfig(repeats=max(1, min(settings.repeats, 3)))
     cases = [(task, "cpu", P, t or None, "gymnasium", 1.0) for P in settings.cpu_populations
-             for t in settings.cpu_threads for task in settings.tasks] + \
-            [(task, "mjx", P, None, physics, f) for P in settings.mjx_populations for physics in settings.mjx_physics
-             for f in settings.mjx_slot_fractions for task in settings.tasks]
+             for t in settings.cpu_threads for task in settings.tasks]
+    batched = [("mjx", settings.mjx_populations)] + ([("warp", settings.warp_populations)] if warp_installed() else [])
+    for engine, populations in batched:
+        cases += [(task, engine, P, None, physics, f) for P in populations for physics in settings.physics
+                  for f in settings.slot_fractions for task in settings.tasks]
     rows, last_cost = [], {}
+    if settings.warp_populations and not warp_installed():
+        rows.append({"part": "throughput", "engine": "warp", "skipped": "the [warp] extra is not installed"})
     for task, engine, P, threads, physics, *fraction in cases:
         if time_left() <= last_cost.get(engine, 0.0):
             rows.append({"part": "throughput", "task": task, "engine": engine, "physics": physics, "P": P,

@@ -19,7 +19,7 @@ def test_bench_gpu_toy_runs_every_part(tmp_path):
         assert written[part] == json.loads(json.dumps(payload[part]))
 
     engines = {r["engine"] for r in payload["throughput"]}
-    assert "cpu" in engines and any(e.startswith("mjx") for e in engines)
+    assert "cpu" in engines and "warp" in engines and any(e.startswith("mjx") for e in engines)
     # threads the rollouts used: 1 where the engine was allowed 1, else rollout_threads' share of the cores
     assert sorted(r["threads"] for r in payload["throughput"] if r["engine"] == "cpu") == \
         [1, rollout_threads(4, runtime.usable_cores())]
@@ -47,10 +47,18 @@ def test_bench_gpu_deadline_skips_what_it_has_no_time_for(tmp_path):
     rows = gpu.throughput_rows(settings, time_left=lambda: 0.0)
     assert [(r["task"], r["engine"], r["P"], r["threads"], r["skipped"]) for r in rows] == \
         [("mountain_car", "cpu", 4, None, "deadline"), ("mountain_car", "cpu", 4, 1, "deadline"),
-         ("mountain_car", "mjx", 4, None, "deadline")]
+         ("mountain_car", "mjx", 4, None, "deadline"), ("mountain_car", "warp", 4, None, "deadline")]
     assert all(r["skipped"] == "deadline" for r in gpu.step_rows(settings, time_left=lambda: 0.0))
     (protocol,) = gpu.protocol_rows(settings, torch.device("cpu"), time_left=lambda: 0.2)
     assert "0 s left" in protocol["skipped"] and not (tmp_path / "runs").exists()
+
+
+def test_bench_gpu_says_when_warp_rows_cannot_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(gpu, "warp_installed", lambda: False)
+    settings = gpu.Settings(runs_dir=str(tmp_path / "runs")).toy_sized()
+    rows = gpu.throughput_rows(settings, time_left=lambda: 0.0)
+    assert {"part": "throughput", "engine": "warp", "skipped": "the [warp] extra is not installed"} in rows
+    assert not any(r["engine"] == "warp" and r["skipped"] == "deadline" for r in rows)
 
 
 def test_bench_gpu_runs_only_the_parts_asked_and_names_an_unknown_one(tmp_path):
