@@ -83,3 +83,16 @@ def random_params(rng: np.random.Generator, count: int, obs_dim: int, act_dim: i
         bound = 1.0 / math.sqrt(fan_in)
         columns.append((rng.uniform(-bound, bound, (count, math.prod(shape))).astype(dtype), fan_in))
     return np.concatenate([c for c, _ in columns], axis=1)
+
+
+def controller(params, obs_mean, obs_std, spec):
+    """``envs.play``'s controller of ``params [B, D]`` flat policies (numpy, float32), each acting on its own
+    episode with its observation statistics ``obs_mean``/``obs_std [B, obs_dim]``; ``spec``: the task's EnvSpec."""
+    params = np.asarray(params, np.float32)
+    obs_mean, obs_std = np.asarray(obs_mean, np.float64), np.asarray(obs_std, np.float64)
+
+    def act(state):
+        normalised = ((np.asarray(state.obs, np.float64) - obs_mean) / obs_std).astype(np.float32)
+        return forward(params, normalised[:, None], spec.action_bound, spec.obs_dim, spec.act_dim, np)[:, 0]
+
+    return act

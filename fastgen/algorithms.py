@@ -31,18 +31,15 @@ from fastgen import extras
 class Registered:
     """Where an algorithm lives: ``module`` implements ``Algorithm``; ``settings`` implements ``Settings`` (None: it
     has no options of its own and simulates --num-envs episodes per iteration, default 1); ``requires`` names an
-    optional dependency it needs (``fastgen.extras``); ``draws``: its module also has ``evaluated_policy(state) ->
-    (params [D] float32, obs_mean [obs_dim], obs_std [obs_dim], label)``, the flat MLP policy its last evaluation
-    ran, which ``--eval.video`` draws (``fastgen.videos``)."""
+    optional dependency it needs (``fastgen.extras``)."""
 
     module: str
     settings: str | None = None
     requires: str | None = None
-    draws: bool = False
 
 
-REGISTRY = {"poligen": Registered("fastgen.poligen.algorithm", "fastgen.poligen.settings", draws=True),
-            "ars": Registered("fastgen.baselines.ars", "fastgen.baselines.ars_settings", draws=True),
+REGISTRY = {"poligen": Registered("fastgen.poligen.algorithm", "fastgen.poligen.settings"),
+            "ars": Registered("fastgen.baselines.ars", "fastgen.baselines.ars_settings"),
             "ddpg": Registered("fastgen.baselines.ddpg", "fastgen.baselines.ddpg_settings", "stable_baselines3"),
             "udrl": Registered("fastgen.baselines.udrl", "fastgen.baselines.udrl_settings")}
 NAMES = tuple(REGISTRY)
@@ -76,6 +73,10 @@ class Algorithm(Protocol):
 
     def snapshot(self, state: RunState, run_dir: Path) -> None:
         """Called before training and after every iteration (PoliGen keeps generator snapshots)."""
+
+    def evaluated_policy(self, state: RunState) -> tuple[Callable, str]:
+        """The policy an evaluation runs now, for one episode: (``envs.play`` controller, a short label), what
+        ``--eval.video`` and ``fastgen.render`` draw."""
 
 
 @runtime_checkable
@@ -138,7 +139,7 @@ def get(name: str) -> Algorithm:
         extras.require(entry.requires, f"--algo {name}")
     module = importlib.import_module(entry.module)
     _check(module, Algorithm, entry.module, ("init_batch", "iteration_batch", "evaluate_batch", "save", "load",
-                                             "snapshot"))
+                                             "snapshot", "evaluated_policy"))
     return module
 
 

@@ -2,12 +2,14 @@
 
     python -m fastgen.render runs/hopper-seed0 --commands 500 1500 3000 --out hopper.mp4
     python -m fastgen.render --policy policy.npz --out policy.gif          # an exported policy
-    python -m fastgen.render runs/hopper-ars-seed0 --out ars.gif            # ARS's final policy
+    python -m fastgen.render runs/hopper-ars-seed0 --out ars.gif            # a baseline's final policy
 
 For a PoliGen run: one episode of G(c) without noise per command (default: five commands evenly over the run's
 achievable range, the sweep's when ``sweep.json`` exists, else the returns its buffer holds), all from the same
 reset key (``--seed``), drawn in a grid (``envs.render``), each tile labelled with its command and the return
-the episode earned; an episode that has ended stays on its last frame, dimmed. Hopper's commands are
+the episode earned; an episode that has ended stays on its last frame, dimmed. A baseline's run draws the policy
+its evaluations run (ARS's theta, DDPG's actor, UDRL's behaviour function under its evaluation command; UDRL also
+takes ``--commands``, desired returns). Hopper's commands are
 bonus-free, as the generator was trained; the labelled return is the task's own (with the bonus). The output is
 ``.gif`` or ``.mp4`` (imageio; the MP4 through the ffmpeg that imageio-ffmpeg ships), written atomically.
 """
@@ -15,6 +17,7 @@ bonus-free, as the generator was trained; the labelled return is the task's own 
 import json
 import math
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +28,8 @@ import tyro
 import envs
 from envs import policy as flat_policy
 from envs.render import Renderer, record
-from fastgen import extras, runtime
+from envs.tasks import TASKS
+from fastgen import algorithms, extras, runtime
 from fastgen import trained as trained_run
 from fastgen.errors import RunDirError
 from fastgen.policy_file import load as load_policy_file
@@ -37,11 +41,12 @@ MAX_FRAMES = 400  # longer episodes are drawn every k-th step (and play faster t
 @dataclass
 class RenderConfig:
     run_dir: tyro.conf.Positional[str | None] = None
-    """A PoliGen or ARS run directory (or leave it out and give --policy)."""
+    """A run directory, PoliGen or a baseline (or leave it out and give --policy)."""
     out: str = "render.gif"
     """Output file: .gif or .mp4."""
     commands: tuple[float, ...] | None = None
-    """PoliGen: the commands, one tile each (default: five over the achievable range)."""
+    """PoliGen and UDRL: the commands, one tile each (PoliGen's default: five over the achievable range; UDRL's:
+    its evaluation command)."""
     policy: str | None = None
     """An exported policy (python -m fastgen.export) instead of a run: one tile."""
     seed: int = 0
@@ -58,15 +63,16 @@ class RenderConfig:
     """At most this many frames: a longer episode is drawn every k-th step more (and plays faster)."""
 
 
+Controller = Callable[[envs.State], np.ndarray]  # envs.play's: the batch's state -> actions [B, act_dim]
+
+
 @dataclass
 class Tiles:
-    """What to draw: ``params [B, D]`` flat policies acting with ``obs_mean``/``obs_std [B, obs_dim]``, a label each."""
+    """What to draw: one episode per label, side by side, ``act`` choosing the actions of all of them."""
 
     env: str
     physics: str
-    params: np.ndarray
-    obs_mean: np.ndarray
-    obs_std: np.ndarray
+    act: Controller
     labels: list[str]
 
 
@@ -101,27 +107,35 @@ def tiles(cfg: RenderConfig) -> Tiles:
     if cfg.policy is not None:
         loaded = load_policy_file(cfg.policy)
         flat = np.concatenate([np.ravel(piece) for pair in loaded.weights for piece in pair])[None]
-        return Tiles(loaded.env, "gymnasium", flat, loaded.obs_mean[None], loaded.obs_std[None],
+        return Tiles(loaded.env, "gymnasium", flat_policy.controller(flat, loaded.obs_mean[None], loaded.obs_std[None],
+                                                            TASKS[loaded.env].spec),
                      [f"{Path(cfg.policy).name}: c {loaded.command:.0f}"])
     run_dir = Path(cfg.run_dir)
     run_cfg = trained_run.load_config(run_dir)
-    if run_cfg.algo == "ars":
-        from fastgen.normalizer import ObsStats
-        from fastgen.runs.checkpoint import read_checkpoint
-
-        saved, _ = read_checkpoint(run_dir)
-        stats = ObsStats.from_state_dict(saved["obs_stats"])
-        return Tiles(run_cfg.env, run_cfg.physics, np.asarray(saved["theta"], np.float32)[None], stats.mean[None],
-                     stats.std[None], ["ARS, final policy"])
     if run_cfg.algo != "poligen":
-        raise ValueError(f"{run_dir} is a --algo {run_cfg.algo} run; fastgen.render draws PoliGen generators, ARS's "
-                         "final policy and exported policies (--policy)")
+        return baseline_tiles(run_cfg, run_dir, cfg.commands)
     run = trained_run.load(run_dir, cfg.snapshot)
     commands = np.asarray(cfg.commands if cfg.commands is not None else default_commands(run_dir), np.float64)
-    params = run.policies(commands).numpy()
     count = len(commands)
-    return Tiles(run_cfg.env, run_cfg.physics, params, np.repeat(np.asarray(run.obs_mean)[None], count, 0),
-                 np.repeat(np.asarray(run.obs_std)[None], count, 0), [f"c {c:.0f}" for c in commands])
+    act = flat_policy.controller(run.policies(commands).numpy(), np.repeat(np.asarray(run.obs_mean)[None], count, 0),
+                        np.repeat(np.asarray(run.obs_std)[None], count, 0), run.spec)
+    return Tiles(run_cfg.env, run_cfg.physics, act, [f"c {c:.0f}" for c in commands])
+
+
+def baseline_tiles(run_cfg, run_dir: Path, commands: tuple[float, ...] | None) -> Tiles:
+    """A baseline's run restored from its checkpoint (``init`` then ``load``, as a resume does): the policy its
+    evaluations run, or UDRL's behaviour function under each of ``commands``."""
+    if not (run_dir / "checkpoint.pt").exists():
+        raise ValueError(f"{run_dir} has no checkpoint.pt yet")
+    algo = algorithms.get(run_cfg.algo)
+    if commands is not None and not hasattr(algo, "commanded_policy"):
+        raise ValueError(f"--commands: a --algo {run_cfg.algo} policy takes no command (PoliGen and UDRL runs do)")
+    state = algo.load(algo.init_batch([run_cfg])[0], run_dir)
+    if commands is not None:
+        act, labels = algo.commanded_policy(state, np.asarray(commands, np.float64))
+        return Tiles(run_cfg.env, run_cfg.physics, act, labels)
+    act, label = algo.evaluated_policy(state)
+    return Tiles(run_cfg.env, run_cfg.physics, act, [f"{label}, final"])
 
 
 def film(what: Tiles, seed: int, width: int, height: int, fps: int, max_frames: int = MAX_FRAMES,
@@ -130,14 +144,7 @@ def film(what: Tiles, seed: int, width: int, height: int, fps: int, max_frames: 
     ``max_frames`` frames: a longer episode plays faster) -> (frames ``[F, rows x height, cols x width, 3]`` uint8,
     returns ``[B]``). ``renderer``: one made before for this task and size (making one costs a GL context)."""
     env = envs.make(what.env, "cpu", physics=what.physics, nthread=1)
-    spec = env.spec
-
-    def act(state):
-        normalised = ((np.asarray(state.obs, np.float64) - what.obs_mean) / what.obs_std).astype(np.float32)
-        return flat_policy.forward(what.params, normalised[:, None], spec.action_bound, spec.obs_dim, spec.act_dim,
-                                   np)[:, 0]
-
-    qpos, qvel, alive, result = record(env, act, jax.random.key(seed), len(what.labels))
+    qpos, qvel, alive, result = record(env, what.act, jax.random.key(seed), len(what.labels))
     renderer = renderer or Renderer(what.env, width, height, what.physics)
     dt = getattr(env.task, "frame_skip", 1) * (renderer.model.opt.timestep if hasattr(renderer, "model") else 0.02)
     every = max(1, round(1.0 / (fps * dt)), math.ceil(qpos.shape[0] / max_frames))

@@ -5,8 +5,6 @@ at most ``FRAMES`` frames."""
 
 from pathlib import Path
 
-import numpy as np
-
 from envs.render import Renderer
 from fastgen.render import Tiles, film, gif_bytes
 
@@ -21,10 +19,9 @@ def due(state) -> bool:
 
 def write_clip(algo, state, reporter) -> Path:
     """Draw ``algo.evaluated_policy(state)`` and write it: the GIF's path."""
-    params, mean, std, label = algo.evaluated_policy(state)
+    act, label = algo.evaluated_policy(state)
     cfg = state.cfg
-    what = Tiles(cfg.env, cfg.physics, params[None], np.asarray(mean)[None], np.asarray(std)[None],
-                 [f"{label}, {state.env_steps:,} steps"])
+    what = Tiles(cfg.env, cfg.physics, act, [f"{label}, {state.env_steps:,} steps"])
     key = (cfg.env, cfg.physics)
     if key not in _renderers:
         _renderers[key] = Renderer(cfg.env, WIDTH, HEIGHT, cfg.physics)

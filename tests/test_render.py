@@ -2,6 +2,7 @@
 and an MP4 grid of three commands that decode with the expected frames and layout, and bad input is one line with
 nothing written."""
 
+import json
 import os
 import subprocess
 import sys
@@ -106,8 +107,37 @@ def test_eval_video_writes_clips_to_the_run_and_tensorboard(tmp_path):
     assert len(images) == len(clips) and images[0].encoded_image_string[:6] == b"GIF89a"
 
 
-def test_eval_video_for_an_algorithm_without_a_drawable_policy_is_one_line(tmp_path, capsys):
-    assert run.main(["--algo", "udrl", "--env", "inverted_pendulum", "--eval.video", "--out", str(tmp_path / "r")]) == 2
-    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("fastgen.run: error")]
-    assert len(lines) == 1 and "--eval.video draws the evaluated policy of --algo poligen, ars; --algo udrl" in lines[0]
-    assert not (tmp_path / "r").exists()
+BASELINE_RUNS = {"ars": ["--ars.directions", "2", "--ars.elite", "1"], "ddpg": ["--ddpg.start-steps", "100"],
+                 "udrl": []}
+
+
+@pytest.mark.parametrize("algo", sorted(BASELINE_RUNS))
+def test_a_baselines_final_policy_renders_and_its_evaluations_film(algo, tmp_path):
+    out = tmp_path / "run"
+    assert run.main(["--algo", algo, "--env", "inverted_pendulum", "--engine", "cpu", "--device", "cpu", "--total-steps",
+                     "400", "--eval.every", "200", "--eval.episodes", "2", "--eval.video", "--eval.video-every", "1",
+                     *BASELINE_RUNS[algo], "--out", str(out)]) == 0
+    evaluations = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()
+                   if "eval/return" in json.loads(line)]
+    assert len(sorted((out / "videos").glob("eval_*.gif"))) == len(evaluations) >= 2
+
+    done = render.render(render.RenderConfig(run_dir=str(out), out=str(tmp_path / "final.gif"), width=32, height=32,
+                                             fps=25))
+    assert len(done["tiles"]) == 1 and done["tiles"][0].endswith(", final")
+    # the drawn episode is the final evaluation's policy: inverted_pendulum's return is its length (frames - 1)
+    assert done["frames"] == int(done["returns"][0]) + 1 == len(imageio.mimread(tmp_path / "final.gif", memtest=False))
+
+
+def test_udrl_answers_commands_and_the_others_refuse_them(tmp_path, capsys):
+    runs = {}
+    for algo in ("udrl", "ars"):
+        runs[algo] = tmp_path / algo
+        assert run.main(["--algo", algo, "--env", "inverted_pendulum", "--engine", "cpu", "--device", "cpu",
+                         "--total-steps", "300", *BASELINE_RUNS[algo], "--out", str(runs[algo])]) == 0
+    done = render.render(render.RenderConfig(run_dir=str(runs["udrl"]), commands=(5.0, 500.0),
+                                             out=str(tmp_path / "udrl.gif"), width=32, height=32))
+    assert [t.split(" -> ")[0] for t in done["tiles"]] == ["c 5", "c 500"]
+    assert render.main([str(runs["ars"]), "--commands", "10", "--out", str(tmp_path / "ars.gif")]) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("fastgen.render: error")]
+    assert len(lines) == 1 and "--commands: a --algo ars policy takes no command" in lines[0]
+    assert not (tmp_path / "ars.gif").exists()

@@ -56,6 +56,11 @@ def evaluate(state: ToyState) -> dict[str, float]:
     return {"eval/return": float(result.returns[0])}
 
 
+def evaluated_policy(state: ToyState):
+    unit = ObsStats(state.env.spec.obs_dim)
+    return envs.policy.controller(state.theta[None], unit.mean[None], unit.std[None], state.env.spec), "toy"
+
+
 def save(state: ToyState, run_dir) -> None:
     checkpoint.write({**checkpoint.header(state), "theta": state.theta, "rng": state.rng.bit_generator.state,
                       "key": np.asarray(jax.random.key_data(state.key))}, run_dir)

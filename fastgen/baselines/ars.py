@@ -14,6 +14,7 @@ zero (Mania et al.'s code would divide 0 by 0). theta starts from PyTorch's defa
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import jax
@@ -102,9 +103,11 @@ def evaluate(state: ArsState) -> dict[str, float]:
     return eval_metrics(result, state.cfg, state.env.spec)
 
 
-def evaluated_policy(state: ArsState) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
-    """theta, as ``--eval.video`` draws it: (params ``[D]``, obs mean, obs std, label)."""
-    return state.theta.astype(np.float32), state.obs_stats.mean, state.obs_stats.std, "ARS"
+def evaluated_policy(state: ArsState) -> tuple[Callable, str]:
+    """theta, as ``--eval.video`` and ``fastgen.render`` draw it: (``envs.play`` controller of one episode, label)."""
+    act = envs.policy.controller(state.theta[None], state.obs_stats.mean[None], state.obs_stats.std[None],
+                                 state.env.spec)
+    return act, "ARS"
 
 
 def save(state: ArsState, run_dir) -> None:

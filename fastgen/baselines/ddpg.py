@@ -17,6 +17,7 @@ import math
 import pickle
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -116,14 +117,24 @@ def iteration(state: DdpgState, progress=None) -> tuple[DdpgState, dict[str, flo
     return state, metrics
 
 
-def evaluate(state: DdpgState) -> dict[str, float]:
-    """The actor without noise, ``cfg.eval.episodes`` episodes side by side; env steps not counted."""
+def _actor(state: DdpgState):
+    """``envs.play``'s controller: the actor without noise, any number of episodes."""
     def act(batch):
         return state.model.predict(np.asarray(batch.obs, np.float32), deterministic=True)[0]
 
-    result = envs.play(state.env, act, eval_key(state.cfg, state.evaluations), state.cfg.eval.episodes)
+    return act
+
+
+def evaluate(state: DdpgState) -> dict[str, float]:
+    """The actor without noise, ``cfg.eval.episodes`` episodes side by side; env steps not counted."""
+    result = envs.play(state.env, _actor(state), eval_key(state.cfg, state.evaluations), state.cfg.eval.episodes)
     state.evaluations += 1
     return eval_metrics(result, state.cfg, state.env.spec)
+
+
+def evaluated_policy(state: DdpgState) -> tuple[Callable, str]:
+    """The actor, as ``--eval.video`` and ``fastgen.render`` draw it: (``envs.play`` controller, label)."""
+    return _actor(state), "DDPG actor"
 
 
 def save(state: DdpgState, run_dir) -> None:

@@ -214,18 +214,40 @@ def _update(state: UdrlState) -> torch.Tensor:
     return loss.detach()
 
 
+def _eval_command(state: UdrlState) -> tuple[float, float]:
+    """(desired return, horizon) evaluations ask for: the mean return and length of the ``last_few`` best episodes."""
+    if state.buffer.episodes:
+        mean, _, horizon = state.buffer.command(state.settings.last_few)
+        return mean, horizon
+    return 0.0, float(state.env.spec.horizon)  # before any episode: the command of an untrained agent does not matter
+
+
+def _greedy(state: UdrlState, d_r: np.ndarray, horizon: float) -> _Commanded:
+    """Mean actions of B(s, c) for desired returns ``d_r [B]`` over ``horizon`` steps."""
+    return _Commanded(state, d_r, np.full(len(d_r), horizon), sample=False, max_return=state.env.spec.return_range[1])
+
+
 def evaluate(state: UdrlState) -> dict[str, float]:
     """Command (M, mean length) of the ``last_few`` best episodes, mean actions; env steps not counted."""
     n = state.cfg.eval.episodes
-    if state.buffer.episodes:
-        mean, _, horizon = state.buffer.command(state.settings.last_few)
-    else:  # before any episode: the command of an untrained agent does not matter
-        mean, horizon = 0.0, float(state.env.spec.horizon)
-    act = _Commanded(state, np.full(n, mean), np.full(n, horizon), sample=False,
-                     max_return=state.env.spec.return_range[1])
-    result = envs.play(state.env, act, eval_key(state.cfg, state.evaluations), n)
+    mean, horizon = _eval_command(state)
+    result = envs.play(state.env, _greedy(state, np.full(n, mean), horizon), eval_key(state.cfg, state.evaluations), n)
     state.evaluations += 1
     return {"eval/command": mean, **eval_metrics(result, state.cfg, state.env.spec)}
+
+
+def evaluated_policy(state: UdrlState) -> tuple[_Commanded, str]:
+    """B(s, c) under the evaluation command, as ``--eval.video`` and ``fastgen.render`` draw it: (``envs.play``
+    controller of one episode, label)."""
+    mean, horizon = _eval_command(state)
+    return _greedy(state, np.array([mean]), horizon), f"UDRL B(s, {mean:.0f})"
+
+
+def commanded_policy(state: UdrlState, commands: np.ndarray) -> tuple[_Commanded, list[str]]:
+    """B(s, c) for each desired return of ``commands [B]`` (horizon: the evaluation command's), one episode each:
+    (``envs.play`` controller, labels)."""
+    _, horizon = _eval_command(state)
+    return _greedy(state, np.asarray(commands, np.float64), horizon), [f"c {c:.0f}" for c in commands]
 
 
 def save(state: UdrlState, run_dir) -> None:

@@ -227,14 +227,15 @@ def eval_command(state: TrainState) -> float:
     return state.cfg.command.first if state.best_return is None else state.best_return
 
 
-def evaluated_policy(state: TrainState) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+def evaluated_policy(state: TrainState) -> tuple[Callable, str]:
     """G(c) for the command evaluations ask for now (``eval_command``), without noise, as ``--eval.video`` draws it:
-    (params ``[D]``, obs mean, obs std, label)."""
+    (``envs.play`` controller of one episode, label)."""
     command = eval_command(state)
     with torch.no_grad():
         theta = learner.generate(state.learner, [state.slot], torch.tensor([[command]], device=state.device))
-    return (theta.reshape(-1).float().cpu().numpy(), state.obs_stats.mean, state.obs_stats.std,
-            f"G({command:.0f})")
+    act = envs.policy.controller(theta.reshape(1, -1).float().cpu().numpy(), state.obs_stats.mean[None],
+                                 state.obs_stats.std[None], state.env.spec)
+    return act, f"G({command:.0f})"
 
 
 def evaluate(state: TrainState) -> dict[str, float]:
