@@ -19,9 +19,10 @@ Rows per task:
   iteration, MJX's beside C MuJoCo's on the same visited states (``bench.solver_work``): under ``vmap`` a batch
   pays MJX's maximum over its environments, and MJX's line search always runs ``ls_iterations`` trips.
 - ``slots`` and ``useful_share``: the environments stepped at once (``envs.rollout(..., slots=)``, as a fraction
-  of P with ``--slot-fractions``) and the share of their slot-steps that counted (env steps / (slots x loop
-  steps)): below 1 where finished episodes keep their slots until the loop ends (mjx steps them anyway; cpu
-  skips them, its loop steps are its longest shard's).
+  of P with ``--slot-fractions``) and the share of their slot-steps that counted (env steps / slot-steps, the
+  environments stepped summed over loop steps): below 1 where finished episodes keep their slots (mjx steps
+  them anyway, in batches that shrink for the last episodes, ``stages``; cpu skips them, its slot-steps are
+  each shard's slots x loop steps).
 
 Timings are medians over repeats of whole rollouts (each a new key), wall clock, after a warm-up.
 """
@@ -145,7 +146,9 @@ def engine_rows(name: str, engine: str, populations: tuple[int, ...], cfg: Confi
         label = f"mjx-{env.dtype}" if engine == "mjx" else engine
         row = {"task": name, "engine": label, "physics": physics, "P": P,
                "env_steps_per_s": steps / seconds, "env_steps": steps, "slots": used["slots"],
-               "useful_share": used["useful_steps"] / (used["slots"] * used["loop_steps"])}
+               "useful_share": used["useful_steps"] / used["slot_steps"]}
+        if "stages" in used:
+            row["stages"] = used["stages"]
         if engine == "cpu":
             row.update(policy_share=timing["policy_share"], physics_share=timing["physics_share"],
                        threads=rollout_threads(P, env.nthread))  # what the rollout used, not what it was allowed

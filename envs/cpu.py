@@ -174,7 +174,8 @@ class CpuEnv:
         self._shard_cache: dict[tuple[int, int], _MujocoSims | _ArraySims] = {}
         self._pool = ThreadPoolExecutor(self.nthread) if self.nthread > 1 else None
         self.last_timing: dict[str, float] = {}  # the last rollout's wall time and its parts
-        self.last_slots: dict[str, int] = {}  # the last rollout's slots, loop steps (longest shard) and env steps
+        self.last_slots: dict[str, int] = {}  # the last rollout's slots, loop steps (longest shard), slot-steps (summed
+        # over shards: the steps the slots would take if finished ones were stepped too) and counted env steps
 
     # -- functional API (parity hook, small batches) ---------------------------------------------
     def reset(self, key, num_envs: int = 1) -> State:
@@ -257,7 +258,7 @@ class CpuEnv:
         shares = split_slots(slots, [b.shape[0] * b.shape[1] for b in blocks])
         jobs = [(i, flat[ps], mean[ps], std[ps], block, share)
                 for i, ((ps, es), block, share) in enumerate(zip(shards, blocks, shares))]
-        self.last_slots = {"slots": sum(job[-1] for job in jobs), "loop_steps": 0, "useful_steps": 0}
+        self.last_slots = {"slots": sum(job[-1] for job in jobs), "loop_steps": 0, "slot_steps": 0, "useful_steps": 0}
         start = time.perf_counter()
         if self._pool is None or len(jobs) == 1:
             outcomes = [self._run_shard(*job) for job in jobs]
@@ -267,9 +268,10 @@ class CpuEnv:
         lengths = np.zeros((G * P, episodes), dtype=np.int64)
         obs_sum, obs_sumsq = np.zeros((G * P, self.spec.obs_dim)), np.zeros((G * P, self.spec.obs_dim))
         policy_s = physics_s = 0.0
-        for (ps, es), outcome in zip(shards, outcomes):
+        for (ps, es), outcome, job in zip(shards, outcomes, jobs):
             returns[:, ps, es], lengths[ps, es] = outcome["returns"], outcome["lengths"]
             self.last_slots["loop_steps"] = max(self.last_slots["loop_steps"], outcome["loop_steps"])
+            self.last_slots["slot_steps"] += job[-1] * outcome["loop_steps"]
             obs_sum[ps] += outcome["obs_sum"]
             obs_sumsq[ps] += outcome["obs_sumsq"]
             policy_s, physics_s = policy_s + outcome["policy_s"], physics_s + outcome["physics_s"]

@@ -55,6 +55,25 @@ def _same_dtypes(new, old):
     return jax.tree.map(lambda n, o: n.astype(o.dtype), new, old)
 
 
+SHRINK = 4  # each stage of a rollout's loop steps a quarter of the previous one's slots
+MAX_STAGES = 4
+MIN_STAGE_SLOTS = 64  # below this a smaller batch saves less than compiling another loop costs
+
+
+def stage_slots(slots: int, width: int = 1) -> tuple[int, ...]:
+    """The batch sizes a rollout with ``slots`` slots steps in turn (``_rollout_impl``'s stages): ``slots``, then
+    a quarter of it (rounded up to a multiple of ``width``, the device count) while that is at least
+    ``MIN_STAGE_SLOTS``, at most ``MAX_STAGES`` in all. Hopper, 4,096 random policies on 1,024 slots: 30% of the slot-steps count
+    with one stage, 79% with stages of 1024, 256, 64 (episode lengths mean 44, max 473)."""
+    sizes = [slots]
+    while len(sizes) < MAX_STAGES:
+        smaller = -(-sizes[-1] // SHRINK // width) * width if sizes[-1] // SHRINK >= width else width
+        if smaller < MIN_STAGE_SLOTS or smaller >= sizes[-1]:
+            break
+        sizes.append(smaller)
+    return tuple(sizes)
+
+
 class MjxEnv:
     """A task on MJX (``envs.make(name, engine="mjx", dtype=...)``); all state batched ``[B, ...]``."""
 
@@ -81,8 +100,8 @@ class MjxEnv:
         self._reset_to = jax.jit(_at_full_precision(self._reset_to_impl))
         self._step = jax.jit(_at_full_precision(self._step_impl))
         self._rollout = jax.jit(_at_full_precision(self._rollout_impl),
-                                static_argnames=("episodes", "per_group", "slots"))
-        self.last_slots: dict[str, int] = {}  # the last rollout's slots, loop steps and counted env steps
+                                static_argnames=("episodes", "per_group", "stages"))
+        self.last_slots: dict[str, int] = {}  # the last rollout's slots, loop steps, slot-steps and counted env steps
 
     # -- functional API --------------------------------------------------------------------------
     def reset(self, key, num_envs: int = 1) -> State:
@@ -180,9 +199,11 @@ class MjxEnv:
         """G populations ``params [G, P, D]`` (own ``obs_mean``/``obs_std [G, obs_dim]`` and key each) in one call.
 
         The ``G * P * episodes`` (policy, episode) jobs share ``slots`` environments (default: one per job); a slot
-        whose episode ends takes the next job inside the compiled loop. With several devices the policies and
-        the slots are padded to a multiple of the device count (padding policies have zero weights and are
-        never run) and the slots are sharded over the devices.
+        whose episode ends takes the next job inside the compiled loop. Once every job has started, the loop
+        shrinks the batch (``stage_slots``): when no more than a quarter of the slots still run, they move to a
+        batch a quarter the size, so that the longest episodes do not keep stepping thousands of finished ones.
+        With several devices the policies and the slots are padded to a multiple of the device count (padding
+        policies have zero weights and are never run) and the slots are sharded over the devices.
         """
         params = jnp.asarray(params)
         G, P = params.shape[:2]
@@ -202,21 +223,25 @@ class MjxEnv:
         if self._mesh is not None:
             flat, mean, std = (jax.device_put(x, self._rows) for x in (flat, mean, std))
         keys = keys if isinstance(keys, jax.Array) else jnp.stack(list(keys))
-        out = self._rollout(flat, mean, std, keys, episodes=episodes, per_group=P, slots=slots)
-        returns, returns_no_bonus, lengths, obs_sum, obs_sumsq, loop_steps = jax.device_get(out)
-        self.last_slots = {"slots": slots, "loop_steps": int(loop_steps), "useful_steps": int(lengths.sum())}
+        stages = stage_slots(slots, width)
+        out = self._rollout(flat, mean, std, keys, episodes=episodes, per_group=P, stages=stages)
+        returns, returns_no_bonus, lengths, obs_sum, obs_sumsq, loop_steps, slot_steps = jax.device_get(out)
+        self.last_slots = {"slots": slots, "stages": list(stages), "loop_steps": int(loop_steps),
+                           "slot_steps": int(slot_steps), "useful_steps": int(lengths.sum())}
         return [RolloutResult.from_episodes(returns[g], returns_no_bonus[g], lengths[g], int(lengths[g].sum()),
                                             obs_sum[g], obs_sumsq[g]) for g in range(G)]
 
-    def _rollout_impl(self, params, obs_mean, obs_std, keys, episodes: int, per_group: int, slots: int):
+    def _rollout_impl(self, params, obs_mean, obs_std, keys, episodes: int, per_group: int, stages: tuple[int, ...]):
         """``params``, ``obs_mean``, ``obs_std``: ``[Q, ...]`` per policy, the first ``G * per_group`` real (G = number
         of keys), the rest padding; -> per group ``[G, P, E]`` returns (two kinds) and lengths, ``[G, obs_dim]``
-        observation sums, and the number of loop steps.
+        observation sums, the number of loop steps and of slot-steps (environments stepped, summed over them).
 
         Job j is episode ``j % E`` of policy ``j // E``; its initial state is row j of the reset states drawn as
         without slots, so its result does not depend on the slot it runs in or on when. Each loop step runs the
-        ``slots`` environments one env step, books each running job's reward and observation, and gives every
-        slot whose episode just ended the next job in order."""
+        slots one env step, books each running job's reward and observation, and gives every slot whose episode
+        just ended the next job in order. ``stages``: the batch sizes, one ``while_loop`` each; a stage ends once
+        every job has started and no more running slots are left than the next stage has, which then takes them
+        over (running slots first, in slot order)."""
         spec, G = self.spec, keys.shape[0]
         real = G * per_group * episodes
         act = partial(policy.forward, action_bound=spec.action_bound, obs_dim=spec.obs_dim,
@@ -231,7 +256,7 @@ class MjxEnv:
             return jnp.any(carry[2])
 
         def one_step(carry):
-            state, job, running, next_job, totals, lengths, obs_sum, obs_sumsq, steps = carry
+            state, job, running, next_job, totals, lengths, obs_sum, obs_sumsq, steps, slot_steps = carry
             owner = job // episodes
             seen = jnp.where(running[:, None], state.obs, 0)
             normalised = ((state.obs - obs_mean[owner]) / obs_std[owner]).astype(params.dtype)
@@ -248,18 +273,31 @@ class MjxEnv:
             state = jax.tree.map(lambda old, new: jnp.where(refill.reshape(-1, *([1] * (old.ndim - 1))), new, old),
                                  state, fresh)
             return (state, jnp.where(refill, queued, job), running & ~ended | refill, next_job + ended.sum(), totals,
-                    lengths, obs_sum, obs_sumsq, steps + 1)
+                    lengths, obs_sum, obs_sumsq, steps + 1, slot_steps + running.shape[0])
 
-        first = jnp.minimum(jnp.arange(slots), real - 1)
+        def until_it_fits(size):
+            """A stage's loop condition: go on until every job has started and at most ``size`` slots run."""
+            return lambda carry: keep_going(carry) & ((carry[3] < real) | (carry[2].sum() > size))
+
+        def shrink(carry, size):
+            state, job, running, *rest = carry
+            order = jnp.argsort(~running, stable=True)[:size]  # the running slots first, in slot order
+            return (take(state, order), job[order], running[order], *rest)
+
+        first = jnp.minimum(jnp.arange(stages[0]), real - 1)
         zeros_obs = jnp.zeros((real, spec.obs_dim), self._dtype)
-        carry = (take(initial, first), first, jnp.arange(slots) < real, jnp.asarray(slots, jnp.int32),
+        carry = (take(initial, first), first, jnp.arange(stages[0]) < real, jnp.asarray(stages[0], jnp.int32),
                  jnp.zeros((2, real), self._dtype), jnp.zeros(real, jnp.int32), zeros_obs, zeros_obs,
-                 jnp.asarray(0, jnp.int32))
-        *_, totals, lengths, obs_sum, obs_sumsq, steps = jax.lax.while_loop(keep_going, one_step,
-                                                                            self._constrain(carry))
+                 jnp.asarray(0, jnp.int32), jnp.asarray(0, jnp.int32))
+        for size, next_size in zip(stages, (*stages[1:], None)):
+            done = keep_going if next_size is None else until_it_fits(next_size)
+            carry = jax.lax.while_loop(done, one_step, self._constrain(carry))
+            if next_size is not None:
+                carry = shrink(carry, next_size)
+        *_, totals, lengths, obs_sum, obs_sumsq, steps, slot_steps = carry
         shape, per_env = (G, per_group, episodes), (G, per_group * episodes, spec.obs_dim)
         return (totals[0].reshape(shape), totals[1].reshape(shape), lengths.reshape(shape),
-                obs_sum.reshape(per_env).sum(1), obs_sumsq.reshape(per_env).sum(1), steps)
+                obs_sum.reshape(per_env).sum(1), obs_sumsq.reshape(per_env).sum(1), steps, slot_steps)
 
     def _constrain(self, carry):
         """Shard the slots' arrays of the loop carry along the slot axis (no-op on one device); the per-job

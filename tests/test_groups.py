@@ -169,8 +169,26 @@ def test_fewer_slots_waste_fewer_slot_steps():
     for slots in (None, 4):
         envs.rollout(env, params[0], mean[0], std[0], keys[0], slots=slots)
         done = env.last_slots
-        shares.append(done["useful_steps"] / (done["slots"] * done["loop_steps"]))
+        shares.append(done["useful_steps"] / done["slot_steps"])
     assert 0 < shares[0] <= 1 and 0 < shares[1] <= 1 and shares[1] >= shares[0]
+
+
+def test_mjx_shrinks_its_batch_for_the_last_episodes(monkeypatch):
+    """Once every job has started, the running slots move to smaller batches (``stage_slots``): the same results
+    as one batch throughout, in fewer slot-steps. 13 policies x 2 episodes on 12 slots, stages 12, 3 (stages
+    from 2 slots on here; by default from 64); a few policies last much longer than the rest."""
+    env = envs.make("inverted_pendulum", "mjx")
+    params, mean, std, keys = _population(env, groups=1, per_group=13, seed=6)
+    params[0, 3:] *= 8  # strong random policies drop the pole within a few steps; the first three last longer
+    one = envs.rollout(env, params[0], mean[0], std[0], keys[0], episodes=2, slots=12)
+    single = dict(env.last_slots)
+    monkeypatch.setattr(envs.mjx_env, "MIN_STAGE_SLOTS", 2)
+    staged = envs.rollout(env, params[0], mean[0], std[0], keys[0], episodes=2, slots=12)
+    assert single["stages"] == [12] and env.last_slots["stages"] == [12, 3]
+    _assert_same(staged, one, sums_rtol=1e-5)
+    assert env.last_slots["loop_steps"] == single["loop_steps"]  # the longest episodes set both loops' length
+    assert env.last_slots["slot_steps"] < single["slot_steps"] == 12 * single["loop_steps"]
+    assert env.last_slots["useful_steps"] == single["useful_steps"] == int(one.episode_lengths.sum())
 
 
 @pytest.mark.parametrize("slots", [0, -1, 2.5, True])
