@@ -32,6 +32,10 @@ from envs.tasks.base import ArrayTask, Frame, MujocoTask
 # Dead policies closer than this to live ones are computed anyway: one more policy in a batched
 # product costs less than another call (~10 us of compute vs ~10 us of call overhead, 256-256 MLP).
 POLICY_GAP = 4
+# Once no job is left to start and at most half the slots of the working set still run, the running ones'
+# weights are copied into a compact array (a one-off copy), so later steps stream only their weights.
+POLICY_COMPACT_BELOW = 0.5
+POLICY_COMPACT_MIN = 8
 # Threads a population rollout uses: about one per 16 environments, at least 2 and at most 8 (never more
 # than the engine's nthread). Each thread runs its own Python step loop, and those loops contend for the
 # GIL: on an H200 lease's 16 vCPUs (bench/results/gpu/gpu_nvidia-h200_lease2.json) swimmer at P = 64 ran
@@ -131,25 +135,47 @@ class _ArraySims:
 
 class _SlotPolicies:
     """The policy of each slot of a shard (its job's, copied in when the slot takes the job), applied to the
-    running slots only: ``params [S, D]``, unflattened into views once per change."""
+    running slots only: ``params [S, D]``, unflattened into views once per change. After ``last_jobs_started``
+    the working set shrinks to the running slots whenever half of it has ended (``POLICY_COMPACT_BELOW``)."""
 
     def __init__(self, params: np.ndarray, spec):
         self.spec = spec
-        self.params = np.array(params)
-        self.pieces = policy.unflatten(self.params, spec.obs_dim, spec.act_dim)
+        self.index = np.arange(params.shape[0])  # the slot of each working-set row
+        self.compacting = False
+        self._use(np.array(params))
+
+    def _use(self, params: np.ndarray) -> None:
+        self.params = params
+        self.pieces = policy.unflatten(params, self.spec.obs_dim, self.spec.act_dim)
 
     def assign(self, slots: np.ndarray, params: np.ndarray) -> None:
-        """Slots ``slots [k]`` take the policies ``params [k, D]`` (the views in ``pieces`` see the new rows)."""
+        """Slots ``slots [k]`` take the policies ``params [k, D]`` (the views in ``pieces`` see the new rows);
+        only before ``last_jobs_started``, while working-set rows are the slots themselves."""
         self.params[slots] = params
+
+    def last_jobs_started(self) -> None:
+        """No slot takes a job any more: from now on the working set may shrink."""
+        self.compacting = True
 
     def actions(self, normalised: np.ndarray, live: np.ndarray) -> np.ndarray:
         """``normalised [S, obs_dim]``, ``live [S]`` -> ``[S, act_dim]`` (rows not live: 0). Each slot's action is
         its own matrix-vector product, so it does not depend on which other slots run beside it."""
-        out = np.zeros((live.size, self.spec.act_dim), dtype=self.params.dtype)
-        for s, e in live_spans(live, POLICY_GAP):
-            out[s:e] = policy.apply([piece[s:e] for piece in self.pieces], normalised[s:e, None, :],
+        live_here = live[self.index]
+        if (self.compacting and live_here.size >= POLICY_COMPACT_MIN
+                and live_here.sum() <= POLICY_COMPACT_BELOW * live_here.size):
+            self.index = self.index[live_here]
+            self._use(self.params[live_here])
+            live_here = live_here[live_here]
+        obs = normalised[self.index]
+        out = np.zeros((self.index.size, self.spec.act_dim), dtype=self.params.dtype)
+        for s, e in live_spans(live_here, POLICY_GAP):
+            out[s:e] = policy.apply([piece[s:e] for piece in self.pieces], obs[s:e, None, :],
                                     self.spec.action_bound, np)[:, 0]
-        return out
+        if self.index.size == live.size:  # never compacted: rows are the slots themselves
+            return out
+        actions = np.zeros((live.size, self.spec.act_dim), dtype=out.dtype)
+        actions[self.index] = out
+        return actions
 
 
 class CpuEnv:
@@ -298,6 +324,8 @@ class CpuEnv:
         job = np.arange(slots)
         owner = job // episodes
         policies = _SlotPolicies(params[owner], spec)
+        if slots >= n:
+            policies.last_jobs_started()
         mean, std = obs_mean[owner], obs_std[owner]  # [S, obs_dim]
         obs = sims.observe(slice(None))  # [S, obs_dim]; rows of ended slots go stale
         running = np.ones(slots, dtype=bool)
@@ -344,6 +372,8 @@ class CpuEnv:
                 mean[refill], std[refill] = obs_mean[owner], obs_std[owner]
                 obs[refill] = sims.observe(refill)
                 steps[refill], running[refill] = 0, True
+                if next_job >= n:
+                    policies.last_jobs_started()
         return {"returns": totals.reshape(2, P, episodes), "lengths": lengths.reshape(P, episodes),
                 "obs_sum": obs_sum.reshape(P, episodes, -1).sum(1), "obs_sumsq": obs_sumsq.reshape(P, episodes, -1).sum(1),
                 "policy_s": policy_s, "physics_s": physics_s, "loop_steps": loop_steps}

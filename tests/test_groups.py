@@ -100,7 +100,7 @@ if SHARDED_PROCESS:
         assert {shard.data.shape for shard in flat.addressable_shards} == {(2, params.shape[2])}
         assert len(flat.sharding.device_set) == 4
         lowered = sharded._rollout.lower(flat, flat[:, : sharded.spec.obs_dim], flat[:, : sharded.spec.obs_dim] + 1,
-                                         jax.numpy.stack(keys), episodes=2, per_group=3, slots=12)
+                                         jax.numpy.stack(keys), episodes=2, per_group=3, stages=(12,))
         assert "all-reduce" in lowered.compile().as_text()  # "anyone alive?" across devices
 
     def test_single_population_is_padded_and_sharded():

@@ -34,7 +34,7 @@ def test_rollout_policy_and_physics_products_are_highest(env):
     params = jnp.asarray(random_params(np.random.default_rng(0), P, spec.obs_dim, spec.act_dim))
     mean, std = jnp.zeros((P, spec.obs_dim)), jnp.ones((P, spec.obs_dim))
     hlo = env._rollout.lower(params, mean, std, jnp.stack([jax.random.key(0)]), episodes=1, per_group=P,
-                             slots=P).as_text()
+                             stages=(P,)).as_text()
     dots = _dot_precisions(hlo)
     width = HIDDEN[0]
     policy = [types for _, types in dots if f"x{width}x" in types]  # [P, 256, in] and [P, act, 256] weights
