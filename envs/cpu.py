@@ -135,14 +135,15 @@ class _ArraySims:
 
 class _SlotPolicies:
     """The policy of each slot of a shard (its job's, copied in when the slot takes the job), applied to the
-    running slots only: ``params [S, D]``, unflattened into views once per change. After ``last_jobs_started``
+    running slots only: ``params [S, D]`` (kept, not copied: ``assign`` writes into it), unflattened into views
+    once per change. After ``last_jobs_started``
     the working set shrinks to the running slots whenever half of it has ended (``POLICY_COMPACT_BELOW``)."""
 
     def __init__(self, params: np.ndarray, spec):
         self.spec = spec
         self.index = np.arange(params.shape[0])  # the slot of each working-set row
         self.compacting = False
-        self._use(np.array(params))
+        self._use(params)
 
     def _use(self, params: np.ndarray) -> None:
         self.params = params
@@ -323,7 +324,9 @@ class CpuEnv:
         sims.load_rows(rows[:slots])
         job = np.arange(slots)
         owner = job // episodes
-        policies = _SlotPolicies(params[owner], spec)
+        # one slot per policy and no refill: the shard's own weights serve as they are (fancy indexing would copy
+        # P x 278 KB on hopper before every rollout); otherwise each slot gets its own row to be refilled
+        policies = _SlotPolicies(params if slots >= n and episodes == 1 else params[owner], spec)
         if slots >= n:
             policies.last_jobs_started()
         mean, std = obs_mean[owner], obs_std[owner]  # [S, obs_dim]
