@@ -136,8 +136,8 @@ class _ArraySims:
 class _SlotPolicies:
     """The policy of each slot of a shard (its job's, copied in when the slot takes the job), applied to the
     running slots only: ``params [S, D]`` (kept, not copied: ``assign`` writes into it), unflattened into views
-    once per change. After ``last_jobs_started``
-    the working set shrinks to the running slots whenever half of it has ended (``POLICY_COMPACT_BELOW``)."""
+    once per change. After ``last_jobs_started`` the working set shrinks to the running slots whenever half of
+    it has ended (``POLICY_COMPACT_BELOW``)."""
 
     def __init__(self, params: np.ndarray, spec):
         self.spec = spec
