@@ -93,10 +93,7 @@ class _MujocoSims:
         self.ctrl[ids] = action
         self.batch.step(None if isinstance(ids, slice) else ids, nstep=self.task.frame_skip)
         self._track(ids)
-        after = self.frame(ids)
-        obs = self.task.observe(after, np)
-        reward, reward_no_bonus = self.task.reward(before, after, action, self.dt, np)
-        return reward, reward_no_bonus, self.task.terminated(after, obs, np), obs
+        return self.task.outcome(before, self.frame(ids), action, self.dt, np)
 
     def rows(self) -> np.ndarray:
         if self.xpos is None:

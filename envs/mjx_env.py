@@ -161,10 +161,8 @@ class MjxEnv:
         task = self.task
         if isinstance(task, MujocoTask):
             physics = jax.vmap(self._physics_step)(state.physics, action)
-            after = self._frame(physics)
-            obs = task.observe(after, jnp)
-            reward, reward_no_bonus = task.reward(self._frame(state.physics), after, action, self._dt, jnp)
-            terminated = task.terminated(after, obs, jnp)
+            reward, reward_no_bonus, terminated, obs = task.outcome(self._frame(state.physics), self._frame(physics),
+                                                                    action, self._dt, jnp)
         else:
             physics, reward, terminated = task.advance(state.physics, action, state.steps == 0, jnp)
             reward_no_bonus = reward

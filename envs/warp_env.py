@@ -112,10 +112,7 @@ class _WarpSims:
                                f"{int(np.bitwise_or.reduce(overflow))}); raise envs.warp_env.CONTACTS_PER_WORLD or "
                                "ROWS_PER_WORLD")
         self._track(ids)
-        after = self.frame(ids)
-        obs = self.task.observe(after, np)
-        reward, reward_no_bonus = self.task.reward(before, after, action, self.dt, np)
-        return reward, reward_no_bonus, self.task.terminated(after, obs, np), obs
+        return self.task.outcome(before, self.frame(ids), action, self.dt, np)
 
     def rows(self) -> np.ndarray:
         parts = [self._host("time")[:, None], self._host("qpos"), self._host("qvel"), self._host("qacc_warmstart"),

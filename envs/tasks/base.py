@@ -88,6 +88,13 @@ class MujocoTask:
         """``[B]`` bool: the episode ends here (before truncation)."""
         raise NotImplementedError
 
+    def outcome(self, before: Frame, after: Frame, action, dt: float, xp):
+        """What every engine reports of one env step from the frames around it -> ``(reward [B], reward_no_bonus
+        [B], terminated [B], obs [B, obs_dim])``."""
+        obs = self.observe(after, xp)
+        reward, reward_no_bonus = self.reward(before, after, action, dt, xp)
+        return reward, reward_no_bonus, self.terminated(after, obs, xp), obs
+
 
 def uniform(unit, low: float, high: float):
     """Uniforms in [0, 1) mapped to [low, high) (the same arithmetic as ``envs.noise``, in unit's dtype)."""
