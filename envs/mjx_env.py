@@ -58,6 +58,14 @@ def _same_dtypes(new, old):
 SHRINK = 4  # each stage of a rollout's loop steps a quarter of the previous one's slots
 MAX_STAGES = 4
 MIN_STAGE_SLOTS = 64  # below this a smaller batch saves less than compiling another loop costs
+REFILL_SHARE = 16  # a loop step hands out at most slots / 16 jobs (hopper's random policies end ~slots / 44 per step),
+MIN_REFILL = 64  # and at least 64: below that, writing every free slot costs little
+
+
+def refill_rows(slots: int) -> int:
+    """How many free slots one loop step may give a job (``_rollout_impl``): each costs a row of weights and state
+    written, where gathering every slot's weights each step would cost all S rows."""
+    return min(slots, max(MIN_REFILL, -(-slots // REFILL_SHARE)))
 
 
 def stage_slots(slots: int, width: int = 1) -> tuple[int, ...]:
@@ -236,10 +244,13 @@ class MjxEnv:
 
         Job j is episode ``j % E`` of policy ``j // E``; its initial state is row j of the reset states drawn as
         without slots, so its result does not depend on the slot it runs in or on when. Each loop step runs the
-        slots one env step, books each running job's reward and observation, and gives every slot whose episode
-        just ended the next job in order. ``stages``: the batch sizes, one ``while_loop`` each; a stage ends once
-        every job has started and no more running slots are left than the next stage has, which then takes them
-        over (running slots first, in slot order)."""
+        slots one env step and books each running job's reward and observation; then the free slots, in slot order,
+        take the next jobs, at most ``refill_rows(S)`` per step (a free slot beyond them waits a step). A slot keeps
+        its policy's weights ``[S, D]`` in the loop: they are written when it takes a job, instead of every step
+        gathering every slot's weights from ``params`` (at S = 1,024 on hopper, 285 MB per step). ``stages``: the
+        batch sizes, one ``while_loop`` each; a stage ends once every job has started and no more running slots are
+        left than the next stage has, which then takes them over (running slots first, in slot order); the later
+        stages have no jobs left to hand out."""
         spec, G = self.spec, keys.shape[0]
         real = G * per_group * episodes
         act = partial(policy.forward, action_bound=spec.action_bound, obs_dim=spec.obs_dim,
@@ -251,45 +262,53 @@ class MjxEnv:
             return jax.tree.map(lambda x: x[rows], tree)
 
         def keep_going(carry):
-            return jnp.any(carry[2])
+            return jnp.any(carry[3])
 
-        def one_step(carry):
-            state, job, running, next_job, totals, lengths, obs_sum, obs_sumsq, steps, slot_steps = carry
+        def step_slots(carry):
+            state, weights, job, running, next_job, totals, lengths, obs_sum, obs_sumsq, steps, slot_steps = carry
             owner = job // episodes
             seen = jnp.where(running[:, None], state.obs, 0)
             normalised = ((state.obs - obs_mean[owner]) / obs_std[owner]).astype(params.dtype)
-            actions = act(params[owner], normalised[:, None, :])[:, 0]
+            actions = act(weights, normalised[:, None, :])[:, 0]
             state = self._step_impl(state, actions)
             rewards = jnp.stack([state.reward, state.reward_no_bonus])
             totals = totals.at[:, job].add(jnp.where(running, rewards, 0))
             lengths = lengths.at[job].add(running)
             obs_sum, obs_sumsq = obs_sum.at[job].add(seen), obs_sumsq.at[job].add(jnp.square(seen))
-            ended = running & state.done
-            queued = next_job + jnp.cumsum(ended) - 1  # ended slots take the next jobs, in slot order
-            refill = ended & (queued < real)
-            fresh = take(initial, jnp.minimum(queued, real - 1))
-            state = jax.tree.map(lambda old, new: jnp.where(refill.reshape(-1, *([1] * (old.ndim - 1))), new, old),
-                                 state, fresh)
-            return (state, jnp.where(refill, queued, job), running & ~ended | refill, next_job + ended.sum(), totals,
-                    lengths, obs_sum, obs_sumsq, steps + 1, slot_steps + running.shape[0])
+            return (state, weights, job, running & ~state.done, next_job, totals, lengths, obs_sum, obs_sumsq,
+                    steps + 1, slot_steps + running.shape[0])
+
+        def step_and_refill(carry):
+            state, weights, job, running, next_job, *rest = step_slots(carry)
+            size = running.shape[0]
+            rank = jnp.cumsum(~running) - 1  # free slots take the next jobs, in slot order
+            taking = ~running & (rank < refill_rows(size)) & (next_job + rank < real)
+            rows = jnp.nonzero(taking, size=refill_rows(size), fill_value=size)[0]  # [R] slots, `size` = none
+            jobs = jnp.minimum(next_job + jnp.arange(rows.shape[0]), real - 1)
+            state = jax.tree.map(lambda old, new: old.at[rows].set(new, mode="drop"), state, take(initial, jobs))
+            weights = weights.at[rows].set(params[jobs // episodes], mode="drop")
+            return (state, weights, job.at[rows].set(jobs, mode="drop"), running | taking, next_job + taking.sum(),
+                    *rest)
 
         def until_it_fits(size):
             """A stage's loop condition: go on until every job has started and at most ``size`` slots run."""
-            return lambda carry: keep_going(carry) & ((carry[3] < real) | (carry[2].sum() > size))
+            return lambda carry: keep_going(carry) & ((carry[4] < real) | (carry[3].sum() > size))
 
         def shrink(carry, size):
-            state, job, running, *rest = carry
+            state, weights, job, running, *rest = carry
             order = jnp.argsort(~running, stable=True)[:size]  # the running slots first, in slot order
-            return (take(state, order), job[order], running[order], *rest)
+            return (take(state, order), weights[order], job[order], running[order], *rest)
 
         first = jnp.minimum(jnp.arange(stages[0]), real - 1)
         zeros_obs = jnp.zeros((real, spec.obs_dim), self._dtype)
-        carry = (take(initial, first), first, jnp.arange(stages[0]) < real, jnp.asarray(stages[0], jnp.int32),
-                 jnp.zeros((2, real), self._dtype), jnp.zeros(real, jnp.int32), zeros_obs, zeros_obs,
-                 jnp.asarray(0, jnp.int32), jnp.asarray(0, jnp.int32))
-        for size, next_size in zip(stages, (*stages[1:], None)):
+        carry = (take(initial, first), params[first // episodes], first, jnp.arange(stages[0]) < real,
+                 jnp.asarray(min(stages[0], real), jnp.int32), jnp.zeros((2, real), self._dtype),
+                 jnp.zeros(real, jnp.int32), zeros_obs, zeros_obs, jnp.asarray(0, jnp.int32),
+                 jnp.asarray(0, jnp.int32))
+        for stage, (size, next_size) in enumerate(zip(stages, (*stages[1:], None))):
             done = keep_going if next_size is None else until_it_fits(next_size)
-            carry = jax.lax.while_loop(done, one_step, self._constrain(carry))
+            step = step_and_refill if stage == 0 and size < real else step_slots
+            carry = jax.lax.while_loop(done, step, self._constrain(carry))
             if next_size is not None:
                 carry = shrink(carry, next_size)
         *_, totals, lengths, obs_sum, obs_sumsq, steps, slot_steps = carry
@@ -302,6 +321,6 @@ class MjxEnv:
         accumulators are left to XLA."""
         if self._mesh is None:
             return carry
-        state, job, running, *rest = carry
+        state, weights, job, running, *rest = carry
         by_row = partial(jax.lax.with_sharding_constraint, shardings=self._rows)
-        return (jax.tree.map(by_row, state), by_row(job), by_row(running), *rest)
+        return (jax.tree.map(by_row, state), by_row(weights), by_row(job), by_row(running), *rest)

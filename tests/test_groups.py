@@ -192,6 +192,27 @@ def test_mjx_shrinks_its_batch_for_the_last_episodes(monkeypatch):
     assert env.last_slots["useful_steps"] == single["useful_steps"] == int(one.episode_lengths.sum())
 
 
+def test_mjx_hands_out_at_most_refill_rows_jobs_per_step(monkeypatch):
+    """A loop step gives at most ``refill_rows(S)`` free slots a job; the others wait a step, with the same results.
+    16 idle policies (zero weights: every mountain_car episode runs all 999 steps) on 4 slots: the four first jobs
+    end together, and handed out one per step the second wave starts at steps 999, 1000, 1001, 1002, after which
+    each slot's jobs end alone: 4 x 999 + 3 loop steps instead of 4 x 999."""
+    env = envs.make("mountain_car", "mjx")
+    params, mean, std, keys = _population(env, groups=1, per_group=16, seed=7)
+    params *= 0
+    every = envs.rollout(env, params[0], mean[0], std[0], keys[0])
+    assert set(every.episode_lengths.ravel().tolist()) == {999}
+    all_at_once = envs.rollout(env, params[0], mean[0], std[0], keys[0], slots=4)
+    assert env.last_slots["loop_steps"] == 4 * 999
+    monkeypatch.setattr(envs.mjx_env, "MIN_REFILL", 1)
+    capped = envs.make("mountain_car", "mjx")  # a fresh env: the first one's compiled rollout keeps its refill rows
+    one_per_step = envs.rollout(capped, params[0], mean[0], std[0], keys[0], slots=4)
+    assert capped.last_slots["loop_steps"] == 4 * 999 + 3
+    assert capped.last_slots["slot_steps"] == 4 * capped.last_slots["loop_steps"] > capped.last_slots["useful_steps"]
+    for result in (all_at_once, one_per_step):
+        _assert_same(result, every, sums_rtol=1e-5)
+
+
 @pytest.mark.parametrize("slots", [0, -1, 2.5, True])
 def test_a_bad_slot_count_is_refused_in_one_line(slots):
     env = envs.make("mountain_car", "cpu")
