@@ -141,13 +141,19 @@ SLOW_MJX = pytest.mark.slow  # compiling a locomotion task's MJX rollout: minute
                                           ("swimmer", "warp")])
 def test_results_do_not_depend_on_the_slots(name, engine):
     """A (policy, episode) job's result depends only on (key, policy, episode): the same with one slot per job, with
-    a few slots refilled as episodes end (cpu and warp: bit for bit; mjx: float32-close), and for groups sharing the
-    slots. 10 policies x 2 episodes on 1 or 3 slots: P is not a multiple of S."""
+    a few slots refilled as episodes end (cpu and warp: bit for bit; mjx: float32-close, see below), and for groups
+    sharing the slots. 10 policies x 2 episodes on 1 or 3 slots: P is not a multiple of S.
+
+    MJX in float32 rounds differently for different batch shapes (XLA fuses the physics per shape); over hundreds of
+    steps that moves a return by up to 2e-4 relative here (Intel Xeon), hence rtol 1e-3, while a job run with
+    another policy or another episode's initial state is off by 1% or more. Swimmer's episodes never end early, so
+    it does without the saturated policy: its bang-bang float32 trajectory is chaotic (35% apart across shapes)."""
     if engine == "warp":
         pytest.importorskip("mujoco_warp")
     env = envs.make(name, engine)
     params, mean, std, keys = _population(env, groups=2, per_group=5, seed=3)
-    params[0, 1] *= 6  # a policy whose episodes end much earlier than the others'
+    if name != "swimmer":
+        params[0, 1] *= 6  # a policy whose episodes end much earlier than the others'
     every = envs.rollout_groups(env, params, mean, std, keys, episodes=2)
     assert env.last_slots["slots"] >= 20
     for slots in (1, 3):
@@ -155,9 +161,9 @@ def test_results_do_not_depend_on_the_slots(name, engine):
         assert env.last_slots["slots"] <= (slots if engine == "mjx" else max(slots, 2))  # cpu: >= 1 per shard
         assert env.last_slots["useful_steps"] == sum(int(r.episode_lengths.sum()) for r in every)
         for a, b in zip(fewer, every):
-            _assert_same(a, b, sums_rtol=1e-5 if engine == "mjx" else 0.0)
+            _assert_same(a, b, sums_rtol=1e-3 if engine == "mjx" else 0.0)
         single = envs.rollout(env, params[1], mean[1], std[1], keys[1], episodes=2, slots=slots)
-        _assert_same(single, every[1], sums_rtol=1e-5 if engine == "mjx" else 0.0)
+        _assert_same(single, every[1], sums_rtol=1e-3 if engine == "mjx" else 0.0)
 
 
 def test_fewer_slots_waste_fewer_slot_steps():
