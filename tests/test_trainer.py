@@ -159,3 +159,34 @@ def test_a_run_with_a_return_archive_resumes_exactly(tmp_path):
 def test_bad_archive_settings_are_one_line(changes, message):
     with pytest.raises(ValueError, match=message):
         _cfg(buffer=BufferConfig(**changes)).validate()
+
+
+def _episodes(returns) -> "envs.RolloutResult":
+    import envs
+
+    returns = np.asarray(returns, np.float64)[:, None]
+    return envs.RolloutResult.from_episodes(returns, returns, np.full(returns.shape, 10), 10 * len(returns),
+                                            np.zeros(2), np.zeros(2))
+
+
+def test_best_rank_takes_each_iterations_kth_highest_return():
+    """--command.best-rank 2: the best return so far is the highest over iterations of each one's second highest
+    (the paper's 1: the highest); commands and evaluations start from it."""
+    from fastgen.poligen.settings import CommandConfig
+
+    paper, second = (trainer.init(_cfg(num_envs=4, command=CommandConfig(best_rank=rank))) for rank in (1, 2))
+    theta = torch.zeros(4, paper.buffer.params.shape[1])
+    for returns, best_paper, best_second in [([5, 40, 10, 30], 40, 30), ([100, 1, 2, 3], 100, 30),
+                                              ([50, 45, 0, 0], 100, 45)]:
+        for state in (paper, second):
+            trainer.record(state, theta, _episodes(returns))
+        assert (paper.best_return, second.best_return) == (best_paper, best_second)
+    assert second.command == 45 + 20 and trainer.eval_command(second) == 45
+
+
+@pytest.mark.parametrize("rank", [0, 4])
+def test_a_best_rank_outside_1_to_p_is_one_line(rank):
+    from fastgen.poligen.settings import CommandConfig
+
+    with pytest.raises(ValueError, match=rf"--command.best-rank must be between 1 and P = 3 \(--num-envs\), got {rank}"):
+        _cfg(command=CommandConfig(best_rank=rank)).validate()

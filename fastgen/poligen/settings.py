@@ -99,6 +99,11 @@ class CommandConfig:
     """Command of the very first iteration (code: 1)."""
     bonus_free: bool = True
     """Train on returns without the survival bonus where the task has one (hopper)."""
+    best_rank: int = 1
+    """The best training return so far, which commands and evaluations start from, is the highest over iterations
+    of each iteration's best-rank-th highest return (1: the highest, the paper; at most P). With P > 1 the highest
+    of P noisy policies is a lucky draw that the generator cannot yet reproduce, and every later command asks for
+    more than its training data holds (docs/results/populations.md, "hopper's commands run ahead")."""
     spread: float | None = None
     """P > 1: policy i of an iteration is asked for best + drive x u_i, u_i evenly spaced over
     [1 - spread, 1 + spread] (1: over [0, 2]), so one iteration probes the frontier at P points;
@@ -214,6 +219,9 @@ def validate(cfg) -> None:
                          _population_setting(cfg, cfg.scaling.batch_exponent, "batch_exponent"))]:
         if not value >= 0:
             raise ValueError(f"{flag} must be >= 0, got {value}")
+    if not 1 <= cfg.command.best_rank <= population(cfg):
+        raise ValueError(f"--command.best-rank must be between 1 and P = {population(cfg)} (--num-envs), got "
+                         f"{cfg.command.best_rank}")
     if not 0 <= cfg.buffer.archive_share < 1:
         raise ValueError(f"--buffer.archive-share must be in [0, 1), got {cfg.buffer.archive_share}")
     width = cfg.generator.command_width

@@ -185,13 +185,16 @@ def _commands(states: list[TrainState]) -> torch.Tensor:
 
 
 def record(state: TrainState, theta: torch.Tensor, result: envs.RolloutResult) -> np.ndarray:
-    """Book an iteration's episodes: buffer, observation statistics, best return, counters; -> returns ``[P]``."""
+    """Book an iteration's episodes: buffer, observation statistics, best return (the highest so far of each
+    iteration's ``--command.best-rank``-th highest), counters; -> returns ``[P]``."""
     returns = result.returns_no_bonus if state.cfg.command.bonus_free else result.returns
     if not np.isfinite(returns).all():
         raise TrainingError(f"non-finite training return at env step {state.env_steps}: {returns[~np.isfinite(returns)][:3]}")
     state.buffer.add(theta, torch.as_tensor(returns, dtype=torch.float32, device=state.device))
     state.obs_stats.update(result.obs_count, result.obs_sum, result.obs_sumsq)
-    state.best_return = max(float(returns.max()), -math.inf if state.best_return is None else state.best_return)
+    rank = state.cfg.command.best_rank
+    top = float(np.partition(returns, -rank)[-rank])  # this iteration's rank-th highest return
+    state.best_return = max(top, -math.inf if state.best_return is None else state.best_return)
     state.env_steps += result.obs_count
     state.episodes += theta.shape[0]
     state.iterations += 1
