@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+import envs
 from fastgen import runtime
 from fastgen.config import Config, EvalConfig
 from fastgen.poligen import learner, trainer
@@ -161,9 +162,7 @@ def test_bad_archive_settings_are_one_line(changes, message):
         _cfg(buffer=BufferConfig(**changes)).validate()
 
 
-def _episodes(returns) -> "envs.RolloutResult":
-    import envs
-
+def _episodes(returns) -> envs.RolloutResult:
     returns = np.asarray(returns, np.float64)[:, None]
     return envs.RolloutResult.from_episodes(returns, returns, np.full(returns.shape, 10), 10 * len(returns),
                                             np.zeros(2), np.zeros(2))
