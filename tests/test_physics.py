@@ -129,3 +129,21 @@ def test_solver_work_counts_mjx_solves_and_caps():
     assert row["mjx_solves_per_step"] == 4
     assert row["mjx_linesearch_trips_per_iteration"] == 8 and row["iterations_cap"] == 4
     assert 1 <= row["mjx_iterations_max"] <= 4 and row["c_iterations_max"] <= 4
+
+
+def test_slot_policy_loops_compute_the_same_actions():
+    """bench.slot_policy times four ways of feeding S slots their policies: in their first step all four run the
+    same policies on the same observations, so they must give the same actions (else they time different work)."""
+    import jax
+    import jax.numpy as jnp
+
+    from bench.slot_policy import loops
+    from envs import policy
+
+    rng = np.random.default_rng(1)
+    params = jnp.asarray(policy.random_params(rng, 6, 3, 2))
+    owner, obs = jnp.arange(6), jnp.asarray(rng.normal(size=(6, 3)).astype(np.float32))
+    results = {name: np.asarray(jax.jit(f)(params, owner, obs))
+               for name, f in loops(3, 2, slots=6, population=6, steps=1).items()}
+    for name, value in results.items():
+        np.testing.assert_allclose(value, results["layers only"], rtol=1e-6, err_msg=name)
