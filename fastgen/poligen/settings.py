@@ -103,7 +103,8 @@ class CommandConfig:
     """The best training return so far, which commands and evaluations start from, is the highest over iterations
     of each iteration's best-rank-th highest return (1: the highest, the paper; at most P). With P > 1 the highest
     of P noisy policies is a lucky draw that the generator cannot yet reproduce, and every later command asks for
-    more than its training data holds (docs/results/populations.md, "hopper's commands run ahead")."""
+    more than its training data holds (docs/results/populations.md, "Hopper's commands run ahead of its
+    generator")."""
     spread: float | None = None
     """P > 1: policy i of an iteration is asked for best + drive x u_i, u_i evenly spaced over
     [1 - spread, 1 + spread] (1: over [0, 2]), so one iteration probes the frontier at P points;
