@@ -247,8 +247,9 @@ class MjxEnv:
         the free slots, in slot order, the next jobs (at most ``refill_rows(S)``; a free slot beyond them waits a
         step), then runs every slot one env step and books each running job's reward and observation. A slot keeps
         its policy's weights in the loop, in the layers' shapes (``policy.unflatten``), written when it takes a job:
-        gathering and slicing every slot's flat weights each step cost 3x the forward itself on XLA:CPU (hopper,
-        S = 1,024: 146 against 45 ms), and writing them before the forward reads them lets XLA do it in place.
+        gathering and slicing every slot's flat weights each step cost 2.5x the forward itself on XLA:CPU (hopper,
+        S = 1,024: 143 against 58 ms, `python -m bench.slot_policy`), and writing them before the forward reads them
+        lets XLA do it in place (written after it, XLA copies every slot's layers each step).
         ``stages``: the batch sizes, one ``while_loop`` each; a stage ends once every job has started and no more
         running slots are left than the next stage has, which then takes them over (running slots first, in slot
         order); the later stages have no jobs left to hand out."""
