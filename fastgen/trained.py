@@ -93,4 +93,5 @@ def buffer_chunks(run_dir: Path):
 
 def _generator(cfg: Config, spec: EnvSpec) -> Generator:
     g = cfg.generator
-    return Generator(spec, g.noise_std, g.output_scaling, g.command_width, poligen_settings.command_input(cfg)).eval()
+    return Generator(spec, g.noise_std, g.output_scaling, g.command_width, poligen_settings.command_input(cfg),
+                     g.noise_layout).eval()

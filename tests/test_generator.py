@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 
 from envs.tasks import TASKS
@@ -81,3 +82,35 @@ def test_command_width_rescales_the_command_and_defaults_to_the_return_range():
     assert default.command_scale == 1.0 / (high - low) == 1.0 / 3100.0
     with torch.no_grad():  # a 400-wide command is the default generator's command times 3100 / 400
         torch.testing.assert_close(narrow(torch.tensor([10.0, 120.0])), default(torch.tensor([77.5, 930.0])))
+
+
+def test_fan_in_noise_is_the_output_scaling_of_each_weights_layer():
+    """--generator.noise-layout fan-in: std x 2/sqrt(fan-in) on each layer's weights and bias, laid out as the policy
+    (checked through envs.policy.unflatten, not the generator's own layout); flat: std everywhere."""
+    from envs import policy as layout
+    from fastgen.poligen.generator import exploration_std
+
+    flat = exploration_std(HOPPER, 0.1, "flat")
+    assert flat.shape == (69_635,) and torch.all(flat == 0.1)
+    pieces = layout.unflatten(exploration_std(HOPPER, 0.1, "fan-in").numpy()[None], HOPPER.obs_dim, HOPPER.act_dim)
+    fan_ins = [HOPPER.obs_dim, HOPPER.obs_dim, 256, 256, 256, 256]  # W1, b1, W2, b2, W3, b3
+    for piece, fan_in in zip(pieces, fan_ins, strict=True):
+        assert piece.min() == piece.max() == pytest.approx(0.1 * 2 / math.sqrt(fan_in), rel=1e-6)
+
+
+def test_sampled_noise_follows_the_layout():
+    torch.manual_seed(4)
+    generator = Generator(HOPPER, noise_std=0.2, noise_layout="fan-in")
+    with torch.no_grad():
+        commands = torch.full((8,), 50.0)
+        noise = generator.sample(torch.Generator().manual_seed(1), commands) - generator(commands)
+    hidden = noise[:, 12 * 256:12 * 256 + 256 * 256]  # W2: after W1 [256, 11] and b1 [256]
+    assert abs(hidden.std().item() - 0.2 / 8) < 0.0005
+
+
+def test_an_unknown_noise_layout_is_one_line():
+    from fastgen.config import Config
+    from fastgen.poligen.settings import GeneratorConfig
+
+    with pytest.raises(ValueError, match=r"unknown --generator.noise-layout 'layer'; choose one of flat, fan-in"):
+        Config(env="hopper", generator=GeneratorConfig(noise_layout="layer")).validate()

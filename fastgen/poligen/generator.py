@@ -22,7 +22,7 @@ import math
 import torch
 from torch import nn
 
-from envs.policy import HIDDEN
+from envs.policy import HIDDEN, layer_sizes
 from envs.spec import EnvSpec
 from fastgen import policy
 
@@ -30,6 +30,7 @@ TILE = 16
 EMBED_DIM = 8
 HYPER_HIDDEN = 256
 COMMAND_INPUTS = ("linear", "symlog")
+NOISE_LAYOUTS = ("flat", "fan-in")
 
 
 def _mlp(n_in: int, n_out: int) -> nn.Sequential:
@@ -72,11 +73,23 @@ def _hidden(p: dict[str, torch.Tensor], net: str, scaled: torch.Tensor) -> torch
     return torch.addmm(p[f"{net}.2.bias"], h.view(-1, HYPER_HIDDEN), p[f"{net}.2.weight"].t()).relu_()
 
 
+def exploration_std(spec: EnvSpec, std: float, layout: str = "flat") -> torch.Tensor:
+    """The exploration noise's std per flat policy weight ``[D]``: ``std`` everywhere (flat, the paper), or ``std``
+    x 2 / sqrt(fan-in) of the weight's layer (fan-in: the output scaling's factor, so that the noise is ``std`` in
+    the units of the generator's outputs before it; hopper: 0.60 std in the first layer, std / 8 in the others)."""
+    if layout not in NOISE_LAYOUTS:
+        raise ValueError(f"unknown noise layout {layout!r}; choose one of {', '.join(NOISE_LAYOUTS)}")
+    sizes = layer_sizes(spec.obs_dim, spec.act_dim)
+    # a layer's weights [out, in] and then its bias [out] lie next to each other in the flat vector
+    return torch.cat([torch.full(((fan_in + 1) * out,), std * (2.0 / math.sqrt(fan_in) if layout == "fan-in" else 1.0))
+                      for out, fan_in in sizes])
+
+
 class Generator(nn.Module):
     """G(c) for one task: ``forward(commands [B]) -> [B, D]`` flat policies, ``sample`` adds noise."""
 
     def __init__(self, spec: EnvSpec, noise_std: float = 0.1, output_scaling: bool = True,
-                 command_width: float | None = None, command_input: str = "linear"):
+                 command_width: float | None = None, command_input: str = "linear", noise_layout: str = "flat"):
         super().__init__()
         hidden = HIDDEN[0]
         if any(h != hidden or h % TILE for h in HIDDEN):
@@ -94,6 +107,7 @@ class Generator(nn.Module):
         self.command_scale = 1.0 / (high - low if command_width is None else command_width)
         self.command_input = command_input
         self.noise_std = noise_std
+        self.register_buffer("noise_scale", exploration_std(spec, noise_std, noise_layout), persistent=False)  # [D]
 
     def command_features(self, commands: torch.Tensor) -> torch.Tensor:
         """What the hypernetworks see of ``commands [B]`` (raw returns): ``c / width`` (linear, the authors'
@@ -118,7 +132,8 @@ class Generator(nn.Module):
         return policy.flatten(self.policy_layers(dict(self.named_parameters()), commands))
 
     def sample(self, rng: torch.Generator, commands: torch.Tensor) -> torch.Tensor:
-        """``theta = G(c) + eps``, ``eps ~ N(0, noise_std^2 I)`` over the whole flat vector: ``[B, D]``."""
+        """``theta = G(c) + eps``, ``eps ~ N(0, diag(noise_scale)^2)`` (``noise_std`` per weight with the flat
+        layout): ``[B, D]``."""
         mean = self.forward(commands)
         noise = torch.randn(mean.shape, generator=rng, device=mean.device, dtype=mean.dtype)
-        return mean + self.noise_std * noise
+        return mean + self.noise_scale * noise

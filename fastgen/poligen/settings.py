@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 
 from fastgen.errors import require_at_least
-from fastgen.poligen.generator import COMMAND_INPUTS
+from fastgen.poligen.generator import COMMAND_INPUTS, NOISE_LAYOUTS
 
 # PoliGen's population defaults per task: P (--num-envs), its --command.spread and --scaling exponents (used
 # with any P > 1). Chosen by bench/results/populations/populations.md (AMD EPYC, 2 cores, seeds 0-4; rule: the
@@ -61,6 +61,11 @@ class GeneratorConfig:
     """Generator updates per collected episode (code: 19)."""
     noise_std: float = 0.1
     """Std of the Gaussian exploration noise added to the flat policy vector."""
+    noise_layout: str = "flat"
+    """How the exploration noise's std is laid over the policy's layers: flat (--generator.noise-std on every
+    weight, the paper) or fan-in (noise-std x 2/sqrt(fan-in) of each weight's layer, the output scaling's factor:
+    hopper's hidden and output layers get noise-std / 8, its first layer 0.6 noise-std). Why:
+    docs/results/populations.md, "How much of a population beats its generator"."""
     output_scaling: bool = True
     """Multiply generated weights by 2/sqrt(fan-in) (paper Fig. 4 ablation: off)."""
     command_width: float | None = None
@@ -201,6 +206,9 @@ def validate(cfg) -> None:
     if cfg.generator.command_input not in (None, *COMMAND_INPUTS):
         raise ValueError(f"unknown --generator.command-input {cfg.generator.command_input!r}; choose one of "
                          f"{', '.join(COMMAND_INPUTS)}")
+    if cfg.generator.noise_layout not in NOISE_LAYOUTS:
+        raise ValueError(f"unknown --generator.noise-layout {cfg.generator.noise_layout!r}; choose one of "
+                         f"{', '.join(NOISE_LAYOUTS)}")
     if cfg.precision not in PRECISIONS:
         raise ValueError(f"unknown precision {cfg.precision!r}; choose one of {', '.join(PRECISIONS)}")
     if cfg.precision != "float32" and cfg.algo != "poligen":

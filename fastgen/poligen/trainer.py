@@ -37,7 +37,7 @@ from fastgen.normalizer import ObsStats
 from fastgen.poligen import learner, settings
 from fastgen.poligen.buffer import ReplayBuffer, ReturnArchive
 from fastgen.poligen.evaluator import Evaluator
-from fastgen.poligen.generator import Generator
+from fastgen.poligen.generator import Generator, exploration_std
 
 
 @dataclass
@@ -89,7 +89,8 @@ def init_batch(cfgs: list[Config], env=None) -> list[TrainState]:
     for slot, cfg in enumerate(cfgs):
         torch.manual_seed(cfg.seed)  # module initialisation
         generators.append(Generator(spec, cfg.generator.noise_std, cfg.generator.output_scaling,
-                                   cfg.generator.command_width, settings.command_input(cfg)).to(device))
+                                   cfg.generator.command_width, settings.command_input(cfg),
+                                   cfg.generator.noise_layout).to(device))
         evaluators.append(Evaluator(spec, cfg.evaluator.probes).to(device))
         buffer = make_buffer(cfg, spec, device)
         rng = torch.Generator(device=device)
@@ -127,7 +128,8 @@ def iteration_batch(states: list[TrainState], progress: Progress | None = None) 
     commands = [s.command for s in states]
     mean = learner.generate(shared, slots, torch.stack([population_commands(s) for s in states]))
     noise = torch.stack([torch.randn(mean.shape[1:], generator=s.rng, device=device, dtype=mean.dtype) for s in states])
-    theta = mean + cfg.generator.noise_std * noise  # [Ks, P, D]
+    scale = exploration_std(states[0].spec, cfg.generator.noise_std, cfg.generator.noise_layout).to(device)  # [D]
+    theta = mean + scale * noise  # [Ks, P, D]
     keys = []
     for s in states:
         s.key, key = jax.random.split(s.key)

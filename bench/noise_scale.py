@@ -1,0 +1,165 @@
+"""How often a population beats its own generator, by exploration noise: ``python -m bench.noise_scale RUN_DIR ...``
+
+    python -m bench.noise_scale /work/runs/s11/hopper-...-seed0 --snapshots 1 4 10 --noise 0.1 0.05 0.025
+
+PoliGen explores with ``theta = G(c) + sigma eps`` (the paper: sigma = 0.1 per weight of the flat policy vector)
+and learns from the returns those policies earn; "best so far", and so every command, is the highest of them. On
+hopper at P = 64 the population's mean return stays far below what G(c) earns itself (docs/results/populations.md),
+so the question is how much of a population beats its centre at each sigma. For generator snapshots of PoliGen
+runs (``--generator.snapshots``) this draws one iteration's P policies as the run would (commands
+``best + drive x u_i``, u_i evenly spaced over ``[1 - spread, 1 + spread]``, the snapshot's best return and
+observation statistics) at several noise scales, with the same eps for every scale, and runs one episode of each
+and of its noise-free centre ``G(c_i)`` from the same start (same reset key), with each noise layout
+(``--generator.noise-layout``: flat, sigma on every weight; fan-in, sigma x the generator's output scaling
+2 / sqrt(fan-in) of the weight's layer, the size of the generated weights themselves: hopper's hidden layers
+sigma / 8). Returns are the kind the run trained on (hopper: bonus-free).
+
+Per (run, snapshot, noise): the centres' mean return, the noisy policies' mean, 90th percentile, second highest
+and highest, and the share that beat their own centre from the same start. Writes
+``bench/results/analysis/noise_scale_<task>.{json,md,png}``.
+"""
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import jax
+import numpy as np
+import torch
+import tyro
+
+from bench.common import RESULTS, machine, table, write_json
+from fastgen import runtime
+from fastgen import trained as trained_run
+from fastgen.poligen import settings as poligen_settings
+from fastgen.poligen import snapshots
+from fastgen.poligen.generator import NOISE_LAYOUTS, exploration_std
+from fastgen.sweep import achieved_returns
+
+
+@dataclass
+class Options:
+    run_dirs: tyro.conf.Positional[tuple[str, ...]]
+    """PoliGen run directories with generator snapshots, all of one task."""
+    snapshots: tuple[int, ...] = (1, 4, 10)
+    """Snapshot numbers k (snapshots/<k>.pt) to measure; a run without one of them is skipped for it."""
+    noise: tuple[float, ...] = (0.1, 0.05, 0.025)
+    """Noise scales sigma per weight."""
+    layouts: tuple[str, ...] = NOISE_LAYOUTS
+    """Noise layouts (--generator.noise-layout): flat (sigma per weight) and fan-in (sigma x 2 / sqrt(fan-in))."""
+    population: int = 64
+    """Policies per iteration P."""
+    seed: int = 0
+    """Seed of eps and of the episodes' starts."""
+    out: str = str(RESULTS / "analysis")
+    """Directory of the JSON, table and plot."""
+
+    def validate(self) -> None:
+        if self.population < 2:
+            raise ValueError(f"--population must be >= 2 (the second highest is reported), got {self.population}")
+        if not self.layouts or set(self.layouts) - set(NOISE_LAYOUTS):
+            raise ValueError(f"--layouts must be one or more of {', '.join(NOISE_LAYOUTS)}, got {self.layouts}")
+        if not self.noise or any(not (math.isfinite(s) and s > 0) for s in self.noise):
+            raise ValueError(f"--noise must be one or more scales > 0, got {self.noise}")
+
+
+def population_commands(best: float, drive: float, spread: float, population: int) -> np.ndarray:
+    """``best + drive x u_i``, u_i evenly spaced over ``[1 - spread, 1 + spread]`` ``[P]``, as training asks."""
+    return best + drive * (1.0 + spread * np.linspace(-1.0, 1.0, population))
+
+
+def summarise(centre: np.ndarray, noisy: np.ndarray) -> dict:
+    """Returns of the centres ``[P]`` and of the noisy policies ``[P]`` (same starts) -> the table's numbers."""
+    ranked = np.sort(noisy)
+    return {"centre_mean": float(centre.mean()), "noisy_mean": float(noisy.mean()),
+            "noisy_p90": float(np.percentile(noisy, 90)), "noisy_second": float(ranked[-2]),
+            "noisy_max": float(ranked[-1]), "beats_centre": float((noisy > centre).mean())}
+
+
+def measure_snapshot(run: trained_run.Trained, options: Options, key: jax.Array) -> list[dict]:
+    """Every noise row of one snapshot (its generator and statistics already in ``run``)."""
+    cfg = run.cfg
+    best = run.best_return if run.best_return is not None else cfg.command.first
+    commands = population_commands(best, cfg.command.drive, poligen_settings.command_spread(cfg), options.population)
+    centre_params = run.policies(commands)
+    eps = torch.randn(centre_params.shape, generator=torch.Generator().manual_seed(options.seed))
+    centre = achieved_returns(run, centre_params, 1, "cpu", key)[:, 0]
+    rows = []
+    for sigma in options.noise:
+        for layout in options.layouts:
+            noise = exploration_std(run.spec, sigma, layout) * eps
+            noisy = achieved_returns(run, centre_params + noise, 1, "cpu", key)[:, 0]
+            rows.append({"sigma": sigma, "layout": layout, "noise_rms": float(noise.pow(2).mean().sqrt()),
+                         **summarise(centre, noisy)})
+    return rows
+
+
+def measure(options: Options) -> dict:
+    options.validate()
+    key = jax.random.key(options.seed)
+    rows, task = [], None
+    for run_dir in options.run_dirs:
+        final = trained_run.load(Path(run_dir))
+        task = task or final.cfg.env
+        if final.cfg.env != task:
+            raise ValueError(f"{run_dir} trained {final.cfg.env}, the runs before it {task}: one task per table")
+        kept = {s["k"]: s for s in snapshots.load_all(Path(run_dir))}
+        for k in options.snapshots:
+            if k not in kept:
+                print(f"{run_dir}: no snapshot {k} (has {sorted(kept)}), skipped")
+                continue
+            run = final.with_snapshot(kept[k])
+            for row in measure_snapshot(run, options, key):
+                rows.append({"run": Path(run_dir).name, "seed": final.cfg.seed, "snapshot": k,
+                             "env_steps": run.env_steps, "best_return": run.best_return, **row})
+                print(table([rows[-1]], COLUMNS), flush=True)
+    return {"benchmark": "noise_scale", "task": task, "machine": machine(),
+            "settings": asdict(options), "rows": rows}
+
+
+COLUMNS = ["seed", "snapshot", "env_steps", "best_return", "sigma", "layout", "noise_rms", "centre_mean",
+           "noisy_mean", "noisy_p90", "noisy_second", "noisy_max", "beats_centre"]
+
+
+def plot(result: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = result["rows"]
+    panels = sorted({(r["seed"], r["snapshot"]) for r in rows})
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.6), squeeze=False)
+    for ax, (seed, k) in zip(axes[0], panels):
+        mine = [r for r in rows if (r["seed"], r["snapshot"]) == (seed, k)]
+        labels = [f"{r['sigma']:g} {r['layout']}" for r in mine]
+        x = np.arange(len(mine))
+        for name, marker in (("noisy_mean", "o"), ("noisy_p90", "^"), ("noisy_max", "*")):
+            ax.plot(x, [r[name] for r in mine], marker, label=name.replace("noisy_", "noisy "))
+        ax.axhline(mine[0]["centre_mean"], color="k", lw=1, label="G(c) mean")
+        ax.set_xticks(x, labels, rotation=45, fontsize=7)
+        ax.set_title(f"seed {seed}, {mine[0]['env_steps'] / 1e3:.0f}k env steps", fontsize=9)
+        ax.set_xlabel("noise per weight")
+    axes[0][0].set_ylabel("return of one episode")
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(f"{result['task']}: P = {result['settings']['population']} policies G(c_i) + noise", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = tyro.cli(Options, args=argv)
+    runtime.configure(1)  # one core: it runs beside training
+    result = measure(options)
+    out = Path(options.out)
+    name = f"noise_scale_{result['task']}"
+    write_json(f"{name}.json", result, out)
+    (out / f"{name}.md").write_text(f"# {name}\n\nMachine: {result['machine']['cpu']}\n\n```\n"
+                                    f"{table(result['rows'], COLUMNS)}\n```\n")
+    plot(result, out / f"{name}.png")
+    print(table(result["rows"], COLUMNS))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
