@@ -114,9 +114,25 @@ def measure(options: Options) -> dict:
                              "env_steps": run.env_steps, "best_return": run.best_return, **row})
                 print(table([rows[-1]], COLUMNS), flush=True)
     return {"benchmark": "noise_scale", "task": task, "machine": machine(),
-            "settings": asdict(options), "rows": rows}
+            "settings": asdict(options), "rows": rows, "summary": summary(rows)}
 
 
+def summary(rows: list[dict]) -> list[dict]:
+    """Per (sigma, layout), over every run and snapshot: how far the noisy policies' mean, 90th percentile,
+    second highest and highest lie from their centres' mean, and the share that beat their own centre."""
+    out = []
+    for sigma, layout in dict.fromkeys((r["sigma"], r["layout"]) for r in rows):
+        mine = [r for r in rows if (r["sigma"], r["layout"]) == (sigma, layout)]
+        gap = lambda name: float(np.mean([r[name] - r["centre_mean"] for r in mine]))  # noqa: E731
+        out.append({"sigma": sigma, "layout": layout, "cases": len(mine), "mean_minus_centre": gap("noisy_mean"),
+                    "p90_minus_centre": gap("noisy_p90"), "second_minus_centre": gap("noisy_second"),
+                    "max_minus_centre": gap("noisy_max"),
+                    "beats_centre": float(np.mean([r["beats_centre"] for r in mine]))})
+    return out
+
+
+SUMMARY_COLUMNS = ["sigma", "layout", "cases", "mean_minus_centre", "p90_minus_centre", "second_minus_centre",
+                   "max_minus_centre", "beats_centre"]
 COLUMNS = ["seed", "snapshot", "env_steps", "best_return", "sigma", "layout", "noise_rms", "centre_mean",
            "noisy_mean", "noisy_p90", "noisy_second", "noisy_max", "beats_centre"]
 
@@ -127,39 +143,44 @@ def plot(result: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     rows = result["rows"]
-    panels = sorted({(r["seed"], r["snapshot"]) for r in rows})
-    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.6), squeeze=False)
-    for ax, (seed, k) in zip(axes[0], panels):
-        mine = [r for r in rows if (r["seed"], r["snapshot"]) == (seed, k)]
-        labels = [f"{r['sigma']:g} {r['layout']}" for r in mine]
-        x = np.arange(len(mine))
-        for name, marker in (("noisy_mean", "o"), ("noisy_p90", "^"), ("noisy_max", "*")):
-            ax.plot(x, [r[name] for r in mine], marker, label=name.replace("noisy_", "noisy "))
-        ax.axhline(mine[0]["centre_mean"], color="k", lw=1, label="G(c) mean")
-        ax.set_xticks(x, labels, rotation=45, fontsize=7)
-        ax.set_title(f"seed {seed}, {mine[0]['env_steps'] / 1e3:.0f}k env steps", fontsize=9)
-        ax.set_xlabel("noise per weight")
+    runs = list(dict.fromkeys(r["run"] for r in rows))
+    snaps = sorted({r["snapshot"] for r in rows})
+    fig, axes = plt.subplots(len(runs), len(snaps), figsize=(3.6 * len(snaps), 3.0 * len(runs)), squeeze=False)
+    for i, run in enumerate(runs):
+        for j, k in enumerate(snaps):
+            ax, mine = axes[i][j], [r for r in rows if (r["run"], r["snapshot"]) == (run, k)]
+            if not mine:
+                ax.set_axis_off()
+                continue
+            x = np.arange(len(mine))
+            for name, marker in (("noisy_mean", "o"), ("noisy_p90", "^"), ("noisy_max", "*")):
+                ax.plot(x, [r[name] for r in mine], marker, label=name.replace("noisy_", "noisy "))
+            ax.axhline(mine[0]["centre_mean"], color="k", lw=1, label="G(c) mean")
+            ax.set_xticks(x, [f"{r['sigma']:g} {r['layout']}" for r in mine], rotation=60, fontsize=6)
+            ax.set_title(f"{run[-40:]}\n{mine[0]['env_steps'] / 1e3:.0f}k env steps, best {mine[0]['best_return']:.0f}",
+                         fontsize=7)
     axes[0][0].set_ylabel("return of one episode")
-    axes[0][0].legend(fontsize=7)
+    axes[0][0].legend(fontsize=6)
     fig.suptitle(f"{result['task']}: P = {result['settings']['population']} policies G(c_i) + noise", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> dict:
     options = tyro.cli(Options, args=argv)
     runtime.configure(1)  # one core: it runs beside training
     result = measure(options)
     out = Path(options.out)
     name = f"noise_scale_{result['task']}"
     write_json(f"{name}.json", result, out)
-    (out / f"{name}.md").write_text(f"# {name}\n\nMachine: {result['machine']['cpu']}\n\n```\n"
-                                    f"{table(result['rows'], COLUMNS)}\n```\n")
+    (out / f"{name}.md").write_text(f"# {name}\n\nMachine: {result['machine']['cpu']}\n\nOver every run and snapshot:\n\n"
+                                    f"```\n{table(result['summary'], SUMMARY_COLUMNS)}\n```\n\nEach case:\n\n"
+                                    f"```\n{table(result['rows'], COLUMNS)}\n```\n")
     plot(result, out / f"{name}.png")
-    print(table(result["rows"], COLUMNS))
-    return 0
+    print(table(result["summary"], SUMMARY_COLUMNS))
+    return result
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()

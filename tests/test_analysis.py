@@ -254,3 +254,29 @@ def test_export_bad_input(ip_run, tmp_path, capsys):
     np.savez(bogus, W1=np.zeros(1))
     with pytest.raises(ValueError, match="is not a fastgen-policy-1 file"):
         policy_file.load(str(bogus))
+
+
+def test_noise_scale_summarises_a_population_against_its_centres():
+    from bench.noise_scale import summarise
+    row = summarise(np.array([1.0, 2.0, 3.0, 4.0]), np.array([0.0, 3.0, 5.0, 1.0]))
+    assert (row["centre_mean"], row["noisy_mean"], row["noisy_second"], row["noisy_max"]) == (2.5, 2.25, 3.0, 5.0)
+    assert row["beats_centre"] == 0.5
+
+
+def test_noise_scale_draws_the_runs_population_at_each_scale_and_layout(mc_run, tmp_path):
+    from bench import noise_scale
+    tiny, real = (noise_scale.main([str(mc_run), "--snapshots", "1", "4", "--noise", str(sigma), "--population", "4",
+                                    "--out", str(tmp_path)]) for sigma in (1e-6, 0.1))
+    assert [(r["snapshot"], r["layout"]) for r in real["rows"]] == [(1, "flat"), (1, "fan-in"), (4, "flat"), (4, "fan-in")]
+    flat, fan_in = real["rows"][:2]
+    assert flat["noise_rms"] == pytest.approx(0.1, rel=0.02) and fan_in["noise_rms"] < 0.1
+    for row in tiny["rows"]:  # a noise far below the weights' own scale leaves every episode as its centre's
+        assert row["noisy_mean"] == pytest.approx(row["centre_mean"], abs=1e-3)
+    assert [s["cases"] for s in real["summary"]] == [2, 2]
+    assert (tmp_path / "noise_scale_mountain_car.png").exists() and (tmp_path / "noise_scale_mountain_car.md").exists()
+
+
+def test_noise_scale_bad_input_is_one_line(mc_run):
+    from bench import noise_scale
+    with pytest.raises(ValueError, match=r"--noise must be one or more scales > 0, got \(0.0,\)"):
+        noise_scale.main([str(mc_run), "--noise", "0"])
