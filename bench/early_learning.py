@@ -44,6 +44,7 @@ from fastgen.bridge import to_engine
 from fastgen.config import Config
 from fastgen.normalizer import ObsStats
 from fastgen.poligen import learner, trainer
+from fastgen.poligen import settings as poligen_settings
 from fastgen.poligen.generator import exploration_std
 
 
@@ -136,7 +137,7 @@ class Prober:
                         "length": float(evaluated.lengths[0]), "predicted": float(self.predict(mean)[0])},
                "untrained_generator": _returns(untrained), "initial_statistics": _returns(unnormalised)}
         noise = torch.randn(settings.samples, mean.shape[1], generator=self.rng)
-        noisy = mean + exploration_std(s.spec, s.cfg.generator.noise_std, s.cfg.generator.noise_layout) * noise
+        noisy = mean + exploration_std(s.spec, s.cfg.generator.noise_std, poligen_settings.noise_layout(s.cfg)) * noise
         sampled = self.simulate(noisy, 1)
         predicted = self.predict(noisy).numpy()
         row["samples"] = {"return_no_bonus": sampled.returns_no_bonus.tolist(), "predicted": predicted.tolist(),

@@ -27,6 +27,7 @@ against env steps and against wall clock, mean over seeds with a 95% bootstrap C
 import dataclasses
 import json
 import re
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,16 +99,24 @@ def parse_variant(variant: str) -> dict:
 
 
 def _change(variant: str, text: str) -> tuple[str, object]:
-    """``"generator.command_width=400"`` -> ``("generator.command_width", 400.0)``, typed as the field's default."""
+    """``"generator.command_width=400"`` -> ``("generator.command_width", 400.0)``, typed as the field is declared
+    (``int | None`` gives an int, ``float`` a float, ``bool`` true/false)."""
     name, _, value = text.partition("=")
     section, _, field = name.partition(".")
-    default = getattr(getattr(Config(), section, None), field, None) if field else getattr(Config(), section, None)
-    if not value or not hasattr(Config(), section) or (field and not hasattr(getattr(Config(), section), field)):
+    owner = getattr(Config(), section, None) if field else Config()
+    key = field or section
+    if not value or owner is None or not dataclasses.is_dataclass(owner) or not hasattr(owner, key):
         raise SystemExit(f"variant {variant!r}: {text!r} is not section.field=value of a fastgen.run option")
-    if isinstance(default, bool):
+    hint = typing.get_type_hints(type(owner))[key]
+    kinds = typing.get_args(hint) or (hint,)
+    if bool in kinds:
         return name, value.lower() in ("1", "true", "yes")
-    if isinstance(default, (int, float)) or default is None and value.replace(".", "", 1).lstrip("-").isdigit():
-        return name, float(value) if isinstance(default, float) or default is None else int(value)
+    for kind in (int, float):
+        if kind in kinds:
+            try:
+                return name, kind(value)
+            except ValueError:
+                raise SystemExit(f"variant {variant!r}: {text!r} needs a number ({kind.__name__})") from None
     return name, value
 
 

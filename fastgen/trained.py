@@ -94,4 +94,4 @@ def buffer_chunks(run_dir: Path):
 def _generator(cfg: Config, spec: EnvSpec) -> Generator:
     g = cfg.generator
     return Generator(spec, g.noise_std, g.output_scaling, g.command_width, poligen_settings.command_input(cfg),
-                     g.noise_layout).eval()
+                     poligen_settings.noise_layout(cfg)).eval()

@@ -34,6 +34,12 @@ def test_a_variant_can_set_named_options_on_top(tmp_path):
     width = populations.make_config("hopper", "P1+generator.command_width=400", 0, settings)
     assert width.generator.command_width == 400.0 and width.schedule == "paper"
     assert width.out.endswith("hopper-P1+generator.command_width=400-seed0")
+    typed = populations.make_config("swimmer", "P64-s1-a0.5-b0+buffer.archive_buckets=20+generator.updates_per_episode=40"
+                                    "+generator.noise_layout=fan-in+generator.lr=8e-6", 0, settings)
+    assert (typed.buffer.archive_buckets, typed.generator.updates_per_episode, typed.generator.noise_layout,
+            typed.generator.lr) == (20, 40.0, "fan-in", 8e-6) and type(typed.buffer.archive_buckets) is int
+    with pytest.raises(SystemExit, match=r"'buffer.archive_buckets=many' needs a number \(int\)"):
+        populations.parse_variant("P64-s1-a0.5-b0+buffer.archive_buckets=many")
     for bad in ("P64-s1-a0.5-b0+nosuch.field=1", "P64-s1-a0.5-b0+generator.command_input"):
         with pytest.raises(SystemExit, match="is not section.field=value"):
             populations.parse_variant(bad)

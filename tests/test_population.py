@@ -107,7 +107,50 @@ def test_population_defaults_are_the_choices_of_the_committed_grid():
             assert (default["spread"], default["updates_exponent"], default["batch_exponent"]) == (
                 chosen["spread"], chosen["alpha"], chosen["beta"]), task
         assert Config(env=task).population == chosen["P"] and Config(env=task, schedule="paper").population == 1
-        assert default["command_input"] == chosen["changes"].get("generator.command_input", "linear"), task
+        for key in DEFAULTED_OPTIONS:  # what the chosen variant sets on top, else the paper's value
+            option, = poligen.RESOLVED_FROM[key]
+            assert default[key] == chosen["changes"].get(option, Config(env=task, schedule="paper").resolved()[key]), (
+                task, key)
+
+
+DEFAULTED_OPTIONS = ("command_input", "generator_updates_per_episode", "evaluator_updates_per_episode",
+                     "archive_buckets", "noise_layout")
+
+
+def test_population_defaults_reach_the_run_and_the_paper_schedule_keeps_the_papers(monkeypatch):
+    changed = {**poligen.POPULATION_DEFAULTS["swimmer"], "num_envs": 64, "generator_updates_per_episode": 40.0,
+               "evaluator_updates_per_episode": 10.0, "archive_buckets": 20, "noise_layout": "fan-in"}
+    monkeypatch.setitem(poligen.POPULATION_DEFAULTS, "swimmer", changed)
+    run, paper = Config(env="swimmer").resolved(), Config(env="swimmer", schedule="paper").resolved()
+    assert {k: run[k] for k in DEFAULTED_OPTIONS[1:]} == {"generator_updates_per_episode": 40.0,
+                                                         "evaluator_updates_per_episode": 10.0,
+                                                         "archive_buckets": 20, "noise_layout": "fan-in"}
+    assert run["update_counts"] == [80, 320]  # x 64^0.5
+    assert {k: paper[k] for k in DEFAULTED_OPTIONS[1:]} == {"generator_updates_per_episode": 20.0,
+                                                           "evaluator_updates_per_episode": 5.0,
+                                                           "archive_buckets": 0, "noise_layout": "flat"}
+    mine = Config(env="swimmer", generator=GeneratorConfig(updates_per_episode=20.0, noise_layout="flat"),
+                  buffer=BufferConfig(archive_buckets=0))
+    assert (mine.resolved()["generator_updates_per_episode"], mine.resolved()["archive_buckets"],
+            mine.resolved()["noise_layout"]) == (20.0, 0, "flat")
+    state = trainer.init(dataclasses.replace(Config(env="swimmer", engine="cpu", device="cpu"), num_envs=2))
+    assert state.buffer.archive is not None and state.buffer.archive.buckets == 20
+
+
+def test_a_run_that_stored_the_papers_update_rate_resumes_until_the_default_moves(monkeypatch):
+    """Checkpoints written when --generator.updates-per-episode defaulted to 20 (a number in their config, no
+    resolved key for it) resume while the default resolves to 20, and are refused once it resolves to more."""
+    from fastgen.runs.checkpoint import check_compatible
+    now = Config(env="swimmer", num_envs=64)
+    saved_config = dataclasses.asdict(now)
+    saved_config["generator"]["updates_per_episode"] = 20.0
+    resolved = {k: v for k, v in now.resolved().items() if k != "generator_updates_per_episode"}
+    saved = {"format": 1, "algo": "poligen", "env": "swimmer", "resolved": resolved, "config": saved_config}
+    check_compatible(saved, now)
+    monkeypatch.setitem(poligen.POPULATION_DEFAULTS, "swimmer",
+                        {**poligen.POPULATION_DEFAULTS["swimmer"], "generator_updates_per_episode": 40.0})
+    with pytest.raises(ValueError, match="different generator.updates_per_episode: checkpoint has 20.0, this run 40.0"):
+        check_compatible(saved, now)
 
 
 def test_the_command_input_default_is_the_tasks_and_the_paper_schedule_keeps_the_linear_one(monkeypatch):

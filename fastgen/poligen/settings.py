@@ -10,9 +10,10 @@ from fastgen.errors import require_at_least
 from fastgen.poligen.generator import COMMAND_INPUTS, NOISE_LAYOUTS
 
 # PoliGen's population defaults per task: P (--num-envs), its --command.spread and --scaling exponents (used
-# with any P > 1). Chosen by bench/results/populations/populations.md (AMD EPYC, 2 cores, seeds 0-4; rule: the
-# cheapest setting whose final return is at most one paper std below the paper's P = 1 schedule run here) and
-# confirmed on seeds 5-9 (populations_confirm_<task>.md: every final return at the bar):
+# with any P > 1), the command input, the evaluator's and generator's updates per episode, the return archive and
+# the noise layout (used whenever --schedule is not paper). Chosen by bench/results/populations/populations.md
+# (AMD EPYC, 2 cores, seeds 0-4; rule: the cheapest setting whose final return is at most one paper std below the
+# paper's P = 1 schedule run here) and confirmed on seeds 5-9 (populations_confirm_<task>.md: every final return at the bar):
 #   inverted_pendulum  P = 64, spread 1, updates x P^0.5: 1000 +- 0 (P = 1: 966 +- 67), ~4 min per run;
 #                      seeds 5-9: 1000 +- 0, 5/5 >= 940
 #   mountain_car       P = 8, spread 1, updates x P^0.5: 93.5 +- 0.4 (P = 1: 92.9 +- 0.7), ~3 min per run;
@@ -25,13 +26,13 @@ from fastgen.poligen.generator import COMMAND_INPUTS, NOISE_LAYOUTS
 #                      (populations_hopper_300k.md)
 #   walker2d, half_cheetah, ant, reacher: not measured; the paper's P = 1, as on swimmer and hopper
 # For swimmer and hopper the spread and exponents are what learned on swimmer at P = 64.
+# Every option a population default sets, at the paper's value (what --schedule paper resolves them to):
 _PAPER_SCHEDULE = {"num_envs": 1, "spread": 1.0, "updates_exponent": 0.5, "batch_exponent": 0.0,
-                   "command_input": "linear"}
+                   "command_input": "linear", "generator_updates_per_episode": 20.0,
+                   "evaluator_updates_per_episode": 5.0, "archive_buckets": 0, "noise_layout": "flat"}
 POPULATION_DEFAULTS = {
-    "inverted_pendulum": {"num_envs": 64, "spread": 1.0, "updates_exponent": 0.5, "batch_exponent": 0.0,
-                          "command_input": "linear"},
-    "mountain_car": {"num_envs": 8, "spread": 1.0, "updates_exponent": 0.5, "batch_exponent": 0.0,
-                     "command_input": "linear"},
+    "inverted_pendulum": {**_PAPER_SCHEDULE, "num_envs": 64},
+    "mountain_car": {**_PAPER_SCHEDULE, "num_envs": 8},
     **{task: _PAPER_SCHEDULE for task in ("swimmer", "hopper", "walker2d", "half_cheetah", "ant", "reacher")},
 }
 SCHEDULES = ("default", "paper")
@@ -57,15 +58,17 @@ class GeneratorConfig:
 
     lr: float = 2e-6
     """Adam learning rate of the generator."""
-    updates_per_episode: float = 20.0
-    """Generator updates per collected episode (code: 19)."""
+    updates_per_episode: float | None = None
+    """Generator updates per collected episode (code: 19). Default: 20 (the paper) under --schedule paper, else the
+    task's population default (POPULATION_DEFAULTS)."""
     noise_std: float = 0.1
     """Std of the Gaussian exploration noise added to the flat policy vector."""
-    noise_layout: str = "flat"
+    noise_layout: str | None = None
     """How the exploration noise's std is laid over the policy's layers: flat (--generator.noise-std on every
     weight, the paper) or fan-in (noise-std x 2/sqrt(fan-in) of each weight's layer, the output scaling's factor:
     hopper's hidden and output layers get noise-std / 8, its first layer 0.6 noise-std). Why:
-    docs/results/populations.md, "How much of a population beats its generator"."""
+    docs/results/populations.md, "How much of a population beats its generator". Default: flat under --schedule
+    paper, else the task's population default."""
     output_scaling: bool = True
     """Multiply generated weights by 2/sqrt(fan-in) (paper Fig. 4 ablation: off)."""
     command_width: float | None = None
@@ -88,8 +91,9 @@ class EvaluatorConfig:
 
     lr: float = 5e-3
     """Adam learning rate of the evaluator (probing states included)."""
-    updates_per_episode: float = 5.0
-    """Evaluator updates per collected episode (code: 4)."""
+    updates_per_episode: float | None = None
+    """Evaluator updates per collected episode (code: 4). Default: 5 (the paper) under --schedule paper, else the
+    task's population default (POPULATION_DEFAULTS)."""
     probes: int = 200
     """Number of learnable probing states."""
 
@@ -126,11 +130,12 @@ class BufferConfig:
     """Batch size of every evaluator and generator update."""
     recency_power: float = 1.1
     """Sampling weight 1/x^power, x = episodes since stored; 0 samples uniformly (Fig. 4 ablation)."""
-    archive_buckets: int = 0
+    archive_buckets: int | None = None
     """Beside the recent entries, keep the newest --buffer.archive-per-bucket policies of each of this many equal
     return buckets over the task's return range, and draw --buffer.archive-share of every batch from them (every
     bucket equally likely), so that low-return policies stay in the generator's training after the recent
-    entries have moved on; 0: no archive (the paper)."""
+    entries have moved on; 0: no archive (the paper, and the default under --schedule paper); default: the task's
+    population default."""
     archive_per_bucket: int = 32
     """Policies kept per return bucket of the archive."""
     archive_share: float = 0.25
@@ -153,7 +158,10 @@ SECTIONS = {"generator": GeneratorConfig, "evaluator": EvaluatorConfig, "command
 OPTIONS = PoliGenOptions
 RESOLVED_FROM = {"population": ("num_envs", "schedule"), "update_counts": ("scaling.updates_exponent",),
                  "batch_size": ("scaling.batch_exponent",), "command_spread": ("command.spread",),
-                 "command_input": ("generator.command_input",)}
+                 "command_input": ("generator.command_input",),
+                 "evaluator_updates_per_episode": ("evaluator.updates_per_episode",),
+                 "generator_updates_per_episode": ("generator.updates_per_episode",),
+                 "archive_buckets": ("buffer.archive_buckets",), "noise_layout": ("generator.noise_layout",)}
 
 
 def population(cfg) -> int:
@@ -163,38 +171,58 @@ def population(cfg) -> int:
     return 1 if cfg.schedule == "paper" else POPULATION_DEFAULTS[cfg.env]["num_envs"]
 
 
-def _population_setting(cfg, value, name: str) -> float:
-    """A P-dependent setting: ``value`` if given, else the task's default (irrelevant at P = 1)."""
-    return value if value is not None else POPULATION_DEFAULTS[cfg.env][name]
+def _default(cfg, value, name: str):
+    """An option with a per-task default: ``value`` if given, else the paper's under --schedule paper, else the
+    task's population default (``POPULATION_DEFAULTS``)."""
+    if value is not None:
+        return value
+    return (_PAPER_SCHEDULE if cfg.schedule == "paper" else POPULATION_DEFAULTS[cfg.env])[name]
 
 
 def command_input(cfg) -> str:
-    """The generator's command input: --generator.command-input, else linear under --schedule paper, else the
-    task's population default."""
-    if cfg.generator.command_input is not None:
-        return cfg.generator.command_input
-    return "linear" if cfg.schedule == "paper" else POPULATION_DEFAULTS[cfg.env]["command_input"]
+    """The generator's command input (--generator.command-input)."""
+    return _default(cfg, cfg.generator.command_input, "command_input")
 
 
 def command_spread(cfg) -> float:
-    return _population_setting(cfg, cfg.command.spread, "spread")
+    return _default(cfg, cfg.command.spread, "spread")
+
+
+def noise_layout(cfg) -> str:
+    """How the exploration noise is laid over the policy's layers (--generator.noise-layout)."""
+    return _default(cfg, cfg.generator.noise_layout, "noise_layout")
+
+
+def archive_buckets(cfg) -> int:
+    """Return buckets of the buffer's archive, 0 for none (--buffer.archive-buckets)."""
+    return _default(cfg, cfg.buffer.archive_buckets, "archive_buckets")
+
+
+def updates_per_episode(cfg) -> tuple[float, float]:
+    """(evaluator, generator) updates per collected episode (--evaluator/--generator.updates-per-episode)."""
+    return (_default(cfg, cfg.evaluator.updates_per_episode, "evaluator_updates_per_episode"),
+            _default(cfg, cfg.generator.updates_per_episode, "generator_updates_per_episode"))
 
 
 def update_counts(cfg) -> tuple[int, int]:
     """(evaluator, generator) updates per iteration: updates per episode x P^updates-exponent."""
-    grow = population(cfg) ** _population_setting(cfg, cfg.scaling.updates_exponent, "updates_exponent")
-    return round(cfg.evaluator.updates_per_episode * grow), round(cfg.generator.updates_per_episode * grow)
+    grow = population(cfg) ** _default(cfg, cfg.scaling.updates_exponent, "updates_exponent")
+    evaluator, generator = updates_per_episode(cfg)
+    return round(evaluator * grow), round(generator * grow)
 
 
 def batch_size(cfg) -> int:
     """The batch of every update: --buffer.batch-size x P^batch-exponent."""
-    grow = population(cfg) ** _population_setting(cfg, cfg.scaling.batch_exponent, "batch_exponent")
+    grow = population(cfg) ** _default(cfg, cfg.scaling.batch_exponent, "batch_exponent")
     return max(1, round(cfg.buffer.batch_size * grow))
 
 
 def resolved(cfg) -> dict:
+    evaluator, generator = updates_per_episode(cfg)
     return {"population": population(cfg), "update_counts": list(update_counts(cfg)), "batch_size": batch_size(cfg),
-            "command_spread": command_spread(cfg), "command_input": command_input(cfg)}
+            "command_spread": command_spread(cfg), "command_input": command_input(cfg),
+            "evaluator_updates_per_episode": evaluator, "generator_updates_per_episode": generator,
+            "archive_buckets": archive_buckets(cfg), "noise_layout": noise_layout(cfg)}
 
 
 def validate(cfg) -> None:
@@ -206,7 +234,7 @@ def validate(cfg) -> None:
     if cfg.generator.command_input not in (None, *COMMAND_INPUTS):
         raise ValueError(f"unknown --generator.command-input {cfg.generator.command_input!r}; choose one of "
                          f"{', '.join(COMMAND_INPUTS)}")
-    if cfg.generator.noise_layout not in NOISE_LAYOUTS:
+    if cfg.generator.noise_layout not in (None, *NOISE_LAYOUTS):
         raise ValueError(f"unknown --generator.noise-layout {cfg.generator.noise_layout!r}; choose one of "
                          f"{', '.join(NOISE_LAYOUTS)}")
     if cfg.precision not in PRECISIONS:
@@ -216,16 +244,16 @@ def validate(cfg) -> None:
     require_at_least([("--buffer.size", cfg.buffer.size, 1), ("--buffer.batch-size", cfg.buffer.batch_size, 1),
                                ("--evaluator.probes", cfg.evaluator.probes, 1),
                                ("--generator.snapshots", cfg.generator.snapshots, 0),
-                               ("--buffer.archive-buckets", cfg.buffer.archive_buckets, 0),
+                               ("--buffer.archive-buckets", archive_buckets(cfg), 0),
                                ("--buffer.archive-per-bucket", cfg.buffer.archive_per_bucket, 1)])
-    for flag, value in [("--generator.updates-per-episode", cfg.generator.updates_per_episode),
-                        ("--evaluator.updates-per-episode", cfg.evaluator.updates_per_episode),
+    evaluator, generator = updates_per_episode(cfg)
+    for flag, value in [("--generator.updates-per-episode", generator), ("--evaluator.updates-per-episode", evaluator),
                         ("--buffer.recency-power", cfg.buffer.recency_power),
                         ("--command.spread", command_spread(cfg)),
                         ("--scaling.updates-exponent",
-                         _population_setting(cfg, cfg.scaling.updates_exponent, "updates_exponent")),
+                         _default(cfg, cfg.scaling.updates_exponent, "updates_exponent")),
                         ("--scaling.batch-exponent",
-                         _population_setting(cfg, cfg.scaling.batch_exponent, "batch_exponent"))]:
+                         _default(cfg, cfg.scaling.batch_exponent, "batch_exponent"))]:
         if not value >= 0:
             raise ValueError(f"{flag} must be >= 0, got {value}")
     if not 1 <= cfg.command.best_rank <= population(cfg):

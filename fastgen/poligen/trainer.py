@@ -90,7 +90,7 @@ def init_batch(cfgs: list[Config], env=None) -> list[TrainState]:
         torch.manual_seed(cfg.seed)  # module initialisation
         generators.append(Generator(spec, cfg.generator.noise_std, cfg.generator.output_scaling,
                                    cfg.generator.command_width, settings.command_input(cfg),
-                                   cfg.generator.noise_layout).to(device))
+                                   settings.noise_layout(cfg)).to(device))
         evaluators.append(Evaluator(spec, cfg.evaluator.probes).to(device))
         buffer = make_buffer(cfg, spec, device)
         rng = torch.Generator(device=device)
@@ -108,8 +108,8 @@ def make_buffer(cfg: Config, spec: envs.EnvSpec, device: torch.device) -> Replay
     """The run's replay buffer: ``--buffer.size`` recent entries, and the return archive if asked for."""
     dim = envs.num_params(spec.obs_dim, spec.act_dim)
     archive = None
-    if cfg.buffer.archive_buckets:
-        archive = ReturnArchive(cfg.buffer.archive_buckets, cfg.buffer.archive_per_bucket, dim, *spec.return_range,
+    if settings.archive_buckets(cfg):
+        archive = ReturnArchive(settings.archive_buckets(cfg), cfg.buffer.archive_per_bucket, dim, *spec.return_range,
                                 device)
     return ReplayBuffer(cfg.buffer.size, dim, device, cfg.buffer.recency_power or None, archive,
                         cfg.buffer.archive_share)
@@ -128,7 +128,7 @@ def iteration_batch(states: list[TrainState], progress: Progress | None = None) 
     commands = [s.command for s in states]
     mean = learner.generate(shared, slots, torch.stack([population_commands(s) for s in states]))
     noise = torch.stack([torch.randn(mean.shape[1:], generator=s.rng, device=device, dtype=mean.dtype) for s in states])
-    scale = exploration_std(states[0].spec, cfg.generator.noise_std, cfg.generator.noise_layout).to(device)  # [D]
+    scale = exploration_std(states[0].spec, cfg.generator.noise_std, settings.noise_layout(cfg)).to(device)  # [D]
     theta = mean + scale * noise  # [Ks, P, D]
     keys = []
     for s in states:
