@@ -76,6 +76,10 @@ class Settings:
     bar: float | None = None
     """The evaluation return a run must reach (default: the paper's PoliGen mean less one std; e.g. 1000 to screen
     hopper's first 300k env steps)."""
+    rule: str = "p1"
+    """How a variant qualifies for a task's default (``decide``): p1 (final return within one paper std of P1's;
+    every confirming seed at --bar) or mean-bar (mean final return at --bar on the deciding seeds and on the
+    confirming ones: issue 37's bars for swimmer and hopper)."""
     name: str = "populations"
     """Result file name."""
     results_dir: str = str(RESULTS / "populations")
@@ -190,14 +194,21 @@ def aggregate(task: str, variant: str, runs: list[dict], bar: float | None = Non
             "source": runs[0].get("source", "this sweep")}
 
 
-def decide(rows: list[dict], confirmations: list[dict] = ()) -> dict[str, dict]:
-    """Per task: the cheapest finished variant (wall clock per run) whose final return is within one paper std
-    of P1's, with the P1 row it was held to; -> ``{task: {"chosen": row, "reference": row}}``.
+RULES = ("p1", "mean-bar")
 
-    ``confirmations``: rows of the same variants run on other seeds (a ``--name populations_confirm_<task>``
-    sweep with its ``--bar``). Where a task has any, only variants whose every confirming run's final return
-    reached the bar (``finals_at_bar`` n/n) qualify, and P1 itself: a default chosen on some seeds must hold on
-    seeds it was not chosen on, and the paper's schedule is what a task falls back to."""
+
+def decide(rows: list[dict], confirmations: list[dict] = (), rule: str = "p1") -> dict[str, dict]:
+    """Per task: the cheapest finished variant (wall clock per run) that qualifies, with the P1 row it was held to;
+    -> ``{task: {"chosen": row, "reference": row}}``. P1, the paper's schedule, always qualifies: it is what a task
+    falls back to.
+
+    ``rule`` "p1": a variant qualifies when its final return is within one paper std of P1's and, where the task has
+    ``confirmations`` (rows of the same variants run on other seeds: a ``--name populations_confirm_<task>`` sweep
+    with its ``--bar``), every confirming run's final return reached the bar (``finals_at_bar`` n/n). "mean-bar":
+    when its mean final return reaches its row's bar on the deciding seeds and, where the task has confirmations,
+    on the confirming seeds too (issue 37's bars for swimmer and hopper, e.g. >= 318 at 3M over the seeds)."""
+    if rule not in RULES:
+        raise ValueError(f"unknown decision rule {rule!r}; choose one of {', '.join(RULES)}")
     decisions = {}
     for task in dict.fromkeys(r["task"] for r in rows):
         task_rows = [r for r in rows if r["task"] == task]
@@ -205,18 +216,28 @@ def decide(rows: list[dict], confirmations: list[dict] = ()) -> dict[str, dict]:
         if reference is None:
             continue
         std = paper_number(task, "poligen")[1]
-        good = [r for r in task_rows if r["final_mean"] >= reference["final_mean"] - std
-                and r["finished"].split("/")[0] == r["finished"].split("/")[1]]
+        finished = [r for r in task_rows if _all(r["finished"])]
+        if rule == "p1":
+            good = [r for r in finished if r["final_mean"] >= reference["final_mean"] - std]
+        else:
+            good = [r for r in finished if r is reference or r["final_mean"] >= r["bar"]]
         checks = [c for c in confirmations if c["task"] == task]
         if checks:
-            held = {c["variant"] for c in checks if c["finals_at_bar"].split("/")[0] == c["finals_at_bar"].split("/")[1]}
+            held = {c["variant"] for c in checks
+                    if (_all(c["finals_at_bar"]) if rule == "p1" else _all(c["finished"]) and c["final_mean"] >= c["bar"])}
             good = [r for r in good if r["variant"] in held or r is reference]  # the paper's schedule needs none
         if not good:
             continue
         chosen = min(good, key=lambda r: r["wall_s_per_run"])
-        decisions[task] = {"chosen": chosen, "reference": reference, "paper_std": std,
+        decisions[task] = {"chosen": chosen, "reference": reference, "paper_std": std, "rule": rule,
                            "confirmed_by": [c for c in checks if c["variant"] == chosen["variant"]]}
     return decisions
+
+
+def _all(count: str) -> bool:
+    """``"n/n"`` (every run) -> True, ``"k/n"`` with k < n -> False."""
+    done, of = count.split("/")
+    return done == of
 
 
 def markdown(rows: list[dict], decisions: dict, cpu: str) -> str:
@@ -249,6 +270,8 @@ def main(settings: Settings) -> dict:
             raise SystemExit(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
     for variant in settings.variants:
         parse_variant(variant)
+    if settings.rule not in RULES:
+        raise SystemExit(f"unknown --rule {settings.rule!r}; choose one of {', '.join(RULES)}")
     runs = []
     for task in settings.tasks:
         for variant in settings.variants:
@@ -264,7 +287,7 @@ def main(settings: Settings) -> dict:
     rows = [aggregate(task, variant, group, settings.bar) for task in settings.tasks for variant in settings.variants
             if (group := [r for r in runs if r["task"] == task and r["variant"] == variant])]
     confirmations = [row for path in settings.confirmations for row in json.loads(Path(path).read_text())["table"]]
-    decisions = decide(rows, confirmations)
+    decisions = decide(rows, confirmations, settings.rule)
     print(table(rows, ["task", "variant", "seeds", "final_mean", "final_std", "final_evaluations", "reached",
                        "steps_to_bar", "wall_s_per_run", "updates_per_env_step", "finished"]))
     cpu, results = machine()["cpu"], Path(settings.results_dir)
