@@ -90,27 +90,50 @@ def test_an_iteration_asks_each_policy_for_its_own_command(monkeypatch):
     torch.testing.assert_close(asked[0], (best + 20.0 * torch.tensor([0.5, 5 / 6, 7 / 6, 1.5]))[None])
 
 
+RESULTS = Path(__file__).parents[1] / "bench/results/populations"
+HARD_TASKS = ("hopper", "swimmer")  # decided by issue 37's table, populations_hopper_swimmer.json
+
+
+def _assert_default_is(task: str, chosen_row: dict) -> None:
+    from bench.populations import parse_variant
+    chosen, default = parse_variant(chosen_row["variant"]), poligen.POPULATION_DEFAULTS[task]
+    assert default["num_envs"] == chosen["P"], task
+    if chosen["P"] > 1:
+        assert (default["spread"], default["updates_exponent"], default["batch_exponent"]) == (
+            chosen["spread"], chosen["alpha"], chosen["beta"]), task
+    assert Config(env=task).population == chosen["P"] and Config(env=task, schedule="paper").population == 1
+    paper = Config(env=task, schedule="paper").resolved()
+    for key in DEFAULTED_OPTIONS:  # what the chosen variant sets on top, else the paper's value
+        option, = poligen.RESOLVED_FROM[key]
+        assert default[key] == chosen["changes"].get(option, paper[key]), (task, key)
+
+
 def test_population_defaults_are_the_choices_of_the_committed_grid():
-    """DEFAULT P, spread, update exponent and command input per task are what bench.populations decides from the
-    committed grid (populations.json, seeds 0-4) and its confirmations on other seeds (populations_confirm_*.json)."""
-    from bench.populations import decide, parse_variant
-    results = Path(__file__).parents[1] / "bench/results/populations"
-    rows = json.loads((results / "populations.json").read_text())["table"]
-    confirmations = [row for path in sorted(results.glob("populations_confirm_*.json"))
+    """DEFAULT P, spread, update exponent and command input of the easy tasks are what bench.populations decides
+    from the committed grid (populations.json, seeds 0-4) and its confirmations on other seeds
+    (populations_confirm_*.json)."""
+    from bench.populations import decide
+    rows = json.loads((RESULTS / "populations.json").read_text())["table"]
+    confirmations = [row for path in sorted(RESULTS.glob("populations_confirm_*.json"))
                      for row in json.loads(path.read_text())["table"]]
-    decisions = decide(rows, confirmations)
-    assert {"inverted_pendulum", "mountain_car"} <= {c["task"] for c in confirmations} <= set(decisions)
+    decisions = decide([r for r in rows if r["task"] not in HARD_TASKS], confirmations)
+    assert {"inverted_pendulum", "mountain_car"} <= set(decisions)
     for task, decision in decisions.items():
-        chosen, default = parse_variant(decision["chosen"]["variant"]), poligen.POPULATION_DEFAULTS[task]
-        assert default["num_envs"] == chosen["P"], task
-        if chosen["P"] > 1:
-            assert (default["spread"], default["updates_exponent"], default["batch_exponent"]) == (
-                chosen["spread"], chosen["alpha"], chosen["beta"]), task
-        assert Config(env=task).population == chosen["P"] and Config(env=task, schedule="paper").population == 1
-        for key in DEFAULTED_OPTIONS:  # what the chosen variant sets on top, else the paper's value
-            option, = poligen.RESOLVED_FROM[key]
-            assert default[key] == chosen["changes"].get(option, Config(env=task, schedule="paper").resolved()[key]), (
-                task, key)
+        _assert_default_is(task, decision["chosen"])
+
+
+def test_hopper_and_swimmer_defaults_are_the_choices_of_their_table():
+    """Hopper's and swimmer's defaults are what bench.populations decides by issue 37's bars (--rule mean-bar: the
+    mean final return at 3M at the bar on the deciding seeds 0-4 and on the confirming seeds 5-9) from
+    populations_hopper_swimmer.json and populations_confirm_hopper_swimmer.json."""
+    from bench.populations import decide
+    table = json.loads((RESULTS / "populations_hopper_swimmer.json").read_text())
+    confirmations = json.loads((RESULTS / "populations_confirm_hopper_swimmer.json").read_text())["table"]
+    assert table["settings"]["rule"] == "mean-bar" and all(r["seeds"] >= 5 for r in confirmations)
+    decisions = decide(table["table"], confirmations, "mean-bar")
+    assert set(decisions) == set(HARD_TASKS)
+    for task, decision in decisions.items():
+        _assert_default_is(task, decision["chosen"])
 
 
 DEFAULTED_OPTIONS = ("command_input", "generator_updates_per_episode", "evaluator_updates_per_episode",

@@ -189,3 +189,29 @@ def test_a_best_rank_outside_1_to_p_is_one_line(rank):
 
     with pytest.raises(ValueError, match=rf"--command.best-rank must be between 1 and P = 3 \(--num-envs\), got {rank}"):
         _cfg(command=CommandConfig(best_rank=rank)).validate()
+
+
+def test_best_window_forgets_returns_older_than_its_iterations():
+    """--command.best-window 2: the best return is the highest over the last two iterations only (of each one's
+    best-rank-th highest), so a lucky return stops setting the commands two iterations later."""
+    from fastgen.poligen.settings import CommandConfig
+
+    states = {(window, rank): trainer.init(_cfg(num_envs=4, command=CommandConfig(best_window=window, best_rank=rank)))
+              for window, rank in ((0, 1), (2, 1), (2, 2))}
+    theta = torch.zeros(4, states[0, 1].buffer.params.shape[1])
+    expected = [([5, 40, 10, 30], (40, 40, 30)), ([100, 1, 2, 3], (100, 100, 30)), ([50, 45, 0, 0], (100, 100, 45)),
+                ([1, 2, 3, 4], (100, 50, 45)), ([0, 0, 0, 1], (100, 4, 3))]
+    for returns, bests in expected:
+        for state in states.values():
+            trainer.record(state, theta, _episodes(returns))
+        assert tuple(s.best_return for s in states.values()) == bests
+    assert states[2, 1].command == 4 + 20 and trainer.eval_command(states[2, 2]) == 3
+
+
+@pytest.mark.parametrize("window", [-1, 17])
+def test_a_best_window_beyond_the_buffer_is_one_line(window):
+    from fastgen.poligen.settings import CommandConfig
+
+    with pytest.raises(ValueError, match=rf"--command.best-window must be 0 \(every iteration\) or 1 .. 16 "
+                                         rf"\(x P = 3 within --buffer.size 50\), got {window}"):
+        _cfg(command=CommandConfig(best_window=window)).validate()

@@ -186,6 +186,13 @@ class ReplayBuffer:
         slots = (torch.arange(first_stamp, self.stored + 1, device=self.params.device) - 1) % self.capacity
         return self.params[slots], self.returns[slots]
 
+    def returns_since(self, first_stamp: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns ``[n]`` of the entries ``entries(first_stamp)`` returns and their blocks' first stamps ``[n]``,
+        without gathering their params."""
+        first_stamp = max(first_stamp, self.stored - len(self) + 1)
+        slots = (torch.arange(first_stamp, self.stored + 1, device=self.params.device) - 1) % self.capacity
+        return self.returns[slots], self.blocks[slots]
+
     def block_starts(self, first_stamp: int) -> torch.Tensor:
         """The block of each entry ``entries(first_stamp)`` returns, as its block's first stamp ``[n]``."""
         first_stamp = max(first_stamp, self.stored - len(self) + 1)

@@ -114,6 +114,11 @@ class CommandConfig:
     of P noisy policies is a lucky draw that the generator cannot yet reproduce, and every later command asks for
     more than its training data holds (docs/results/populations.md, "Hopper's commands run ahead of its
     generator")."""
+    best_window: int = 0
+    """Take the best training return (as --command.best-rank says) over the last this many iterations only, so that
+    a lucky return the generator never reproduces stops setting every command once it is this many iterations old
+    (docs/results/populations.md, "Hopper's commands run ahead of its generator"); 0: over every iteration, the
+    paper's "best so far". Read from the replay buffer: needs best-window x P <= --buffer.size."""
     spread: float | None = None
     """P > 1: policy i of an iteration is asked for best + drive x u_i, u_i evenly spaced over
     [1 - spread, 1 + spread] (1: over [0, 2]), so one iteration probes the frontier at P points;
@@ -259,6 +264,10 @@ def validate(cfg) -> None:
     if not 1 <= cfg.command.best_rank <= population(cfg):
         raise ValueError(f"--command.best-rank must be between 1 and P = {population(cfg)} (--num-envs), got "
                          f"{cfg.command.best_rank}")
+    window = cfg.command.best_window
+    if not 0 <= window * population(cfg) <= cfg.buffer.size:
+        raise ValueError(f"--command.best-window must be 0 (every iteration) or 1 .. {cfg.buffer.size // population(cfg)} "
+                         f"(x P = {population(cfg)} within --buffer.size {cfg.buffer.size}), got {window}")
     if not 0 <= cfg.buffer.archive_share < 1:
         raise ValueError(f"--buffer.archive-share must be in [0, 1), got {cfg.buffer.archive_share}")
     width = cfg.generator.command_width

@@ -187,20 +187,32 @@ def _commands(states: list[TrainState]) -> torch.Tensor:
 
 
 def record(state: TrainState, theta: torch.Tensor, result: envs.RolloutResult) -> np.ndarray:
-    """Book an iteration's episodes: buffer, observation statistics, best return (the highest so far of each
-    iteration's ``--command.best-rank``-th highest), counters; -> returns ``[P]``."""
+    """Book an iteration's episodes: buffer, observation statistics, best return (the highest so far, or over the
+    last ``--command.best-window`` iterations, of each iteration's ``--command.best-rank``-th highest), counters;
+    -> returns ``[P]``."""
     returns = result.returns_no_bonus if state.cfg.command.bonus_free else result.returns
     if not np.isfinite(returns).all():
         raise TrainingError(f"non-finite training return at env step {state.env_steps}: {returns[~np.isfinite(returns)][:3]}")
     state.buffer.add(theta, torch.as_tensor(returns, dtype=torch.float32, device=state.device))
     state.obs_stats.update(result.obs_count, result.obs_sum, result.obs_sumsq)
-    rank = state.cfg.command.best_rank
-    top = float(np.partition(returns, -rank)[-rank])  # this iteration's rank-th highest return
-    state.best_return = max(top, -math.inf if state.best_return is None else state.best_return)
+    rank, window = state.cfg.command.best_rank, state.cfg.command.best_window
+    if window:
+        state.best_return = windowed_best(state.buffer, window * len(returns), rank)
+    else:
+        top = float(np.partition(returns, -rank)[-rank])  # this iteration's rank-th highest return
+        state.best_return = max(top, -math.inf if state.best_return is None else state.best_return)
     state.env_steps += result.obs_count
     state.episodes += theta.shape[0]
     state.iterations += 1
     return returns
+
+
+def windowed_best(buffer: ReplayBuffer, entries: int, rank: int) -> float:
+    """The highest, over the iterations (buffer blocks) among the newest ``entries`` entries, of each iteration's
+    ``rank``-th highest return (``--command.best-window``)."""
+    returns, blocks = buffer.returns_since(buffer.stored - entries + 1)
+    tops = [torch.topk(returns[blocks == block], rank).values[-1] for block in torch.unique(blocks)]
+    return float(torch.stack(tops).max())
 
 
 def check_losses(state: TrainState, evaluator_loss: float, generator_loss: float) -> None:
