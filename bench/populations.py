@@ -205,8 +205,9 @@ def decide(rows: list[dict], confirmations: list[dict] = (), rule: str = "p1") -
     ``rule`` "p1": a variant qualifies when its final return is within one paper std of P1's and, where the task has
     ``confirmations`` (rows of the same variants run on other seeds: a ``--name populations_confirm_<task>`` sweep
     with its ``--bar``), every confirming run's final return reached the bar (``finals_at_bar`` n/n). "mean-bar":
-    when its mean final return reaches its row's bar on the deciding seeds and, where the task has confirmations,
-    on the confirming seeds too (issue 37's bars for swimmer and hopper, e.g. >= 318 at 3M over the seeds)."""
+    when its mean final return over at least 3 finished seeds reaches its row's bar on the deciding seeds and, where
+    the task has confirmations, on at least 3 finished confirming seeds too (issue 37's bars for swimmer and hopper,
+    e.g. >= 318 at 3M over >= 3 seeds)."""
     if rule not in RULES:
         raise ValueError(f"unknown decision rule {rule!r}; choose one of {', '.join(RULES)}")
     decisions = {}
@@ -220,11 +221,12 @@ def decide(rows: list[dict], confirmations: list[dict] = (), rule: str = "p1") -
         if rule == "p1":
             good = [r for r in finished if r["final_mean"] >= reference["final_mean"] - std]
         else:
-            good = [r for r in finished if r is reference or r["final_mean"] >= r["bar"]]
+            good = [r for r in finished if r is reference or r["seeds"] >= 3 and r["final_mean"] >= r["bar"]]
         checks = [c for c in confirmations if c["task"] == task]
         if checks:
             held = {c["variant"] for c in checks
-                    if (_all(c["finals_at_bar"]) if rule == "p1" else _all(c["finished"]) and c["final_mean"] >= c["bar"])}
+                    if (_all(c["finals_at_bar"]) if rule == "p1"
+                        else c["seeds"] >= 3 and _all(c["finished"]) and c["final_mean"] >= c["bar"])}
             good = [r for r in good if r["variant"] in held or r is reference]  # the paper's schedule needs none
         if not good:
             continue

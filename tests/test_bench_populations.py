@@ -89,14 +89,17 @@ def test_a_variant_that_fails_its_confirmation_leaves_the_task_on_p1():
 def test_the_mean_bar_rule_holds_deciding_and_confirming_seeds_to_the_bar():
     """--rule mean-bar (issue 37's bars): a variant needs its mean final return at the bar on the deciding seeds and
     on the confirming ones; one confirming seed below it does not sink a variant whose mean is above."""
-    def row(variant, final, wall, finished="5/5"):
+    def row(variant, final, wall, finished="5/5", seeds=5):
         return {"task": "swimmer", "variant": variant, "final_mean": final, "finished": finished, "bar": 318.0,
-                "wall_s_per_run": wall, "finals_at_bar": "0/5"}
+                "wall_s_per_run": wall, "finals_at_bar": "0/5", "seeds": seeds}
     rows = [row("P1", 309.5, 11_946), row("cheap", 312.1, 792), row("dear", 321.8, 1_400)]
     assert populations.decide(rows, rule="mean-bar")["swimmer"]["chosen"]["variant"] == "dear"  # cheap is below 318
     assert populations.decide(rows, [row("dear", 326.9, 1_400)], "mean-bar")["swimmer"]["chosen"]["variant"] == "dear"
-    for failed in (row("dear", 317.0, 1_400), row("dear", 330.0, 1_400, finished="4/5")):
+    for failed in (row("dear", 317.0, 1_400), row("dear", 330.0, 1_400, finished="4/5"),
+                   row("dear", 330.0, 1_400, finished="2/2", seeds=2)):  # fewer than 3 confirming seeds
         assert populations.decide(rows, [failed], "mean-bar")["swimmer"]["chosen"]["variant"] == "P1"
+    two_seeds = [rows[0], row("dear", 321.8, 1_400, finished="2/2", seeds=2)]
+    assert populations.decide(two_seeds, rule="mean-bar")["swimmer"]["chosen"]["variant"] == "P1"
     assert populations.decide(rows)["swimmer"]["chosen"]["variant"] == "cheap"  # the p1 rule: within one std of P1
     with pytest.raises(ValueError, match="unknown decision rule 'median'; choose one of p1, mean-bar"):
         populations.decide(rows, rule="median")
