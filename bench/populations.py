@@ -232,7 +232,8 @@ def decide(rows: list[dict], confirmations: list[dict] = (), rule: str = "p1") -
             continue
         chosen = min(good, key=lambda r: r["wall_s_per_run"])
         decisions[task] = {"chosen": chosen, "reference": reference, "paper_std": std, "rule": rule,
-                           "confirmed_by": [c for c in checks if c["variant"] == chosen["variant"]]}
+                           "confirmed_by": [c for c in checks if c["variant"] == chosen["variant"]],
+                           "confirmations": checks}
     return decisions
 
 
@@ -260,9 +261,16 @@ def markdown(rows: list[dict], decisions: dict, cpu: str) -> str:
     lines.append("")
     for task, d in decisions.items():
         c, ref = d["chosen"], d["reference"]
-        lines.append(f"- {task}: cheapest variant within one paper std ({d['paper_std']:g}) of P1's "
-                     f"{ref['final_mean']:.1f}: **{c['variant']}** ({c['final_mean']:.1f} +- {c['final_std']:.1f}, "
-                     f"{c['wall_s_per_run']:.0f} s per run, {c['updates_per_env_step']:.3f} updates per env step).")
+        rule = (f"within one paper std ({d['paper_std']:g}) of P1's {ref['final_mean']:.1f}" if d["rule"] == "p1" else
+                "whose mean final return reaches the bar on >= 3 deciding seeds and, where confirmed, on >= 3 "
+                "confirming seeds (else P1)")
+        if d.get("confirmations"):
+            rule += "; confirming runs: " + "; ".join(f"{r['variant']} {r['final_mean']:.1f} +- {r['final_std']:.1f} over "
+                                                      f"{r['seeds']} seeds ({r['finished']} finished)"
+                                                      for r in d["confirmations"])
+        lines.append(f"- {task}: cheapest variant {rule}: **{c['variant']}** ({c['final_mean']:.1f} +- "
+                     f"{c['final_std']:.1f}, {c['wall_s_per_run']:.0f} s per run, {c['updates_per_env_step']:.3f} updates "
+                     "per env step).")
     return "\n".join(lines) + "\n"
 
 
