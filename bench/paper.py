@@ -247,7 +247,7 @@ def aggregate(task: str, variant: str, runs: list[dict], resamples: int) -> dict
 def plot(task: str, groups: dict[str, list[dict]], settings: Settings, path: Path) -> None:
     plt = extras.pyplot("bench.paper")
     rng = np.random.default_rng(0)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4 + 0.2 * len(groups)))
     for variant, runs in groups.items():
         for ax, key in zip(axes, ("env_steps", "wall_s")):
             grid, values = curves(runs, key)
@@ -259,9 +259,10 @@ def plot(task: str, groups: dict[str, list[dict]], settings: Settings, path: Pat
         ax.set_xlabel(label)
         ax.set_ylabel("evaluation return")
     axes[1].set_xscale("symlog", linthresh=10)
-    axes[0].legend(fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()  # below both panels: variant names can be long
+    fig.legend(handles, labels, loc="lower center", fontsize=8, frameon=False)
     fig.suptitle(f"{task}: mean over seeds, 95% bootstrap CI (shaded), where every seed's run got that far")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.05 * len(labels) / (1 + 0.05 * len(groups)), 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
