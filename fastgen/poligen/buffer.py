@@ -182,21 +182,23 @@ class ReplayBuffer:
 
     def entries(self, first_stamp: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Entries with stamps ``first_stamp .. stored`` (still held) -> ``(params, returns)`` in stamp order."""
-        first_stamp = max(first_stamp, self.stored - len(self) + 1)
-        slots = (torch.arange(first_stamp, self.stored + 1, device=self.params.device) - 1) % self.capacity
+        slots = self._slots_since(first_stamp)
         return self.params[slots], self.returns[slots]
+
+    def _slots_since(self, first_stamp: int) -> torch.Tensor:
+        """Slots of the entries with stamps ``first_stamp .. stored`` still held, in stamp order ``[n]``."""
+        first_stamp = max(first_stamp, self.stored - len(self) + 1)
+        return (torch.arange(first_stamp, self.stored + 1, device=self.params.device) - 1) % self.capacity
 
     def returns_since(self, first_stamp: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns ``[n]`` of the entries ``entries(first_stamp)`` returns and their blocks' first stamps ``[n]``,
         without gathering their params."""
-        first_stamp = max(first_stamp, self.stored - len(self) + 1)
-        slots = (torch.arange(first_stamp, self.stored + 1, device=self.params.device) - 1) % self.capacity
+        slots = self._slots_since(first_stamp)
         return self.returns[slots], self.blocks[slots]
 
     def block_starts(self, first_stamp: int) -> torch.Tensor:
         """The block of each entry ``entries(first_stamp)`` returns, as its block's first stamp ``[n]``."""
-        first_stamp = max(first_stamp, self.stored - len(self) + 1)
-        slots = (torch.arange(first_stamp, self.stored + 1, device=self.params.device) - 1) % self.capacity
+        slots = self._slots_since(first_stamp)
         return self.blocks[slots]
 
     def restore(self, params: torch.Tensor, returns: torch.Tensor, stored: int,
