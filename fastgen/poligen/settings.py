@@ -11,7 +11,7 @@ from fastgen.poligen.generator import COMMAND_INPUTS, NOISE_LAYOUTS
 
 # PoliGen's population defaults per task: P (--num-envs), its --command.spread and --scaling exponents (used
 # with any P > 1), the command input, the evaluator's and generator's updates per episode, the return archive and
-# the noise layout (used whenever --schedule is not paper). Chosen by bench/results/populations/populations.md
+# the noise layout and the best-return window (used whenever --schedule is not paper). Chosen by bench/results/populations/populations.md
 # (AMD EPYC, 2 cores, seeds 0-4; rule: the cheapest setting whose final return is at most one paper std below the
 # paper's P = 1 schedule run here) and confirmed on seeds 5-9 (populations_confirm_<task>.md: every final return at the bar):
 #   inverted_pendulum  P = 64, spread 1, updates x P^0.5: 1000 +- 0 (P = 1: 966 +- 67), ~4 min per run;
@@ -31,7 +31,8 @@ from fastgen.poligen.generator import COMMAND_INPUTS, NOISE_LAYOUTS
 # Every option a population default sets, at the paper's value (what --schedule paper resolves them to):
 _PAPER_SCHEDULE = {"num_envs": 1, "spread": 1.0, "updates_exponent": 0.5, "batch_exponent": 0.0,
                    "command_input": "linear", "generator_updates_per_episode": 20.0,
-                   "evaluator_updates_per_episode": 5.0, "archive_buckets": 0, "noise_layout": "flat"}
+                   "evaluator_updates_per_episode": 5.0, "archive_buckets": 0, "noise_layout": "flat",
+                   "best_window": 0}
 POPULATION_DEFAULTS = {
     "inverted_pendulum": {**_PAPER_SCHEDULE, "num_envs": 64},
     "mountain_car": {**_PAPER_SCHEDULE, "num_envs": 8},
@@ -116,11 +117,12 @@ class CommandConfig:
     of P noisy policies is a lucky draw that the generator cannot yet reproduce, and every later command asks for
     more than its training data holds (docs/results/populations.md, "Hopper's commands run ahead of its
     generator")."""
-    best_window: int = 0
+    best_window: int | None = None
     """Take the best training return (as --command.best-rank says) over the last this many iterations only, so that
     a lucky return the generator never reproduces stops setting every command once it is this many iterations old
     (docs/results/populations.md, "Hopper's commands run ahead of its generator"); 0: over every iteration, the
-    paper's "best so far". Read from the replay buffer: needs best-window x P <= --buffer.size."""
+    paper's "best so far" (the default under --schedule paper; else the task's population default). Read from the
+    replay buffer: needs best-window x P <= --buffer.size."""
     spread: float | None = None
     """P > 1: policy i of an iteration is asked for best + drive x u_i, u_i evenly spaced over
     [1 - spread, 1 + spread] (1: over [0, 2]), so one iteration probes the frontier at P points;
@@ -168,7 +170,8 @@ RESOLVED_FROM = {"population": ("num_envs", "schedule"), "update_counts": ("scal
                  "command_input": ("generator.command_input",),
                  "evaluator_updates_per_episode": ("evaluator.updates_per_episode",),
                  "generator_updates_per_episode": ("generator.updates_per_episode",),
-                 "archive_buckets": ("buffer.archive_buckets",), "noise_layout": ("generator.noise_layout",)}
+                 "archive_buckets": ("buffer.archive_buckets",), "noise_layout": ("generator.noise_layout",),
+                 "best_window": ("command.best_window",)}
 
 
 def population(cfg) -> int:
@@ -200,6 +203,11 @@ def noise_layout(cfg) -> str:
     return _default(cfg, cfg.generator.noise_layout, "noise_layout")
 
 
+def best_window(cfg) -> int:
+    """Iterations the best training return is taken over, 0 for every iteration (--command.best-window)."""
+    return _default(cfg, cfg.command.best_window, "best_window")
+
+
 def archive_buckets(cfg) -> int:
     """Return buckets of the buffer's archive, 0 for none (--buffer.archive-buckets)."""
     return _default(cfg, cfg.buffer.archive_buckets, "archive_buckets")
@@ -229,7 +237,7 @@ def resolved(cfg) -> dict:
     return {"population": population(cfg), "update_counts": list(update_counts(cfg)), "batch_size": batch_size(cfg),
             "command_spread": command_spread(cfg), "command_input": command_input(cfg),
             "evaluator_updates_per_episode": evaluator, "generator_updates_per_episode": generator,
-            "archive_buckets": archive_buckets(cfg), "noise_layout": noise_layout(cfg)}
+            "archive_buckets": archive_buckets(cfg), "noise_layout": noise_layout(cfg), "best_window": best_window(cfg)}
 
 
 def validate(cfg) -> None:
@@ -266,7 +274,7 @@ def validate(cfg) -> None:
     if not 1 <= cfg.command.best_rank <= population(cfg):
         raise ValueError(f"--command.best-rank must be between 1 and P = {population(cfg)} (--num-envs), got "
                          f"{cfg.command.best_rank}")
-    window = cfg.command.best_window
+    window = best_window(cfg)
     if not 0 <= window * population(cfg) <= cfg.buffer.size:
         raise ValueError(f"--command.best-window must be 0 (every iteration) or 1 .. {cfg.buffer.size // population(cfg)} "
                          f"(x P = {population(cfg)} within --buffer.size {cfg.buffer.size}), got {window}")

@@ -195,7 +195,7 @@ def record(state: TrainState, theta: torch.Tensor, result: envs.RolloutResult) -
         raise TrainingError(f"non-finite training return at env step {state.env_steps}: {returns[~np.isfinite(returns)][:3]}")
     state.buffer.add(theta, torch.as_tensor(returns, dtype=torch.float32, device=state.device))
     state.obs_stats.update(result.obs_count, result.obs_sum, result.obs_sumsq)
-    rank, window = state.cfg.command.best_rank, state.cfg.command.best_window
+    rank, window = state.cfg.command.best_rank, settings.best_window(state.cfg)
     if window:
         state.best_return = windowed_best(state.buffer, window * len(returns), rank)
     else:
