@@ -12,8 +12,9 @@ from fastgen.poligen.generator import COMMAND_INPUTS, NOISE_LAYOUTS
 # PoliGen's population defaults per task: P (--num-envs), its --command.spread and --scaling exponents (used
 # with any P > 1), the command input, the evaluator's and generator's updates per episode, the return archive, the
 # noise layout and the best-return window (used whenever --schedule is not paper). Chosen by
-# bench/results/populations/populations.md (AMD EPYC, 2 cores, seeds 0-4; rule: the cheapest setting whose final return is at most one paper std below the
-# paper's P = 1 schedule run here) and confirmed on seeds 5-9 (populations_confirm_<task>.md: every final return at the bar):
+# bench/results/populations/populations.md (AMD EPYC, 2 cores, seeds 0-4; rule: the cheapest setting whose final
+# return is at most one paper std below the paper's P = 1 schedule run here) and confirmed on seeds 5-9
+# (populations_confirm_<task>.md: every final return at the bar):
 #   inverted_pendulum  P = 64, spread 1, updates x P^0.5: 1000 +- 0 (P = 1: 966 +- 67), ~4 min per run;
 #                      seeds 5-9: 1000 +- 0, 5/5 >= 940
 #   mountain_car       P = 8, spread 1, updates x P^0.5: 93.5 +- 0.4 (P = 1: 92.9 +- 0.7), ~3 min per run;
