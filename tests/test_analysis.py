@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -280,3 +281,48 @@ def test_noise_scale_bad_input_is_one_line(mc_run):
     from bench import noise_scale
     with pytest.raises(ValueError, match=r"--noise must be one or more scales > 0, got \(0.0,\)"):
         noise_scale.main([str(mc_run), "--noise", "0"])
+
+
+def test_command_sweeps_band_metrics_by_hand():
+    from bench.command_sweeps import band_metrics
+
+    got = band_metrics(np.array([0.0, 50.0, 100.0, 200.0]), np.array([10.0, 40.0, 130.0, 0.0]), 20.0, 150.0)
+    assert got == pytest.approx({"band_commands": 2, "band_mae": 20.0, "band_signed_error": 10.0, "band_spearman": 1.0})
+    with pytest.raises(ValueError, match=r"no command of the sweep lies in the band \[300.0, 400.0\]"):
+        band_metrics(np.array([0.0, 50.0]), np.array([0.0, 50.0]), 300.0, 400.0)
+
+
+def _sweep_json(path: Path, achieved: list[float], run_dir: str) -> str:
+    path.write_text(json.dumps({"run_dir": run_dir, "env": "swimmer", "env_steps": 3000, "commands": [0, 50, 100, 150],
+                                "achieved_mean": achieved, "spearman": 0.5, "mean_abs_error": 7.0,
+                                "achievable_commands": 4}))
+    return str(path)
+
+
+def test_command_sweeps_summarises_each_label_over_its_sweeps(tmp_path):
+    from bench import command_sweeps
+
+    a0 = _sweep_json(tmp_path / "a0.json", [0, 60, 90, 150], "runs/a-seed0")  # band errors +10, -10
+    a1 = _sweep_json(tmp_path / "a1.json", [0, 20, 70, 150], "runs/a-seed1")  # -30, -30
+    b0 = _sweep_json(tmp_path / "b0.json", [0, -10, -10, 150], "runs/b-seed0")  # -60, -110
+    result = command_sweeps.main([f"archive={a0}", f"archive={a1}", f"plain={b0}", "--band", "20", "120",
+                                  "--name", "t", "--out", str(tmp_path)])
+    assert [(s["label"], s["sweeps"]) for s in result["summary"]] == [("archive", 2), ("plain", 1)]
+    assert result["summary"][0]["band_mae"] == "20.00 +- 10.00"  # seeds 10 and 30
+    assert result["summary"][0]["band_signed_error"] == "-15.00 +- 15.00"
+    assert result["summary"][1]["band_signed_error"] == "-85.00 +- 0.00"
+    assert result["summary"][1]["band_spearman"] == "nan"  # constant achieved return: no rank order
+    assert all((tmp_path / f"t.{ext}").stat().st_size > 0 for ext in ("json", "md", "png"))
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["nolabel.json"], "a sweep must be LABEL=PATH"),
+    (["a=missing.json"], "no sweep JSON at 'missing.json' (label 'a')"),
+    (["a={a}", "--band", "100", "20"], "--band must be LOW HIGH with HIGH > LOW, got 100.0 20.0"),
+])
+def test_command_sweeps_bad_input_is_one_line(tmp_path, args, fragment):
+    from bench import command_sweeps
+
+    a = _sweep_json(tmp_path / "a.json", [0, 50, 100, 150], "runs/a")
+    with pytest.raises(SystemExit, match=re.escape(fragment)):
+        command_sweeps.main([arg.format(a=a) for arg in args] + ["--out", str(tmp_path)])
