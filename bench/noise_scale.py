@@ -15,7 +15,9 @@ and of its noise-free centre ``G(c_i)`` from the same start (same reset key), wi
 sigma / 8). Returns are the kind the run trained on (hopper: bonus-free).
 
 Per (run, snapshot, noise): the centres' mean return, the noisy policies' mean, 90th percentile, second highest
-and highest, and the share that beat their own centre from the same start. Writes
+and highest, and the share that beat their own centre from the same start. With ``--final``, each run's final
+checkpoint too, with what its evaluator predicts: the mean of V(theta) - return over the centres and over the
+noisy policies (the evaluator learns only from noisy ones; does it rate the generator's own policies as well?). Writes
 ``bench/results/analysis/noise_scale_<task>.{json,md,png}``.
 """
 
@@ -49,6 +51,9 @@ class Options:
     """Noise layouts (--generator.noise-layout): flat (sigma per weight) and fan-in (sigma x 2 / sqrt(fan-in))."""
     population: int = 64
     """Policies per iteration P."""
+    final: bool = False
+    """Measure each run's final checkpoint as well (snapshot "final"), with its evaluator's predictions: how far
+    V(theta) lies above the true return for the centres and for the noisy policies (snapshots keep no evaluator)."""
     seed: int = 0
     """Seed of eps and of the episodes' starts."""
     out: str = str(RESULTS / "analysis")
@@ -76,8 +81,15 @@ def summarise(centre: np.ndarray, noisy: np.ndarray) -> dict:
             "noisy_max": float(ranked[-1]), "beats_centre": float((noisy > centre).mean())}
 
 
-def measure_snapshot(run: trained_run.Trained, options: Options, key: jax.Array) -> list[dict]:
-    """Every noise row of one snapshot (its generator and statistics already in ``run``)."""
+def overrated(run: trained_run.Trained, params: torch.Tensor, returns: np.ndarray) -> float:
+    """Mean of V(theta) - the true return over the policies ``params [N, D]`` with returns ``[N]``."""
+    with torch.no_grad():
+        return float((run.evaluator(params).numpy() - returns).mean())
+
+
+def measure_snapshot(run: trained_run.Trained, options: Options, key: jax.Array, evaluator: bool = False) -> list[dict]:
+    """Every noise row of one snapshot (its generator and statistics already in ``run``); ``evaluator``: ``run``'s
+    evaluator is of the same moment, and its over-rating of centres and noisy policies is added."""
     cfg = run.cfg
     best = run.best_return if run.best_return is not None else cfg.command.first
     commands = population_commands(best, cfg.command.drive, poligen_settings.command_spread(cfg), options.population)
@@ -91,6 +103,9 @@ def measure_snapshot(run: trained_run.Trained, options: Options, key: jax.Array)
             noisy = achieved_returns(run, centre_params + noise, 1, "cpu", key)[:, 0]
             rows.append({"sigma": sigma, "layout": layout, "noise_rms": float(noise.pow(2).mean().sqrt()),
                          **summarise(centre, noisy)})
+            if evaluator:
+                rows[-1].update(centre_overrated=overrated(run, centre_params, centre),
+                                noisy_overrated=overrated(run, centre_params + noise, noisy))
     return rows
 
 
@@ -104,12 +119,13 @@ def measure(options: Options) -> dict:
         if final.cfg.env != task:
             raise ValueError(f"{run_dir} trained {final.cfg.env}, the runs before it {task}: one task per table")
         kept = {s["k"]: s for s in snapshots.load_all(Path(run_dir))}
-        for k in options.snapshots:
-            if k not in kept:
+        moments = [(k, kept.get(k)) for k in options.snapshots] + ([("final", None)] if options.final else [])
+        for k, snapshot in moments:
+            if k != "final" and snapshot is None:
                 print(f"{run_dir}: no snapshot {k} (has {sorted(kept)}), skipped")
                 continue
-            run = final.with_snapshot(kept[k])
-            for row in measure_snapshot(run, options, key):
+            run = final if k == "final" else final.with_snapshot(snapshot)
+            for row in measure_snapshot(run, options, key, evaluator=k == "final"):
                 rows.append({"run": Path(run_dir).name, "seed": final.cfg.seed, "snapshot": k,
                              "env_steps": run.env_steps, "best_return": run.best_return, **row})
                 print(table([rows[-1]], COLUMNS), flush=True)
@@ -134,7 +150,8 @@ def summary(rows: list[dict]) -> list[dict]:
 SUMMARY_COLUMNS = ["sigma", "layout", "cases", "mean_minus_centre", "p90_minus_centre", "second_minus_centre",
                    "max_minus_centre", "beats_centre"]
 COLUMNS = ["seed", "snapshot", "env_steps", "best_return", "sigma", "layout", "noise_rms", "centre_mean",
-           "noisy_mean", "noisy_p90", "noisy_second", "noisy_max", "beats_centre"]
+           "noisy_mean", "noisy_p90", "noisy_second", "noisy_max", "beats_centre", "centre_overrated",
+           "noisy_overrated"]
 
 
 def plot(result: dict, path: Path) -> None:
@@ -144,7 +161,7 @@ def plot(result: dict, path: Path) -> None:
 
     rows = result["rows"]
     runs = list(dict.fromkeys(r["run"] for r in rows))
-    snaps = sorted({r["snapshot"] for r in rows})
+    snaps = sorted({r["snapshot"] for r in rows}, key=lambda k: (k == "final", 0 if k == "final" else k))
     fig, axes = plt.subplots(len(runs), len(snaps), figsize=(3.6 * len(snaps), 3.0 * len(runs)), squeeze=False)
     for i, run in enumerate(runs):
         for j, k in enumerate(snaps):

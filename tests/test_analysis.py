@@ -7,6 +7,7 @@ import shutil
 import warnings
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 import torch
@@ -275,6 +276,25 @@ def test_noise_scale_draws_the_runs_population_at_each_scale_and_layout(mc_run, 
         assert row["noisy_mean"] == pytest.approx(row["centre_mean"], abs=1e-3)
     assert [s["cases"] for s in real["summary"]] == [2, 2]
     assert (tmp_path / "noise_scale_mountain_car.png").exists() and (tmp_path / "noise_scale_mountain_car.md").exists()
+
+
+def test_noise_scale_final_adds_the_evaluators_error_on_centres_and_noisy_policies(mc_run, tmp_path):
+    from bench import noise_scale
+    from fastgen.sweep import achieved_returns
+
+    result = noise_scale.main([str(mc_run), "--snapshots", "1", "--final", "--noise", "0.1", "--layouts", "flat",
+                               "--population", "4", "--out", str(tmp_path)])
+    snapshot, final = result["rows"]
+    assert (snapshot["snapshot"], final["snapshot"]) == (1, "final") and "centre_overrated" not in snapshot
+    run = trained.load(mc_run)  # by hand: V(G(c_i)) - the return of G(c_i), the commands as the benchmark drew them
+    commands = noise_scale.population_commands(run.best_return, run.cfg.command.drive, 1.0, 4)
+    params = run.policies(commands)
+    returns = achieved_returns(run, params, 1, "cpu", jax.random.key(0))[:, 0]
+    with torch.no_grad():
+        expected = float((run.evaluator(params).numpy() - returns).mean())
+    assert final["centre_overrated"] == pytest.approx(expected, rel=1e-5)
+    assert final["centre_mean"] == pytest.approx(float(returns.mean()), rel=1e-6)
+    assert np.isfinite(final["noisy_overrated"]) and final["noisy_overrated"] != final["centre_overrated"]
 
 
 def test_noise_scale_bad_input_is_one_line(mc_run):

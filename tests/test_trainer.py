@@ -215,3 +215,34 @@ def test_a_best_window_beyond_the_buffer_is_one_line(window):
     with pytest.raises(ValueError, match=rf"--command.best-window must be 0 \(every iteration\) or 1 .. 16 "
                                          rf"\(x P = 3 within --buffer.size 50\), got {window}"):
         _cfg(command=CommandConfig(best_window=window)).validate()
+
+
+def test_noise_free_policies_are_the_generators_own_and_the_others_keep_their_noise(monkeypatch):
+    """--generator.noise-free 2 of P = 4: policies 1 and 3 (the middle of each half of the commands) are stored
+    exactly as G(c_i); policies 0 and 2 carry the same noise as without the option (same seed, same draws)."""
+    from fastgen.poligen.settings import GeneratorConfig
+
+    stored = {}
+    for free in (0, 2):
+        generator = GeneratorConfig(updates_per_episode=1, noise_free=free)
+        state = trainer.init(_cfg(num_envs=4, generator=generator))
+        asked = []
+        original = trainer.learner.generate
+        monkeypatch.setattr(trainer.learner, "generate", lambda *a: asked.append(original(*a)) or asked[-1])
+        trainer.iteration(state)
+        monkeypatch.undo()
+        stored[free] = (asked[0][0], state.buffer.params[:4].clone())  # G(c_i) [4, D], stored theta [4, D]
+    mean, theta = stored[2]
+    assert torch.equal(theta[[1, 3]], mean[[1, 3]])
+    assert not torch.isclose(theta[[0, 2]], mean[[0, 2]]).all(dim=1).any()
+    torch.testing.assert_close(theta[[0, 2]], stored[0][1][[0, 2]], rtol=0, atol=0)
+    assert not torch.isclose(stored[0][1], stored[0][0]).all(dim=1).any()  # without it every policy is noisy
+
+
+@pytest.mark.parametrize("free, num_envs", [(4, 4), (1, 1), (-1, 4)])
+def test_noise_free_beyond_the_population_is_one_line(free, num_envs):
+    from fastgen.poligen.settings import GeneratorConfig
+
+    with pytest.raises(ValueError, match=rf"--generator.noise-free must be 0 .. P - 1 = {num_envs - 1} "
+                                         rf"\(--num-envs {num_envs}\), got {free}"):
+        _cfg(num_envs=num_envs, generator=GeneratorConfig(noise_free=free)).validate()

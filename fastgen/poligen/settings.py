@@ -11,7 +11,7 @@ from fastgen.poligen.generator import COMMAND_INPUTS, NOISE_LAYOUTS
 
 # PoliGen's population defaults per task: P (--num-envs), its --command.spread and --scaling exponents (used
 # with any P > 1), the command input, the evaluator's and generator's updates per episode, the return archive, the
-# noise layout and the best-return window (used whenever --schedule is not paper). Chosen by
+# noise layout, the best-return window and the noise-free policies (used whenever --schedule is not paper). Chosen by
 # bench/results/populations/populations.md (AMD EPYC, 2 cores, seeds 0-4; rule: the cheapest setting whose final
 # return is at most one paper std below the paper's P = 1 schedule run here) and confirmed on seeds 5-9
 # (populations_confirm_<task>.md: every final return at the bar):
@@ -33,7 +33,7 @@ from fastgen.poligen.generator import COMMAND_INPUTS, NOISE_LAYOUTS
 _PAPER_SCHEDULE = {"num_envs": 1, "spread": 1.0, "updates_exponent": 0.5, "batch_exponent": 0.0,
                    "command_input": "linear", "generator_updates_per_episode": 20.0,
                    "evaluator_updates_per_episode": 5.0, "archive_buckets": 0, "noise_layout": "flat",
-                   "best_window": 0}
+                   "best_window": 0, "noise_free": 0}
 POPULATION_DEFAULTS = {
     "inverted_pendulum": {**_PAPER_SCHEDULE, "num_envs": 64},
     "mountain_car": {**_PAPER_SCHEDULE, "num_envs": 8},
@@ -73,6 +73,11 @@ class GeneratorConfig:
     hopper's hidden and output layers get noise-std / 8, its first layer 0.6 noise-std). Why:
     docs/results/populations.md, "How much of a population beats its generator". Default: flat under --schedule
     paper, else the task's population default."""
+    noise_free: int | None = None
+    """This many of every iteration's P policies are G(c_i) exactly, without exploration noise (their commands
+    spread evenly over the P), so that the evaluator learns the returns of the policies the generator itself makes
+    and not only of noisy ones (docs/results/populations.md, "The evaluator overrates the generator's own
+    policies"); 0 .. P - 1. Default: 0 (the paper) under --schedule paper, else the task's population default."""
     output_scaling: bool = True
     """Multiply generated weights by 2/sqrt(fan-in) (paper Fig. 4 ablation: off)."""
     command_width: float | None = None
@@ -172,7 +177,8 @@ RESOLVED_FROM = {"population": ("num_envs", "schedule"), "update_counts": ("scal
                  "evaluator_updates_per_episode": ("evaluator.updates_per_episode",),
                  "generator_updates_per_episode": ("generator.updates_per_episode",),
                  "archive_buckets": ("buffer.archive_buckets",), "noise_layout": ("generator.noise_layout",),
-                 "best_window": ("command.best_window",)}
+                 "best_window": ("command.best_window",),
+                 "noise_free": ("generator.noise_free",)}
 
 
 def population(cfg) -> int:
@@ -209,6 +215,11 @@ def best_window(cfg) -> int:
     return _default(cfg, cfg.command.best_window, "best_window")
 
 
+def noise_free(cfg) -> int:
+    """Policies per iteration generated without exploration noise (--generator.noise-free)."""
+    return _default(cfg, cfg.generator.noise_free, "noise_free")
+
+
 def archive_buckets(cfg) -> int:
     """Return buckets of the buffer's archive, 0 for none (--buffer.archive-buckets)."""
     return _default(cfg, cfg.buffer.archive_buckets, "archive_buckets")
@@ -238,7 +249,8 @@ def resolved(cfg) -> dict:
     return {"population": population(cfg), "update_counts": list(update_counts(cfg)), "batch_size": batch_size(cfg),
             "command_spread": command_spread(cfg), "command_input": command_input(cfg),
             "evaluator_updates_per_episode": evaluator, "generator_updates_per_episode": generator,
-            "archive_buckets": archive_buckets(cfg), "noise_layout": noise_layout(cfg), "best_window": best_window(cfg)}
+            "archive_buckets": archive_buckets(cfg), "noise_layout": noise_layout(cfg), "best_window": best_window(cfg),
+            "noise_free": noise_free(cfg)}
 
 
 def validate(cfg) -> None:
@@ -275,6 +287,9 @@ def validate(cfg) -> None:
     if not 1 <= cfg.command.best_rank <= population(cfg):
         raise ValueError(f"--command.best-rank must be between 1 and P = {population(cfg)} (--num-envs), got "
                          f"{cfg.command.best_rank}")
+    if noise_free(cfg) != 0 and not 0 < noise_free(cfg) < population(cfg):
+        raise ValueError(f"--generator.noise-free must be 0 .. P - 1 = {population(cfg) - 1} (--num-envs "
+                         f"{population(cfg)}), got {noise_free(cfg)}")
     window = best_window(cfg)
     if not 0 <= window * population(cfg) <= cfg.buffer.size:
         raise ValueError(f"--command.best-window must be 0 (every iteration) or 1 .. {cfg.buffer.size // population(cfg)} "

@@ -75,6 +75,12 @@ def population_commands(state: TrainState) -> torch.Tensor:
     return (state.best_return + state.cfg.command.drive * u).to(torch.float32).to(state.device)
 
 
+def noise_free_slots(population: int, count: int) -> torch.Tensor:
+    """Which of the P policies go without exploration noise (``--generator.noise-free``): the middle one of each
+    of ``count`` equal runs of the P commands, ``[count]``."""
+    return ((torch.arange(count, dtype=torch.float64) + 0.5) * population / count).long()
+
+
 def init(cfg: Config, env=None) -> TrainState:
     """A fresh run: networks initialised from ``cfg.seed``, empty buffer, no statistics (``env``: share one)."""
     return init_batch([cfg], env)[0]
@@ -129,6 +135,8 @@ def iteration_batch(states: list[TrainState], progress: Progress | None = None) 
     mean = learner.generate(shared, slots, torch.stack([population_commands(s) for s in states]))
     noise = torch.stack([torch.randn(mean.shape[1:], generator=s.rng, device=device, dtype=mean.dtype) for s in states])
     scale = exploration_std(states[0].spec, cfg.generator.noise_std, settings.noise_layout(cfg)).to(device)  # [D]
+    if settings.noise_free(cfg):
+        noise[:, noise_free_slots(cfg.population, settings.noise_free(cfg))] = 0.0
     theta = mean + scale * noise  # [Ks, P, D]
     keys = []
     for s in states:
