@@ -18,7 +18,7 @@ Per (run, snapshot, noise): the centres' mean return, the noisy policies' mean, 
 and highest, and the share that beat their own centre from the same start. With ``--final``, each run's final
 checkpoint too, with what its evaluator predicts: the mean of V(theta) - return over the centres and over the
 noisy policies (the evaluator learns only from noisy ones; does it rate the generator's own policies as well?). Writes
-``bench/results/analysis/noise_scale_<task>.{json,md,png}``.
+``bench/results/analysis/noise_scale_<task>.{json,md,png}`` (or ``--name``).
 """
 
 import math
@@ -56,6 +56,8 @@ class Options:
     V(theta) lies above the true return for the centres and for the noisy policies (snapshots keep no evaluator)."""
     seed: int = 0
     """Seed of eps and of the episodes' starts."""
+    name: str | None = None
+    """Output name (default: noise_scale_<task>)."""
     out: str = str(RESULTS / "analysis")
     """Directory of the JSON, table and plot."""
 
@@ -144,11 +146,16 @@ def summary(rows: list[dict]) -> list[dict]:
                     "p90_minus_centre": gap("noisy_p90"), "second_minus_centre": gap("noisy_second"),
                     "max_minus_centre": gap("noisy_max"),
                     "beats_centre": float(np.mean([r["beats_centre"] for r in mine]))})
+        rated = [r for r in mine if "centre_overrated" in r]  # final checkpoints (--final)
+        if rated:
+            out[-1].update(rated_cases=len(rated),
+                           centre_overrated=float(np.mean([r["centre_overrated"] for r in rated])),
+                           noisy_overrated=float(np.mean([r["noisy_overrated"] for r in rated])))
     return out
 
 
 SUMMARY_COLUMNS = ["sigma", "layout", "cases", "mean_minus_centre", "p90_minus_centre", "second_minus_centre",
-                   "max_minus_centre", "beats_centre"]
+                   "max_minus_centre", "beats_centre", "rated_cases", "centre_overrated", "noisy_overrated"]
 COLUMNS = ["seed", "snapshot", "env_steps", "best_return", "sigma", "layout", "noise_rms", "centre_mean",
            "noisy_mean", "noisy_p90", "noisy_second", "noisy_max", "beats_centre", "centre_overrated",
            "noisy_overrated"]
@@ -189,7 +196,7 @@ def main(argv: list[str] | None = None) -> dict:
     runtime.configure(1)  # one core: it runs beside training
     result = measure(options)
     out = Path(options.out)
-    name = f"noise_scale_{result['task']}"
+    name = options.name or f"noise_scale_{result['task']}"
     write_json(f"{name}.json", result, out)
     (out / f"{name}.md").write_text(f"# {name}\n\nMachine: {result['machine']['cpu']}\n\nOver every run and snapshot:\n\n"
                                     f"```\n{table(result['summary'], SUMMARY_COLUMNS)}\n```\n\nEach case:\n\n"

@@ -283,7 +283,7 @@ def test_noise_scale_final_adds_the_evaluators_error_on_centres_and_noisy_polici
     from fastgen.sweep import achieved_returns
 
     result = noise_scale.main([str(mc_run), "--snapshots", "1", "--final", "--noise", "0.1", "--layouts", "flat",
-                               "--population", "4", "--out", str(tmp_path)])
+                               "--population", "4", "--out", str(tmp_path), "--name", "nsf"])
     snapshot, final = result["rows"]
     assert (snapshot["snapshot"], final["snapshot"]) == (1, "final") and "centre_overrated" not in snapshot
     run = trained.load(mc_run)  # by hand: V(G(c_i)) - the return of G(c_i), the commands as the benchmark drew them
@@ -295,6 +295,9 @@ def test_noise_scale_final_adds_the_evaluators_error_on_centres_and_noisy_polici
     assert final["centre_overrated"] == pytest.approx(expected, rel=1e-5)
     assert final["centre_mean"] == pytest.approx(float(returns.mean()), rel=1e-6)
     assert np.isfinite(final["noisy_overrated"]) and final["noisy_overrated"] != final["centre_overrated"]
+    assert (tmp_path / "nsf.json").exists() and (tmp_path / "nsf.png").exists()  # --name
+    assert result["summary"][0]["rated_cases"] == 1
+    assert result["summary"][0]["centre_overrated"] == pytest.approx(final["centre_overrated"])
 
 
 def test_noise_scale_bad_input_is_one_line(mc_run):
