@@ -128,7 +128,7 @@ def measure(options: Options) -> dict:
                 continue
             run = final if k == "final" else final.with_snapshot(snapshot)
             for row in measure_snapshot(run, options, key, evaluator=k == "final"):
-                rows.append({"run": Path(run_dir).name, "seed": final.cfg.seed, "snapshot": k,
+                rows.append({"run": str(run_dir), "seed": final.cfg.seed, "snapshot": k,
                              "env_steps": run.env_steps, "best_return": run.best_return, **row})
                 print(table([rows[-1]], COLUMNS), flush=True)
     return {"benchmark": "noise_scale", "task": task, "machine": machine(),
@@ -191,6 +191,30 @@ def plot(result: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def plot_evaluator(result: dict, path: Path) -> None:
+    """Per final checkpoint (``--final``) and layout: the evaluator's mean over-rating of the centres G(c_i) and of
+    the noisy policies around them."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in result["rows"] if "centre_overrated" in r]
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * len(rows)), 4.2))
+    x = np.arange(len(rows))
+    ax.bar(x - 0.2, [r["centre_overrated"] for r in rows], 0.4, label="centres G(c_i)")
+    ax.bar(x + 0.2, [r["noisy_overrated"] for r in rows], 0.4, label="G(c_i) + noise")
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xticks(x, [f"{r['run'][-24:]}\n{r['env_steps'] / 1e3:.0f}k, {r['sigma']:g} {r['layout']}" for r in rows],
+                  rotation=70, fontsize=6)
+    ax.set_ylabel("mean of V(theta) - return")
+    ax.set_title(f"{result['task']}: the final evaluator's error on the generator's policies and on noisy ones",
+                 fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> dict:
     options = tyro.cli(Options, args=argv)
     runtime.configure(1)  # one core: it runs beside training
@@ -202,6 +226,8 @@ def main(argv: list[str] | None = None) -> dict:
                                     f"```\n{table(result['summary'], SUMMARY_COLUMNS)}\n```\n\nEach case:\n\n"
                                     f"```\n{table(result['rows'], COLUMNS)}\n```\n")
     plot(result, out / f"{name}.png")
+    if any("centre_overrated" in r for r in result["rows"]):
+        plot_evaluator(result, out / f"{name}_evaluator.png")
     print(table(result["summary"], SUMMARY_COLUMNS))
     return result
 

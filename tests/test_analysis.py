@@ -295,7 +295,7 @@ def test_noise_scale_final_adds_the_evaluators_error_on_centres_and_noisy_polici
     assert final["centre_overrated"] == pytest.approx(expected, rel=1e-5)
     assert final["centre_mean"] == pytest.approx(float(returns.mean()), rel=1e-6)
     assert np.isfinite(final["noisy_overrated"]) and final["noisy_overrated"] != final["centre_overrated"]
-    assert (tmp_path / "nsf.json").exists() and (tmp_path / "nsf.png").exists()  # --name
+    assert all((tmp_path / f).exists() for f in ("nsf.json", "nsf.png", "nsf_evaluator.png"))  # --name
     assert result["summary"][0]["rated_cases"] == 1
     assert result["summary"][0]["centre_overrated"] == pytest.approx(final["centre_overrated"])
 
