@@ -24,7 +24,8 @@ from fastgen.poligen.generator import COMMAND_INPUTS, NOISE_LAYOUTS
 #                      at 266.6 +- 110 (seeds 0-4, one stuck at 47.6), with the return archive too at 312.1 +- 13.2
 #                      (seeds 0-4; seeds 5-9: 3/5 at >= 318), against P = 1's 309.5 +- 17.7; with the generator at
 #                      a quarter of the paper's updates too, 323.6 +- 14.5 on seeds 0-4, but confirming seed 7 stuck at
-#                      87.0 (populations_hopper_swimmer.md, rule mean-bar: >= 318 on the deciding and confirming seeds)
+#                      87.0 (populations_hopper_swimmer.md, rule mean-bar: >= 318 on the deciding and confirming seeds);
+#                      with --command.best-window 5 as well, 317.8 +- 16.1 on seeds 0-4 (populations_swimmer_best_window.md)
 #   hopper             P = 1: no P = 64 variant screened at 300k env steps has reached 1000 by hopping on 3 seeds
 #                      (populations_hopper_300k.md)
 #   walker2d, half_cheetah, ant, reacher: not measured; the paper's P = 1, as on swimmer and hopper
