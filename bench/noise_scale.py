@@ -62,6 +62,8 @@ class Options:
     """Directory of the JSON, table and plot."""
 
     def validate(self) -> None:
+        if not self.snapshots and not self.final:
+            raise ValueError("nothing to measure: give --snapshots K ... or --final")
         if self.population < 2:
             raise ValueError(f"--population must be >= 2 (the second highest is reported), got {self.population}")
         if not self.layouts or set(self.layouts) - set(NOISE_LAYOUTS):

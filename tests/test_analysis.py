@@ -304,6 +304,8 @@ def test_noise_scale_bad_input_is_one_line(mc_run):
     from bench import noise_scale
     with pytest.raises(ValueError, match=r"--noise must be one or more scales > 0, got \(0.0,\)"):
         noise_scale.main([str(mc_run), "--noise", "0"])
+    with pytest.raises(ValueError, match="nothing to measure: give --snapshots K ... or --final"):
+        noise_scale.main([str(mc_run), "--snapshots"])
 
 
 def test_command_sweeps_band_metrics_by_hand():
