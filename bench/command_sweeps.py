@@ -20,7 +20,7 @@ import numpy as np
 import tyro
 
 from bench.common import RESULTS, machine, table, write_json
-from fastgen.sweep import spearman
+from fastgen.sweep import follow_metrics
 
 
 @dataclass
@@ -51,15 +51,15 @@ class Options:
 
 
 def band_metrics(commands: np.ndarray, achieved: np.ndarray, low: float, high: float) -> dict:
-    """Over the commands in ``[low, high]``: their number, mean absolute error, mean signed error (achieved -
-    command) and Spearman rank correlation of command and achieved return (nan with fewer than two)."""
+    """Over the commands in ``[low, high]``: their number, mean absolute error and Spearman rank correlation of
+    command and achieved return (``fastgen.sweep.follow_metrics``), and mean signed error (achieved - command)."""
     inside = (commands >= low) & (commands <= high)
-    error = achieved[inside] - commands[inside]
-    n = int(inside.sum())
-    if n == 0:
+    if not inside.any():
         raise ValueError(f"no command of the sweep lies in the band [{low}, {high}]")
-    return {"band_commands": n, "band_mae": float(np.abs(error).mean()), "band_signed_error": float(error.mean()),
-            "band_spearman": spearman(commands[inside], achieved[inside]) if n >= 2 else float("nan")}
+    follow = follow_metrics(commands, achieved, low, high)
+    return {"band_commands": follow["achievable_commands"], "band_mae": follow["mean_abs_error"],
+            "band_signed_error": float((achieved[inside] - commands[inside]).mean()),
+            "band_spearman": follow["spearman"]}
 
 
 def measure_sweep(label: str, path: Path, band: tuple[float, float]) -> dict:
