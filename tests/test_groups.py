@@ -181,17 +181,17 @@ def test_fewer_slots_waste_fewer_slot_steps():
 
 def test_mjx_shrinks_its_batch_for_the_last_episodes(monkeypatch):
     """Once every job has started, the running slots move to smaller batches (``stage_slots``): the same results
-    as one batch throughout, in fewer slot-steps. 13 policies x 2 episodes on 12 slots, stages 12, 3 (stages
-    from 2 slots on here; by default from 64); mountain_car's strong random policies reach the goal after
+    as one batch throughout, in fewer slot-steps. 13 policies x 2 episodes on 12 slots, stages 12, 6, 3 (stages
+    from 3 slots on here; by default from 64); mountain_car's strong random policies reach the goal after
     300-930 steps or run all 999."""
     env = envs.make("mountain_car", "mjx")
     params, mean, std, keys = _population(env, groups=1, per_group=13, seed=6)
     params *= 8
     one = envs.rollout(env, params[0], mean[0], std[0], keys[0], episodes=2, slots=12)
     single = dict(env.last_slots)
-    monkeypatch.setattr(envs.mjx_env, "MIN_STAGE_SLOTS", 2)
+    monkeypatch.setattr(envs.mjx_env, "MIN_STAGE_SLOTS", 3)
     staged = envs.rollout(env, params[0], mean[0], std[0], keys[0], episodes=2, slots=12)
-    assert single["stages"] == [12] and env.last_slots["stages"] == [12, 3]
+    assert single["stages"] == [12] and env.last_slots["stages"] == [12, 6, 3]
     _assert_same(staged, one, sums_rtol=1e-5)
     assert env.last_slots["loop_steps"] == single["loop_steps"]  # the longest episodes set both loops' length
     assert env.last_slots["slot_steps"] < single["slot_steps"] == 12 * single["loop_steps"]
@@ -225,3 +225,18 @@ def test_a_bad_slot_count_is_refused_in_one_line(slots):
     params, mean, std, keys = _population(env, groups=1, per_group=2, seed=5)
     with pytest.raises(ValueError, match=r"slots must be an integer >= 1 or None \(one per job\), got"):
         envs.rollout(env, params[0], mean[0], std[0], keys[0], slots=slots)
+
+
+def test_stage_slots_halve_down_to_the_smallest_stage():
+    """Each stage steps half the previous one's slots, a multiple of the device count, down to ``MIN_STAGE_SLOTS``,
+    at most ``MAX_STAGES`` loops."""
+    from envs.mjx_env import MAX_STAGES, MIN_STAGE_SLOTS, stage_slots
+
+    assert stage_slots(1024) == (1024, 512, 256, 128, 64)
+    assert stage_slots(100) == (100,)  # half of it would be below the smallest stage
+    for slots, width in [(1000, 3), (16384, 1), (4096, 8), (130, 2)]:
+        sizes = stage_slots(slots, width)
+        assert sizes[0] == slots and len(sizes) <= MAX_STAGES
+        assert all(later % width == 0 and MIN_STAGE_SLOTS <= later < earlier and later * 2 >= earlier
+                   for earlier, later in zip(sizes, sizes[1:]))
+    assert len(stage_slots(16384)) == MAX_STAGES
