@@ -25,7 +25,9 @@ from fastgen.poligen.generator import COMMAND_INPUTS, NOISE_LAYOUTS
 #                      (seeds 0-4; seeds 5-9: 3/5 at >= 318), against P = 1's 309.5 +- 17.7; with the generator at
 #                      a quarter of the paper's updates too, 323.6 +- 14.5 on seeds 0-4, but confirming seed 7 stuck at
 #                      87.0 (populations_hopper_swimmer.md, rule mean-bar: >= 318 on the deciding and confirming seeds);
-#                      with --command.best-window 5 as well, 317.8 +- 16.1 on seeds 0-4 (populations_swimmer_best_window.md)
+#                      with --command.best-window 5 as well, 317.8 +- 16.1 on seeds 0-4 (populations_swimmer_best_window.md);
+#                      with --generator.noise-free 8 instead, 325.6 +- 18.2 on seeds 0-4 but 316.9 +- 4.5 on seeds 5, 6,
+#                      8, 9, 10 (populations_hopper_swimmer.md)
 #   hopper             P = 1: no P = 64 variant screened at 300k env steps has reached 1000 by hopping on 3 seeds
 #                      (populations_hopper_300k.md; closest: symlog, ev x 8, generator x 2, noise-free 8, 2 of 3,
 #                      populations_hopper_noise_free_gen2.md)
