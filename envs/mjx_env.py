@@ -55,8 +55,8 @@ def _same_dtypes(new, old):
     return jax.tree.map(lambda n, o: n.astype(o.dtype), new, old)
 
 
-SHRINK = 2  # each stage of a rollout's loop steps half the previous one's slots (a quarter: 0.83 of the slot-steps
-MAX_STAGES = 6  # count for hopper's 4,096 random policies on 1,024 slots; a half: 0.89, for ~100 s more compiling on XLA:CPU)
+SHRINK = 2  # each stage steps half the previous one's slots: 0.89 of the slot-steps of hopper's 4,096 random policies
+MAX_STAGES = 6  # on 1,024 slots count so, 0.83 with quarters, for ~100 s more compiling on XLA:CPU (docs/results/physics.md)
 MIN_STAGE_SLOTS = 64  # below this a smaller batch saves less than compiling another loop costs
 REFILL_SHARE = 16  # a loop step hands out at most slots / 16 jobs (hopper's random policies end ~slots / 44 per step),
 MIN_REFILL = 64  # and at least 64: below that, writing every free slot costs little
