@@ -131,6 +131,41 @@ def test_solver_work_counts_mjx_solves_and_caps():
     assert 1 <= row["mjx_iterations_max"] <= 4 and row["c_iterations_max"] <= 4
 
 
+def test_loop_step_forms_simulate_the_same_steps(tmp_path):
+    """bench.loop_step times the bare env.step against the same steps in a compiled loop, with and without the
+    policies choosing the actions: each form must reach the state stepping by hand reaches (else it times other
+    work), and the script writes its rows."""
+    import jax.numpy as jnp
+
+    from bench.loop_step import Config, actions_of, loops, main
+    from envs import policy
+
+    env = envs.make("mountain_car", "mjx")
+    spec, batch = env.spec, 5
+    state = env.reset(jax.random.key(3), batch)
+    layers = policy.unflatten(jnp.asarray(policy.random_params(np.random.default_rng(2), batch, spec.obs_dim,
+                                                                spec.act_dim)) * 8, spec.obs_dim, spec.act_dim)
+    action = actions_of("random", batch, spec)
+    forms = loops(env, steps=3)
+    by_hand, by_policies = state, state
+    for _ in range(3):
+        by_hand = env.step(by_hand, action)
+        by_policies = env.step(by_policies, policy.apply(layers, np.asarray(by_policies.obs)[:, None, :],
+                                                         spec.action_bound, np)[:, 0])
+    for name in ("bare env.step", "step in a loop"):
+        np.testing.assert_allclose(forms[name](state, action, layers).obs, by_hand.obs, rtol=1e-6, err_msg=name)
+    np.testing.assert_allclose(forms["step + policies in a loop"](state, action, layers).obs, by_policies.obs,
+                               rtol=1e-5)
+    assert not np.allclose(by_policies.obs, by_hand.obs)  # the policies' actions are not the fixed one
+    payload = main(Config(task="mountain_car", physics="gymnasium", batch=4, population=6, steps=2, repeats=1,
+                          out=str(tmp_path / "loop_step.json")))
+    assert [row["form"] for row in payload["rows"]][:4] == ["bare env.step", "step in a loop",
+                                                          "step + policies in a loop", "bare env.step"]
+    assert all(row["ms_per_step"] > 0 for row in payload["rows"]) and 0 < payload["rows"][-1]["useful_share"] <= 1
+    with pytest.raises(SystemExit, match="--batch"):
+        main(Config(task="mountain_car", batch=0, out=str(tmp_path / "no.json")))
+
+
 def test_slot_policy_loops_compute_the_same_actions():
     """bench.slot_policy times four ways of feeding S slots their policies: in their first step all four run the
     same policies on the same observations, so they must give the same actions (else they time different work)."""
