@@ -239,6 +239,37 @@ def test_noise_free_policies_are_the_generators_own_and_the_others_keep_their_no
     assert not torch.isclose(stored[0][1], stored[0][0]).all(dim=1).any()  # without it every policy is noisy
 
 
+def test_antithetic_pairs_mirror_one_draw_and_keep_the_first_of_each_pair_unchanged(monkeypatch):
+    """--generator.antithetic at P = 4: policy 2j + 1 carries minus the noise of policy 2j about its own centre;
+    policies 0 and 2 carry exactly the noise they carry without the option (same seed, same draws)."""
+    from fastgen.poligen.settings import GeneratorConfig
+
+    stored = {}
+    for mirrored in (False, True):
+        state = trainer.init(_cfg(num_envs=4, generator=GeneratorConfig(updates_per_episode=1, antithetic=mirrored)))
+        asked = []
+        original = trainer.learner.generate
+        monkeypatch.setattr(trainer.learner, "generate", lambda *a: asked.append(original(*a)) or asked[-1])
+        trainer.iteration(state)
+        monkeypatch.undo()
+        stored[mirrored] = (asked[0][0], state.buffer.params[:4].clone())  # G(c_i) [4, D], stored theta [4, D]
+    mean, theta = stored[True]
+    eps = theta - mean
+    torch.testing.assert_close(eps[[1, 3]], -eps[[0, 2]], rtol=0, atol=1e-6)
+    assert eps.abs().amax(dim=1).min() > 0.1  # every policy carries noise
+    torch.testing.assert_close(theta[[0, 2]], stored[False][1][[0, 2]], rtol=0, atol=0)
+    plain = stored[False][1] - stored[False][0]
+    assert not torch.isclose(plain[[1, 3]], -plain[[0, 2]], atol=1e-3).all(dim=1).any()  # without it: independent
+
+
+def test_antithetic_with_an_odd_population_is_one_line():
+    from fastgen.poligen.settings import GeneratorConfig
+
+    with pytest.raises(ValueError, match=r"--generator.antithetic mirrors the noise of policy pairs; it needs an even "
+                                         r"P \(--num-envs\), got 3"):
+        _cfg(num_envs=3, generator=GeneratorConfig(antithetic=True)).validate()
+
+
 @pytest.mark.parametrize("free, num_envs", [(4, 4), (1, 1), (-1, 4)])
 def test_noise_free_beyond_the_population_is_one_line(free, num_envs):
     from fastgen.poligen.settings import GeneratorConfig

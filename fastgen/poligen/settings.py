@@ -11,7 +11,7 @@ from fastgen.poligen.generator import COMMAND_INPUTS, NOISE_LAYOUTS
 
 # PoliGen's population defaults per task: P (--num-envs), its --command.spread and --scaling exponents (used
 # with any P > 1), the command input, the evaluator's and generator's updates per episode, the return archive, the
-# noise layout, the best-return window and the noise-free policies (used whenever --schedule is not paper). Chosen by
+# noise layout, the best-return window, the noise-free policies and the mirrored noise (used whenever --schedule is not paper). Chosen by
 # bench/results/populations/populations.md (AMD EPYC, 2 cores, seeds 0-4; rule: the cheapest setting whose final
 # return is at most one paper std below the paper's P = 1 schedule run here) and confirmed on seeds 5-9
 # (populations_confirm_<task>.md: every final return at the bar):
@@ -37,7 +37,7 @@ from fastgen.poligen.generator import COMMAND_INPUTS, NOISE_LAYOUTS
 _PAPER_SCHEDULE = {"num_envs": 1, "spread": 1.0, "updates_exponent": 0.5, "batch_exponent": 0.0,
                    "command_input": "linear", "generator_updates_per_episode": 20.0,
                    "evaluator_updates_per_episode": 5.0, "archive_buckets": 0, "noise_layout": "flat",
-                   "best_window": 0, "noise_free": 0}
+                   "best_window": 0, "noise_free": 0, "antithetic": False}
 POPULATION_DEFAULTS = {
     "inverted_pendulum": {**_PAPER_SCHEDULE, "num_envs": 64},
     "mountain_car": {**_PAPER_SCHEDULE, "num_envs": 8},
@@ -82,6 +82,11 @@ class GeneratorConfig:
     spread evenly over the P), so that the evaluator learns the returns of the policies the generator itself makes
     and not only of noisy ones (docs/results/populations.md, "The evaluator overrates the generator's own
     policies"); 0 .. P - 1. Default: 0 (the paper) under --schedule paper, else the task's population default."""
+    antithetic: bool | None = None
+    """Mirrored exploration noise: policies 2j and 2j + 1 of every iteration carry eps and -eps about their
+    (neighbouring) centres, as ARS samples its directions, so that the evaluator sees the return's change on both
+    sides of the generator's policies; needs an even P. Default: off (the paper) under --schedule paper, else the
+    task's population default."""
     output_scaling: bool = True
     """Multiply generated weights by 2/sqrt(fan-in) (paper Fig. 4 ablation: off)."""
     command_width: float | None = None
@@ -182,7 +187,7 @@ RESOLVED_FROM = {"population": ("num_envs", "schedule"), "update_counts": ("scal
                  "generator_updates_per_episode": ("generator.updates_per_episode",),
                  "archive_buckets": ("buffer.archive_buckets",), "noise_layout": ("generator.noise_layout",),
                  "best_window": ("command.best_window",),
-                 "noise_free": ("generator.noise_free",)}
+                 "noise_free": ("generator.noise_free",), "antithetic": ("generator.antithetic",)}
 
 
 def population(cfg) -> int:
@@ -224,6 +229,11 @@ def noise_free(cfg) -> int:
     return _default(cfg, cfg.generator.noise_free, "noise_free")
 
 
+def antithetic(cfg) -> bool:
+    """Whether the exploration noise comes in mirrored pairs (--generator.antithetic)."""
+    return _default(cfg, cfg.generator.antithetic, "antithetic")
+
+
 def archive_buckets(cfg) -> int:
     """Return buckets of the buffer's archive, 0 for none (--buffer.archive-buckets)."""
     return _default(cfg, cfg.buffer.archive_buckets, "archive_buckets")
@@ -254,7 +264,7 @@ def resolved(cfg) -> dict:
             "command_spread": command_spread(cfg), "command_input": command_input(cfg),
             "evaluator_updates_per_episode": evaluator, "generator_updates_per_episode": generator,
             "archive_buckets": archive_buckets(cfg), "noise_layout": noise_layout(cfg), "best_window": best_window(cfg),
-            "noise_free": noise_free(cfg)}
+            "noise_free": noise_free(cfg), "antithetic": antithetic(cfg)}
 
 
 def validate(cfg) -> None:
@@ -294,6 +304,9 @@ def validate(cfg) -> None:
     if noise_free(cfg) != 0 and not 0 < noise_free(cfg) < population(cfg):
         raise ValueError(f"--generator.noise-free must be 0 .. P - 1 = {population(cfg) - 1} (--num-envs "
                          f"{population(cfg)}), got {noise_free(cfg)}")
+    if antithetic(cfg) and population(cfg) % 2:
+        raise ValueError(f"--generator.antithetic mirrors the noise of policy pairs; it needs an even P (--num-envs), "
+                         f"got {population(cfg)}")
     window = best_window(cfg)
     if not 0 <= window * population(cfg) <= cfg.buffer.size:
         raise ValueError(f"--command.best-window must be 0 (every iteration) or 1 .. {cfg.buffer.size // population(cfg)} "

@@ -1,7 +1,8 @@
 """PoliGen training (paper Algorithm 1) of K >= 1 seeds at once; a single run is a batch of one.
 
 One iteration of each seed: command c = best training return so far + drive; P policies
-theta = G(c_i) + eps (with ``--command.spread`` the P commands c_i fan out around c); one episode
+theta = G(c_i) + eps (with ``--command.spread`` the P commands c_i fan out around c; ``--generator.antithetic``:
+eps_{2j+1} = -eps_{2j}; ``--generator.noise-free K``: K of the eps are 0); one episode
 each (all K x P in one rollout); (theta, r) into the seed's replay buffer as one block; observation
 statistics merged from these training episodes; then ``5 P^a`` evaluator updates (MSE of V(theta)
 on r) and ``20 P^a`` generator updates (MSE of V(G(r)) on r, V frozen), a = the updates exponent
@@ -135,6 +136,8 @@ def iteration_batch(states: list[TrainState], progress: Progress | None = None) 
     mean = learner.generate(shared, slots, torch.stack([population_commands(s) for s in states]))
     noise = torch.stack([torch.randn(mean.shape[1:], generator=s.rng, device=device, dtype=mean.dtype) for s in states])
     scale = exploration_std(states[0].spec, cfg.generator.noise_std, settings.noise_layout(cfg)).to(device)  # [D]
+    if settings.antithetic(cfg):
+        noise[:, 1::2] = -noise[:, 0::2]
     if settings.noise_free(cfg):
         noise[:, noise_free_slots(cfg.population, settings.noise_free(cfg))] = 0.0
     theta = mean + scale * noise  # [Ks, P, D]
