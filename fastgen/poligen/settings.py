@@ -11,7 +11,8 @@ from fastgen.poligen.generator import COMMAND_INPUTS, NOISE_LAYOUTS
 
 # PoliGen's population defaults per task: P (--num-envs), its --command.spread and --scaling exponents (used
 # with any P > 1), the command input, the evaluator's and generator's updates per episode, the return archive, the
-# noise layout, the best-return window, the noise-free policies and the mirrored noise (used whenever --schedule is not paper). Chosen by
+# noise layout, the best-return window, the noise-free policies and the mirrored noise (used whenever --schedule
+# is not paper). Chosen by
 # bench/results/populations/populations.md (AMD EPYC, 2 cores, seeds 0-4; rule: the cheapest setting whose final
 # return is at most one paper std below the paper's P = 1 schedule run here) and confirmed on seeds 5-9
 # (populations_confirm_<task>.md: every final return at the bar):
