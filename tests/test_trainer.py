@@ -217,21 +217,24 @@ def test_a_best_window_beyond_the_buffer_is_one_line(window):
         _cfg(command=CommandConfig(best_window=window)).validate()
 
 
+def _first_draws(monkeypatch, generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """One iteration at P = 4 with ``generator``'s settings: (G(c_i) [4, D], the stored theta [4, D])."""
+    state = trainer.init(_cfg(num_envs=4, generator=generator))
+    asked = []
+    original = trainer.learner.generate
+    monkeypatch.setattr(trainer.learner, "generate", lambda *a: asked.append(original(*a)) or asked[-1])
+    trainer.iteration(state)
+    monkeypatch.undo()
+    return asked[0][0], state.buffer.params[:4].clone()
+
+
 def test_noise_free_policies_are_the_generators_own_and_the_others_keep_their_noise(monkeypatch):
     """--generator.noise-free 2 of P = 4: policies 1 and 3 (the middle of each half of the commands) are stored
     exactly as G(c_i); policies 0 and 2 carry the same noise as without the option (same seed, same draws)."""
     from fastgen.poligen.settings import GeneratorConfig
 
-    stored = {}
-    for free in (0, 2):
-        generator = GeneratorConfig(updates_per_episode=1, noise_free=free)
-        state = trainer.init(_cfg(num_envs=4, generator=generator))
-        asked = []
-        original = trainer.learner.generate
-        monkeypatch.setattr(trainer.learner, "generate", lambda *a: asked.append(original(*a)) or asked[-1])
-        trainer.iteration(state)
-        monkeypatch.undo()
-        stored[free] = (asked[0][0], state.buffer.params[:4].clone())  # G(c_i) [4, D], stored theta [4, D]
+    stored = {free: _first_draws(monkeypatch, GeneratorConfig(updates_per_episode=1, noise_free=free))
+              for free in (0, 2)}
     mean, theta = stored[2]
     assert torch.equal(theta[[1, 3]], mean[[1, 3]])
     assert not torch.isclose(theta[[0, 2]], mean[[0, 2]]).all(dim=1).any()
@@ -244,15 +247,8 @@ def test_antithetic_pairs_mirror_one_draw_and_keep_the_first_of_each_pair_unchan
     policies 0 and 2 carry exactly the noise they carry without the option (same seed, same draws)."""
     from fastgen.poligen.settings import GeneratorConfig
 
-    stored = {}
-    for mirrored in (False, True):
-        state = trainer.init(_cfg(num_envs=4, generator=GeneratorConfig(updates_per_episode=1, antithetic=mirrored)))
-        asked = []
-        original = trainer.learner.generate
-        monkeypatch.setattr(trainer.learner, "generate", lambda *a: asked.append(original(*a)) or asked[-1])
-        trainer.iteration(state)
-        monkeypatch.undo()
-        stored[mirrored] = (asked[0][0], state.buffer.params[:4].clone())  # G(c_i) [4, D], stored theta [4, D]
+    stored = {mirrored: _first_draws(monkeypatch, GeneratorConfig(updates_per_episode=1, antithetic=mirrored))
+              for mirrored in (False, True)}
     mean, theta = stored[True]
     eps = theta - mean
     torch.testing.assert_close(eps[[1, 3]], -eps[[0, 2]], rtol=0, atol=1e-6)
