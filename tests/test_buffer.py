@@ -1,5 +1,6 @@
 """Replay buffer: ring storage, recency-weighted sampling (1/x^1.1), restore."""
 
+import pytest
 import torch
 
 from fastgen.poligen.buffer import ReplayBuffer
@@ -201,3 +202,20 @@ def test_the_archive_round_trips_and_refuses_another_layout():
     assert torch.equal(fresh.params, buffer.archive.params) and torch.equal(fresh.offered, buffer.archive.offered)
     with pytest.raises(ValueError, match="the checkpoint's archive has 4 buckets of 2 over"):
         ReturnArchive(5, 2, 3, 0.0, 100.0).load_state_dict(saved)
+
+
+def test_buffer_share_counts_a_lucky_entry_as_the_recency_weights_say():
+    """bench.buffer_share: one episode after the lucky entry at P = 1 it is the newest of a full buffer, drawn
+    with probability 1 / sum_x x^-1.1 per sample; the archive adds share x batch / (filled buckets) per update."""
+    from bench.buffer_share import Options, lucky_draws
+
+    opts = Options(episodes=1, capacity=500)
+    first, draws, samples = lucky_draws(opts, population=1, updates=20, buckets=0)
+    newest = 1.0 / sum(x ** -1.1 for x in range(1, 501))
+    assert first == pytest.approx(20 * 16 * newest, rel=1e-9) and draws == first and samples == 320
+
+    opts = Options(episodes=64, capacity=640)
+    plain, _, _ = lucky_draws(opts, population=64, updates=320, buckets=0)
+    archived, _, _ = lucky_draws(opts, population=64, updates=320, buckets=20)
+    # hopper's buckets over [-100, 3000] are 155 wide: returns 0-600 fill 5, the lucky 2003 a sixth alone
+    assert archived == pytest.approx(plain * 12 / 16 + 320 * 4 / 6, rel=1e-9)
