@@ -146,7 +146,7 @@ def _episodes(name, dtype, count, seed):
 @pytest.mark.parametrize("name", ["mountain_car", *[pytest.param(n, marks=pytest.mark.slow)
                                                      for n in ("hopper", "inverted_pendulum", "walker2d", "reacher")]])
 def test_episode_returns(name, dtype):  # the slow ones: ~50-70 s of compilation each; hopper's and inverted_pendulum's
-    # steps (float32, and hopper's float64) are checked by default, and bench.gpu checks hopper's episodes on a GPU
+    # float32 steps are checked by default (float64 with -m slow), and bench.gpu checks hopper's episodes on a GPU
     if dtype == "float64":
         result, returns, lengths = _episodes(name, dtype, 8, seed=11)
         np.testing.assert_array_equal(result.lengths, lengths)
@@ -168,12 +168,6 @@ if not X64:
         assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
         summary = run.stdout.strip().splitlines()[-1]
         assert summary.startswith(f"{expected} passed"), summary
-
-    def test_float64_steps_in_x64_process():
-        """hopper's float64 step-by-step case (contacts and termination), in a process with JAX's x64 mode
-        on (compiling float64 MJX is most of a test's time, ~50 s a locomotion task on one core: every
-        task's float64 steps and episodes run with -m slow, in test_float64_in_x64_process)."""
-        _run_x64("steps_match and hopper", 1)
 
     @pytest.mark.slow
     def test_float64_in_x64_process():
