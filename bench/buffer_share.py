@@ -58,21 +58,22 @@ def lucky_draws(opts: Options, population: int, updates: int, buckets: int, arch
     buffer.add(torch.zeros(population, 1), torch.cat([ordinary[:-1], torch.tensor([opts.lucky])]))
     lucky_stamp = buffer.stored
     from_archive = min(round(archive_share * opts.batch), opts.batch - 1) if buckets else 0
+    lucky_bucket = int(archive.bucket(torch.tensor([opts.lucky]))[0]) if buckets else None
+    iterations = max(1, opts.episodes // population)
     draws, first = 0.0, None
-    for _ in range(max(1, opts.episodes // population)):
+    for _ in range(iterations):
         weights = buffer.weights()
         held = buffer.stamps[:len(buffer)] == lucky_stamp
         p_recent = float(weights[held].sum() / weights.sum())
         p_archive = 0.0
         if buckets:
             counts = archive.offered.clamp(max=archive.per_bucket)
-            lucky_bucket = int(archive.bucket(torch.tensor([opts.lucky]))[0])
             p_archive = 1.0 / int((counts > 0).sum()) / int(counts[lucky_bucket])
         per_iteration = updates * ((opts.batch - from_archive) * p_recent + from_archive * p_archive)
         first = per_iteration if first is None else first
         draws += per_iteration
         buffer.add(torch.zeros(population, 1), ordinary)
-    return first, draws, updates * opts.batch * max(1, opts.episodes // population)
+    return first, draws, updates * opts.batch * iterations
 
 
 def main(opts: Options) -> None:
