@@ -11,8 +11,8 @@ from fastgen.poligen.generator import COMMAND_INPUTS, NOISE_LAYOUTS
 
 # PoliGen's population defaults per task: P (--num-envs), its --command.spread and --scaling exponents (used
 # with any P > 1), the command input, the evaluator's and generator's updates per episode, the return archive, the
-# noise layout, the best-return window, the noise-free policies and the mirrored noise (used whenever --schedule
-# is not paper). Chosen by
+# noise layout, the best-return window, the noise-free policies, the mirrored noise and the verified records (used
+# whenever --schedule is not paper). Chosen by
 # bench/results/populations/populations.md (AMD EPYC, 2 cores, seeds 0-4; rule: the cheapest setting whose final
 # return is at most one paper std below the paper's P = 1 schedule run here) and confirmed on seeds 5-9
 # (populations_confirm_<task>.md: every final return at the bar):
@@ -39,7 +39,7 @@ from fastgen.poligen.generator import COMMAND_INPUTS, NOISE_LAYOUTS
 _PAPER_SCHEDULE = {"num_envs": 1, "spread": 1.0, "updates_exponent": 0.5, "batch_exponent": 0.0,
                    "command_input": "linear", "generator_updates_per_episode": 20.0,
                    "evaluator_updates_per_episode": 5.0, "archive_buckets": 0, "noise_layout": "flat",
-                   "best_window": 0, "noise_free": 0, "antithetic": False}
+                   "best_window": 0, "noise_free": 0, "antithetic": False, "verify": 0}
 POPULATION_DEFAULTS = {
     "inverted_pendulum": {**_PAPER_SCHEDULE, "num_envs": 64},
     "mountain_car": {**_PAPER_SCHEDULE, "num_envs": 8},
@@ -140,6 +140,13 @@ class CommandConfig:
     (docs/results/populations.md, "Hopper's commands run ahead of its generator"); 0: over every iteration, the
     paper's "best so far" (the default under --schedule paper; else the task's population default). Read from the
     replay buffer: needs best-window x P <= --buffer.size."""
+    verify: int | None = None
+    """When an iteration's highest training return beats the best so far, run that policy this many more episodes
+    (fresh starts, counted as env steps) and let the best so far rise only to the mean of all its episodes: one
+    episode's return is a noisy measurement, and the highest of thousands of them is mostly luck that no policy
+    repeats (docs/results/populations.md, "Lucky records"). 0: a single episode sets the record (the paper; the
+    default under --schedule paper), else the task's population default. Needs --command.best-rank 1 and
+    --command.best-window 0."""
     spread: float | None = None
     """P > 1: policy i of an iteration is asked for best + drive x u_i, u_i evenly spaced over
     [1 - spread, 1 + spread] (1: over [0, 2]), so one iteration probes the frontier at P points;
@@ -189,7 +196,8 @@ RESOLVED_FROM = {"population": ("num_envs", "schedule"), "update_counts": ("scal
                  "generator_updates_per_episode": ("generator.updates_per_episode",),
                  "archive_buckets": ("buffer.archive_buckets",), "noise_layout": ("generator.noise_layout",),
                  "best_window": ("command.best_window",),
-                 "noise_free": ("generator.noise_free",), "antithetic": ("generator.antithetic",)}
+                 "noise_free": ("generator.noise_free",), "antithetic": ("generator.antithetic",),
+                 "verify": ("command.verify",)}
 
 
 def population(cfg) -> int:
@@ -236,6 +244,11 @@ def antithetic(cfg) -> bool:
     return _default(cfg, cfg.generator.antithetic, "antithetic")
 
 
+def verify(cfg) -> int:
+    """Episodes a new record's policy runs again before it counts (--command.verify), 0 for none."""
+    return _default(cfg, cfg.command.verify, "verify")
+
+
 def archive_buckets(cfg) -> int:
     """Return buckets of the buffer's archive, 0 for none (--buffer.archive-buckets)."""
     return _default(cfg, cfg.buffer.archive_buckets, "archive_buckets")
@@ -266,7 +279,8 @@ def resolved(cfg) -> dict:
             "command_spread": command_spread(cfg), "command_input": command_input(cfg),
             "evaluator_updates_per_episode": evaluator, "generator_updates_per_episode": generator,
             "archive_buckets": archive_buckets(cfg), "noise_layout": noise_layout(cfg), "best_window": best_window(cfg),
-            "noise_free": noise_free(cfg), "antithetic": antithetic(cfg)}
+            "noise_free": noise_free(cfg), "antithetic": antithetic(cfg),
+            "verify": verify(cfg)}
 
 
 def validate(cfg) -> None:
@@ -289,7 +303,8 @@ def validate(cfg) -> None:
                                ("--evaluator.probes", cfg.evaluator.probes, 1),
                                ("--generator.snapshots", cfg.generator.snapshots, 0),
                                ("--buffer.archive-buckets", archive_buckets(cfg), 0),
-                               ("--buffer.archive-per-bucket", cfg.buffer.archive_per_bucket, 1)])
+                               ("--buffer.archive-per-bucket", cfg.buffer.archive_per_bucket, 1),
+                               ("--command.verify", verify(cfg), 0)])
     evaluator, generator = updates_per_episode(cfg)
     for flag, value in [("--generator.updates-per-episode", generator), ("--evaluator.updates-per-episode", evaluator),
                         ("--buffer.recency-power", cfg.buffer.recency_power),
@@ -313,6 +328,10 @@ def validate(cfg) -> None:
     if not 0 <= window * population(cfg) <= cfg.buffer.size:
         raise ValueError(f"--command.best-window must be 0 (every iteration) or 1 .. {cfg.buffer.size // population(cfg)} "
                          f"(x P = {population(cfg)} within --buffer.size {cfg.buffer.size}), got {window}")
+    if verify(cfg) and (window or cfg.command.best_rank != 1):
+        raise ValueError(f"--command.verify checks the highest return of an iteration against the best so far over every "
+                         f"iteration; it needs --command.best-rank 1 and --command.best-window 0, got best-rank "
+                         f"{cfg.command.best_rank} and best-window {window}")
     if not 0 <= cfg.buffer.archive_share < 1:
         raise ValueError(f"--buffer.archive-share must be in [0, 1), got {cfg.buffer.archive_share}")
     width = cfg.generator.command_width

@@ -7,7 +7,8 @@ each (all K x P in one rollout); (theta, r) into the seed's replay buffer as one
 statistics merged from these training episodes; then ``5 P^a`` evaluator updates (MSE of V(theta)
 on r) and ``20 P^a`` generator updates (MSE of V(G(r)) on r, V frozen), a = the updates exponent
 (1: the paper's 5 + 20 per episode), each on a batch of ``16 P^b`` recency-weighted samples of the
-seed's own buffer (b = the batch exponent, 0: 16). ``evaluate`` runs G(best so far) without noise
+seed's own buffer (b = the batch exponent, 0: 16). With ``--command.verify K`` a new record's policy runs K more
+episodes before the best so far moves, and then only to their mean. ``evaluate`` runs G(best so far) without noise
 for 10 episodes (not counted as env steps).
 
 Each seed keeps its own ``TrainState`` (config, buffer, statistics, random streams, counters); the
@@ -148,6 +149,7 @@ def iteration_batch(states: list[TrainState], progress: Progress | None = None) 
     results = _simulate(states, theta, keys)
     rollout_s = time.perf_counter() - start
     returns = [record(s, theta[i], r) for i, (s, r) in enumerate(zip(states, results))]
+    verify_records(states, theta, returns)
 
     update_start = time.perf_counter()
     n_evaluator, n_generator = settings.update_counts(cfg)
@@ -209,13 +211,40 @@ def record(state: TrainState, theta: torch.Tensor, result: envs.RolloutResult) -
     rank, window = state.cfg.command.best_rank, settings.best_window(state.cfg)
     if window:
         state.best_return = windowed_best(state.buffer, window * len(returns), rank)
-    else:
+    elif not settings.verify(state.cfg):  # else verify_records sets it
         top = float(np.partition(returns, -rank)[-rank])  # this iteration's rank-th highest return
         state.best_return = max(top, -math.inf if state.best_return is None else state.best_return)
     state.env_steps += result.obs_count
     state.episodes += theta.shape[0]
     state.iterations += 1
     return returns
+
+
+def verify_records(states: list[TrainState], theta: torch.Tensor, returns: list[np.ndarray]) -> None:
+    """``--command.verify K``: each seed whose iteration's highest return ``returns[i] [P]`` beats its best so far (or
+    has none) runs that policy of ``theta [Ks, P, D]`` K more episodes, all such seeds in one rollout (counted as env
+    steps and episodes, their observations merged into the statistics); its best so far becomes the highest of
+    itself and the mean of the policy's K + 1 returns."""
+    count = settings.verify(states[0].cfg)
+    due = [i for i, s in enumerate(states) if count and (s.best_return is None or returns[i].max() > s.best_return)]
+    if not due:
+        return
+    top = [int(np.argmax(returns[i])) for i in due]
+    keys = []
+    for i in due:  # a seed's own stream, split only when it verifies: the same draws alone or in a batch
+        states[i].key, key = jax.random.split(states[i].key)
+        keys.append(key)
+    candidates = torch.stack([theta[i, t:t + 1] for i, t in zip(due, top)])  # [n, 1, D]
+    for i, t, result in zip(due, top, _simulate([states[i] for i in due], candidates, keys, episodes=count)):
+        s = states[i]
+        again = result.episode_returns_no_bonus if s.cfg.command.bonus_free else result.episode_returns  # [1, K]
+        if not np.isfinite(again).all():
+            raise TrainingError(f"non-finite return verifying a record at env step {s.env_steps}: {again[0][:3]}")
+        verified = float((returns[i][t] + again.sum()) / (count + 1))
+        s.best_return = verified if s.best_return is None else max(s.best_return, verified)
+        s.obs_stats.update(result.obs_count, result.obs_sum, result.obs_sumsq)
+        s.env_steps += result.obs_count
+        s.episodes += count
 
 
 def windowed_best(buffer: ReplayBuffer, entries: int, rank: int) -> float:
