@@ -351,3 +351,24 @@ def test_command_sweeps_bad_input_is_one_line(tmp_path, args, fragment):
     a = _sweep_json(tmp_path / "a.json", [0, 50, 100, 150], "runs/a")
     with pytest.raises(SystemExit, match=re.escape(fragment)):
         command_sweeps.main([arg.format(a=a) for arg in args] + ["--out", str(tmp_path)])
+
+
+def test_lucky_records_reruns_the_last_iteration_and_the_records(ip_run, tmp_path):
+    from bench import lucky_records
+    from fastgen.sweep import achieved_returns
+
+    result = lucky_records.main([str(ip_run), "--episodes", "2", "--top", "3", "--out", str(tmp_path)])
+    (row,) = result["rows"]
+    summary = json.loads((ip_run / "summary.json").read_text())
+    assert row["population"] == 4 and len(row["last_stored"]) == 4 and len(row["top_stored"]) == 3
+    assert row["top_stored"][0] == pytest.approx(summary["best_train_return"])  # the record is the buffer's highest
+    assert row["top_stored"] == sorted(row["top_stored"], reverse=True)
+    run = trained.load(ip_run)  # by hand: the last iteration's policies, 2 fresh episodes each
+    chunks = list(trained.buffer_chunks(ip_run))
+    params, returns = torch.cat([p for p, _ in chunks])[-4:], torch.cat([r for _, r in chunks])[-4:]
+    np.testing.assert_allclose(row["last_stored"], returns.numpy())
+    fresh = achieved_returns(run, params, 2, "cpu", jax.random.key(0)).mean(1)
+    np.testing.assert_allclose(row["last_fresh"], fresh, rtol=1e-6)
+    assert row["last_best_fresh"] == pytest.approx(fresh.max())
+    assert row["record_minus_best_fresh"] == pytest.approx(summary["best_train_return"] - fresh.max())
+    assert all((tmp_path / f"lucky_records_inverted_pendulum.{ext}").exists() for ext in ("json", "md", "png"))

@@ -18,7 +18,7 @@ import torch
 from fastgen import run
 from fastgen.config import Config, EvalConfig, parse_seeds
 from fastgen.poligen import learner, trainer
-from fastgen.poligen.settings import BufferConfig, EvaluatorConfig, GeneratorConfig
+from fastgen.poligen.settings import BufferConfig, CommandConfig, EvaluatorConfig, GeneratorConfig
 from fastgen.run import seed_configs, train_seeds
 
 RTOL = 1e-6
@@ -153,16 +153,21 @@ def test_cli_seeds_writes_one_directory_per_seed(tmp_path):
     assert run.main(["--env", "mountain_car", "--seeds", "1-0", "--out", str(out)]) == 2
 
 
-@pytest.mark.parametrize("engine, map_seeds", [("cpu", "loop"), ("cpu", "vmap"), ("mjx", "auto")])
-def test_one_batched_iteration_is_each_seeds_iteration(tmp_path, monkeypatch, engine, map_seeds):
+@pytest.mark.parametrize("engine, map_seeds, verify", [("cpu", "loop", 0), ("cpu", "vmap", 0), ("mjx", "auto", 0),
+                                                        ("cpu", "loop", 2)])
+def test_one_batched_iteration_is_each_seeds_iteration(tmp_path, monkeypatch, engine, map_seeds, verify):
+    """Verify 2: a record's policy runs 2 more episodes in one rollout of the seeds that set one."""
     monkeypatch.setattr(learner, "MAP_SEEDS", map_seeds)  # vmap: the GPU path, here on the CPU
-    cfgs = [dataclasses.replace(_cfg(tmp_path, engine=engine, num_envs=3), seed=s) for s in (4, 7)]
+    command = CommandConfig(verify=verify)
+    cfgs = [dataclasses.replace(_cfg(tmp_path, engine=engine, num_envs=3, command=command), seed=s) for s in (4, 7)]
     states = trainer.init_batch(cfgs)
     batched = trainer.iteration_batch(states)
     for cfg, metrics, state in zip(cfgs, batched, states):
         single = run.algorithms.get("poligen").init(cfg)
         _, expected = run.algorithms.get("poligen").iteration(single)
         assert state.env_steps == single.env_steps and len(state.buffer) == len(single.buffer) == 3
+        assert state.episodes == single.episodes == 3 + verify  # the first iteration always sets a record
+        assert state.best_return == single.best_return
         np.testing.assert_allclose(state.obs_stats.mean, single.obs_stats.mean, rtol=1e-5, atol=1e-8)
         for key in ("train/command", "train/mean_return", "train/max_return", "train/evaluator_loss",
                     "train/generator_loss"):

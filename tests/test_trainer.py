@@ -208,6 +208,51 @@ def test_best_window_forgets_returns_older_than_its_iterations():
     assert states[2, 1].command == 4 + 20 and trainer.eval_command(states[2, 2]) == 3
 
 
+def test_verify_lets_a_record_count_only_as_the_mean_of_its_episodes(monkeypatch):
+    """--command.verify 3: an iteration's highest return that beats the best so far sends that policy (and only it)
+    to 3 more episodes, counted as env steps; the best so far rises at most to the mean of its 4 returns."""
+    from fastgen.poligen.settings import CommandConfig
+
+    state = trainer.init(_cfg(num_envs=4, command=CommandConfig(verify=3)))
+    theta = torch.arange(4.0)[:, None].expand(4, state.buffer.params.shape[1])  # policy i: every weight i
+    asked, again = [], {}
+
+    def simulate(states, candidates, keys, episodes):
+        asked.append((candidates.clone(), episodes))
+        returns = np.asarray([again[float(candidates[0, 0, 0])]], np.float64)  # [1 policy, 3 episodes]
+        return [envs.RolloutResult.from_episodes(returns, returns, np.full((1, 3), 7), 21, np.zeros(2), np.zeros(2))]
+
+    monkeypatch.setattr(trainer, "_simulate", simulate)
+    for returns, rerun, best in [([5, 40, 10, 30], {1.0: [10, 20, 30]}, 25),  # (40 + 60) / 4
+                                 ([20, 24, 26, 1], {2.0: [30, 30, 30]}, 29),  # (26 + 90) / 4
+                                 ([28, 0, 0, 0], {}, 29),  # below the best: not run again
+                                 ([0, 0, 0, 100], {3.0: [0, 0, 0]}, 29)]:  # verified at 25: the best stays
+        again.clear()
+        again.update(rerun)
+        calls = len(asked)
+        trainer.record(state, theta, _episodes(returns))
+        trainer.verify_records([state], theta[None], [np.asarray(returns, np.float64)])
+        assert len(asked) == calls + len(rerun) and state.best_return == best
+        if rerun:
+            assert torch.equal(asked[-1][0][0, 0], theta[int(next(iter(rerun)))]) and asked[-1][1] == 3
+    assert state.episodes == 4 * 4 + 3 * 3 and state.env_steps == 4 * 40 + 3 * 21
+    assert state.command == 29 + 20 and trainer.eval_command(state) == 29
+
+
+@pytest.mark.parametrize("command, message", [
+    ({"verify": -1}, r"--command.verify must be >= 0, got -1"),
+    ({"verify": 2, "best_rank": 2}, r"--command.verify checks the highest return of an iteration against the best so "
+                                    r"far over every iteration; it needs --command.best-rank 1 and --command.best-window "
+                                    r"0, got best-rank 2 and best-window 0"),
+    ({"verify": 2, "best_window": 3}, r"it needs --command.best-rank 1 and --command.best-window 0, got best-rank 1 "
+                                      r"and best-window 3")])
+def test_bad_verify_settings_are_one_line(command, message):
+    from fastgen.poligen.settings import CommandConfig
+
+    with pytest.raises(ValueError, match=message):
+        _cfg(command=CommandConfig(**command)).validate()
+
+
 @pytest.mark.parametrize("window", [-1, 17])
 def test_a_best_window_beyond_the_buffer_is_one_line(window):
     from fastgen.poligen.settings import CommandConfig
