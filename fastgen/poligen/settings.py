@@ -142,11 +142,11 @@ class CommandConfig:
     replay buffer: needs best-window x P <= --buffer.size."""
     verify: int | None = None
     """When an iteration's highest training return beats the best so far, run that policy this many more episodes
-    (fresh starts, counted as env steps) and let the best so far rise only to the mean of all its episodes: one
-    episode's return is a noisy measurement, and the highest of thousands of them is mostly luck that no policy
-    repeats (docs/results/populations.md, "Lucky records"). 0: a single episode sets the record (the paper; the
-    default under --schedule paper), else the task's population default. Needs --command.best-rank 1 and
-    --command.best-window 0."""
+    (fresh starts, counted as env steps) and let the best so far rise only to the mean of those K (the record's own
+    episode, picked for being high, left out): one episode's return is a noisy measurement, and the highest of
+    thousands of them is mostly luck that no policy repeats (docs/results/populations.md, "Lucky records"). 0: a
+    single episode sets the record (the paper; the default under --schedule paper), else the task's population
+    default. Needs --command.best-rank 1 and --command.best-window 0."""
     spread: float | None = None
     """P > 1: policy i of an iteration is asked for best + drive x u_i, u_i evenly spaced over
     [1 - spread, 1 + spread] (1: over [0, 2]), so one iteration probes the frontier at P points;

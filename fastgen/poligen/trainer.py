@@ -224,7 +224,8 @@ def verify_records(states: list[TrainState], theta: torch.Tensor, returns: list[
     """``--command.verify K``: each seed whose iteration's highest return ``returns[i] [P]`` beats its best so far (or
     has none) runs that policy of ``theta [Ks, P, D]`` K more episodes, all such seeds in one rollout (counted as env
     steps and episodes, their observations merged into the statistics); its best so far becomes the highest of
-    itself and the mean of the policy's K + 1 returns."""
+    itself and the mean of those K fresh returns (the record's own episode is left out: it was picked for being
+    high, and with it the mean would keep a share of its luck)."""
     count = settings.verify(states[0].cfg)
     due = [i for i, s in enumerate(states) if count and (s.best_return is None or returns[i].max() > s.best_return)]
     if not due:
@@ -240,7 +241,7 @@ def verify_records(states: list[TrainState], theta: torch.Tensor, returns: list[
         again = result.episode_returns_no_bonus if s.cfg.command.bonus_free else result.episode_returns  # [1, K]
         if not np.isfinite(again).all():
             raise TrainingError(f"non-finite return verifying a record at env step {s.env_steps}: {again[0][:3]}")
-        verified = float((returns[i][t] + again.sum()) / (count + 1))
+        verified = float(again.mean())
         s.best_return = verified if s.best_return is None else max(s.best_return, verified)
         s.obs_stats.update(result.obs_count, result.obs_sum, result.obs_sumsq)
         s.env_steps += result.obs_count
