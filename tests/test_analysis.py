@@ -372,3 +372,20 @@ def test_lucky_records_reruns_the_last_iteration_and_the_records(ip_run, tmp_pat
     assert row["last_best_fresh"] == pytest.approx(fresh.max())
     assert row["record_minus_best_fresh"] == pytest.approx(summary["best_train_return"] - fresh.max())
     assert all((tmp_path / f"lucky_records_inverted_pendulum.{ext}").exists() for ext in ("json", "md", "png"))
+
+
+def test_generator_reach_evaluates_the_generator_after_updates_on_held_data(mc_run, tmp_path):
+    from bench import generator_reach
+
+    result = generator_reach.main([str(mc_run), "--lrs", "0", "1e-3", "--iterations", "2", "--out", str(tmp_path)])
+    rows = result["rows"]
+    updates = generator_reach.settings.update_counts(trained.load_config(mc_run))[1]
+    assert [(r["lr"], r["updates"]) for r in rows] == [(lr, k * updates) for lr in (0.0, 1e-3) for k in range(3)]
+    summary = json.loads((mc_run / "summary.json").read_text())
+    assert all(r["command"] == pytest.approx(summary["best_train_return"]) for r in rows)
+    frozen = [(r["return"], r["length"]) for r in rows[:3]]  # lr 0: the same generator, evaluated from the same starts
+    assert frozen == [frozen[0]] * 3
+    assert rows[3]["return"] == frozen[0][0]  # lr 1e-3 starts from the same checkpoint
+    assert all((tmp_path / f"generator_reach_mountain_car.{ext}").exists() for ext in ("json", "md", "png"))
+    with pytest.raises(ValueError, match=r"--lrs must be one or more learning rates >= 0, got \(-1.0,\)"):
+        generator_reach.Options((str(mc_run),), lrs=(-1.0,)).validate()
