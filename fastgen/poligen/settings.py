@@ -32,7 +32,9 @@ from fastgen.poligen.generator import COMMAND_INPUTS, NOISE_LAYOUTS
 #   hopper             P = 1: no P = 64 variant screened at 300k env steps has reached 1000 by hopping on 3 seeds
 #                      (populations_hopper_300k.md; closest: symlog, ev x 8, generator x 2, noise-free 8, 2 of 3,
 #                      populations_hopper_noise_free_gen2.md; with --generator.antithetic too, 3 of 3 on seeds 0-2
-#                      but 2 of 3 on seeds 5-7, one by standing, populations_confirm_hopper_antithetic.md)
+#                      but 2 of 3 on seeds 5-7, one by standing, populations_confirm_hopper_antithetic.md; with
+#                      --command.verify 4 too, seeds 0 and 1 >= 1000, populations_hopper_verify.md; with --generator.lr
+#                      2e-5 as well, seed 0 never left ~250, populations_hopper_verify_lr.md)
 #   walker2d, half_cheetah, ant, reacher: not measured; the paper's P = 1, as on swimmer and hopper
 # For swimmer and hopper the spread and exponents are what learned on swimmer at P = 64.
 # Every option a population default sets, at the paper's value (what --schedule paper resolves them to):
