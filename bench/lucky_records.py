@@ -51,21 +51,32 @@ class Options:
             raise ValueError(f"--episodes and --top must be >= 1, got {self.episodes} and {self.top}")
 
 
-def held_entries(run_dir: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    """The replay buffer at the last checkpoint, oldest first: ``(params [n, D], returns [n])``."""
-    chunks = list(trained_run.buffer_chunks(run_dir))
-    return torch.cat([p for p, _ in chunks]), torch.cat([r for _, r in chunks])
+def held_returns(run_dir: Path) -> torch.Tensor:
+    """The replay buffer's returns at the last checkpoint, oldest first ``[n]`` (params not read: chunks are mmapped)."""
+    return torch.cat([returns for _, returns in trained_run.buffer_chunks(run_dir)])
+
+
+def held_params(run_dir: Path, rows: torch.Tensor) -> torch.Tensor:
+    """The params ``[len(rows), D]`` of the buffer's entries ``rows`` (indices into ``held_returns``), read chunk by
+    chunk: a full hopper buffer is 2.8 GB, and only these rows are needed."""
+    picked, first = None, 0
+    for params, _ in trained_run.buffer_chunks(run_dir):
+        inside = (rows >= first) & (rows < first + len(params))
+        picked = params.new_empty(len(rows), params.shape[1]) if picked is None else picked
+        picked[inside] = params[rows[inside] - first]
+        first += len(params)
+    return picked
 
 
 def measure_run(run_dir: Path, options: Options, key: jax.Array) -> dict:
     """One run's row: the last iteration's and the records' stored returns against their fresh means."""
     run = trained_run.load(run_dir)
     population = poligen_settings.population(run.cfg)
-    params, stored = held_entries(run_dir)
-    last = slice(len(stored) - population, len(stored))
+    stored = held_returns(run_dir)
+    last = torch.arange(len(stored) - population, len(stored))
     top = torch.topk(stored, min(options.top, len(stored))).indices
-    fresh_last = achieved_returns(run, params[last], options.episodes, "cpu", key).mean(1)  # [P]
-    fresh_top = achieved_returns(run, params[top], options.episodes, "cpu", key).mean(1)  # [top]
+    fresh_last = achieved_returns(run, held_params(run_dir, last), options.episodes, "cpu", key).mean(1)  # [P]
+    fresh_top = achieved_returns(run, held_params(run_dir, top), options.episodes, "cpu", key).mean(1)  # [top]
     last_stored = stored[last].numpy().astype(np.float64)
     highest = int(np.argmax(last_stored))
     return {"run": str(run_dir), "seed": run.cfg.seed, "env_steps": run.env_steps, "record": run.best_return,
