@@ -78,8 +78,9 @@ class Settings:
     hopper's first 300k env steps)."""
     rule: str = "p1"
     """How a variant qualifies for a task's default (``decide``): p1 (final return within one paper std of P1's;
-    every confirming seed at --bar) or mean-bar (mean final return at --bar on the deciding seeds and on the
-    confirming ones: issue 37's bars for swimmer and hopper)."""
+    every confirming seed at --bar), mean-bar (mean final return at --bar on the deciding seeds and on the
+    confirming ones: issue 37's bars for swimmer, and hopper's at 3M) or reach-bar (every seed's evaluation
+    reaches --bar within the run, deciding and confirming: hopper's 1000 by 300k env steps)."""
     name: str = "populations"
     """Result file name."""
     results_dir: str = str(RESULTS / "populations")
@@ -194,7 +195,7 @@ def aggregate(task: str, variant: str, runs: list[dict], bar: float | None = Non
             "source": runs[0].get("source", "this sweep")}
 
 
-RULES = ("p1", "mean-bar")
+RULES = ("p1", "mean-bar", "reach-bar")
 
 
 def decide(rows: list[dict], confirmations: list[dict] = (), rule: str = "p1") -> dict[str, dict]:
@@ -207,7 +208,8 @@ def decide(rows: list[dict], confirmations: list[dict] = (), rule: str = "p1") -
     with its ``--bar``), every confirming run's final return reached the bar (``finals_at_bar`` n/n). "mean-bar":
     when its mean final return over at least 3 finished seeds reaches its row's bar on the deciding seeds and, where
     the task has confirmations, on at least 3 finished confirming seeds too (issue 37's bars for swimmer and hopper,
-    e.g. >= 318 at 3M over >= 3 seeds)."""
+    e.g. >= 318 at 3M over >= 3 seeds). "reach-bar": when on at least 3 finished seeds every run's evaluation
+    reached its row's bar, deciding and (where given) confirming (hopper's >= 1000 by 300k env steps)."""
     if rule not in RULES:
         raise ValueError(f"unknown decision rule {rule!r}; choose one of {', '.join(RULES)}")
     decisions = {}
@@ -221,12 +223,11 @@ def decide(rows: list[dict], confirmations: list[dict] = (), rule: str = "p1") -
         if rule == "p1":
             good = [r for r in finished if r["final_mean"] >= reference["final_mean"] - std]
         else:
-            good = [r for r in finished if r is reference or r["seeds"] >= 3 and r["final_mean"] >= r["bar"]]
+            good = [r for r in finished if r is reference or _holds(r, rule)]
         checks = [c for c in confirmations if c["task"] == task]
         if checks:
             held = {c["variant"] for c in checks
-                    if (_all(c["finals_at_bar"]) if rule == "p1"
-                        else c["seeds"] >= 3 and _all(c["finished"]) and c["final_mean"] >= c["bar"])}
+                    if (_all(c["finals_at_bar"]) if rule == "p1" else _all(c["finished"]) and _holds(c, rule))}
             good = [r for r in good if r["variant"] in held or r is reference]  # the paper's schedule needs none
         if not good:
             continue
@@ -235,6 +236,13 @@ def decide(rows: list[dict], confirmations: list[dict] = (), rule: str = "p1") -
                            "confirmed_by": [c for c in checks if c["variant"] == chosen["variant"]],
                            "confirmations": checks}
     return decisions
+
+
+def _holds(row: dict, rule: str) -> bool:
+    """Whether a row of at least 3 seeds meets its bar by ``rule`` "mean-bar" (mean final return) or "reach-bar"
+    (every run's evaluation reached it)."""
+    met = row["final_mean"] >= row["bar"] if rule == "mean-bar" else _all(row["reached"])
+    return row["seeds"] >= 3 and met
 
 
 def _all(count: str) -> bool:
@@ -261,9 +269,11 @@ def markdown(rows: list[dict], decisions: dict, cpu: str) -> str:
     lines.append("")
     for task, d in decisions.items():
         c, ref = d["chosen"], d["reference"]
-        rule = (f"within one paper std ({d['paper_std']:g}) of P1's {ref['final_mean']:.1f}" if d["rule"] == "p1" else
-                "whose mean final return reaches the bar on >= 3 deciding seeds and, where confirmed, on >= 3 "
-                "confirming seeds (else P1)")
+        rule = {"p1": f"within one paper std ({d['paper_std']:g}) of P1's {ref['final_mean']:.1f}",
+                "mean-bar": "whose mean final return reaches the bar on >= 3 deciding seeds and, where confirmed, on "
+                            ">= 3 confirming seeds (else P1)",
+                "reach-bar": "whose evaluation reaches the bar on every one of >= 3 deciding seeds and, where "
+                             "confirmed, of >= 3 confirming seeds (else P1)"}[d["rule"]]
         if d.get("confirmations"):
             rule += "; confirming runs: " + "; ".join(f"{r['variant']} {r['final_mean']:.1f} +- {r['final_std']:.1f} over "
                                                       f"{r['seeds']} seeds ({r['finished']} finished)"

@@ -101,5 +101,21 @@ def test_the_mean_bar_rule_holds_deciding_and_confirming_seeds_to_the_bar():
     two_seeds = [rows[0], row("dear", 321.8, 1_400, finished="2/2", seeds=2)]
     assert populations.decide(two_seeds, rule="mean-bar")["swimmer"]["chosen"]["variant"] == "P1"
     assert populations.decide(rows)["swimmer"]["chosen"]["variant"] == "cheap"  # the p1 rule: within one std of P1
-    with pytest.raises(ValueError, match="unknown decision rule 'median'; choose one of p1, mean-bar"):
+    with pytest.raises(ValueError, match="unknown decision rule 'median'; choose one of p1, mean-bar, reach-bar"):
         populations.decide(rows, rule="median")
+
+
+def test_the_reach_bar_rule_wants_every_seed_to_reach_the_bar():
+    """--rule reach-bar (hopper's first 300k env steps): every deciding and confirming run's evaluation reaches the
+    bar, on at least 3 finished seeds each; a high mean with one seed short does not qualify."""
+    def row(variant, reached, wall, finished="3/3", final=500.0):
+        seeds = int(finished.split("/")[1])
+        return {"task": "hopper", "variant": variant, "final_mean": final, "finished": finished, "bar": 1000.0,
+                "wall_s_per_run": wall, "finals_at_bar": "0/3", "seeds": seeds, "reached": reached}
+    rows = [row("P1", "2/3", 19_000), row("cheap", "2/3", 900, final=1500.0), row("dear", "3/3", 1_400)]
+    assert populations.decide(rows, rule="reach-bar")["hopper"]["chosen"]["variant"] == "dear"
+    assert populations.decide(rows, [row("dear", "3/3", 1_500)], "reach-bar")["hopper"]["chosen"]["variant"] == "dear"
+    for failed in (row("dear", "2/3", 1_500), row("dear", "3/3", 1_500, finished="2/3"),
+                   row("dear", "2/2", 1_500, finished="2/2")):
+        assert populations.decide(rows, [failed], "reach-bar")["hopper"]["chosen"]["variant"] == "P1"
+    assert populations.decide(rows, rule="mean-bar")["hopper"]["chosen"]["variant"] == "cheap"  # its mean is 1500
