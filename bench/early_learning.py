@@ -45,7 +45,7 @@ from fastgen.config import Config
 from fastgen.normalizer import ObsStats
 from fastgen.poligen import learner, trainer
 from fastgen.poligen import settings as poligen_settings
-from fastgen.poligen.generator import exploration_std
+from fastgen.poligen.generator import population_std
 
 
 @dataclass
@@ -137,7 +137,8 @@ class Prober:
                         "length": float(evaluated.lengths[0]), "predicted": float(self.predict(mean)[0])},
                "untrained_generator": _returns(untrained), "initial_statistics": _returns(unnormalised)}
         noise = torch.randn(settings.samples, mean.shape[1], generator=self.rng)
-        noisy = mean + exploration_std(s.spec, s.cfg.generator.noise_std, poligen_settings.noise_layout(s.cfg)) * noise
+        noisy = mean + population_std(s.spec, s.cfg.generator.noise_std, poligen_settings.noise_layout(s.cfg),
+                                      settings.samples) * noise
         sampled = self.simulate(noisy, 1)
         predicted = self.predict(noisy).numpy()
         row["samples"] = {"return_no_bonus": sampled.returns_no_bonus.tolist(), "predicted": predicted.tolist(),

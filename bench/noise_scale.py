@@ -35,7 +35,7 @@ from fastgen import runtime
 from fastgen import trained as trained_run
 from fastgen.poligen import settings as poligen_settings
 from fastgen.poligen import snapshots
-from fastgen.poligen.generator import NOISE_LAYOUTS, exploration_std
+from fastgen.poligen.generator import NOISE_LAYOUTS, population_std
 from fastgen.sweep import achieved_returns
 
 
@@ -103,7 +103,7 @@ def measure_snapshot(run: trained_run.Trained, options: Options, key: jax.Array,
     rows = []
     for sigma in options.noise:
         for layout in options.layouts:
-            noise = exploration_std(run.spec, sigma, layout) * eps
+            noise = population_std(run.spec, sigma, layout, len(eps)) * eps
             noisy = achieved_returns(run, centre_params + noise, 1, "cpu", key)[:, 0]
             rows.append({"sigma": sigma, "layout": layout, "noise_rms": float(noise.pow(2).mean().sqrt()),
                          **summarise(centre, noisy)})

@@ -108,9 +108,33 @@ def test_sampled_noise_follows_the_layout():
     assert abs(hidden.std().item() - 0.2 / 8) < 0.0005
 
 
+def test_mixed_noise_gives_alternate_pairs_the_flat_and_the_fan_in_std():
+    """--generator.noise-layout mixed: policies 2j, 2j + 1 (a mirrored pair) flat for even j, fan-in for odd j, in the
+    trainer's population (P = 6, not a multiple of 4) and in Generator.sample alike; an unknown layout is refused."""
+    from fastgen.poligen.generator import exploration_std, population_std
+
+    flat, fan_in = exploration_std(HOPPER, 0.1, "flat"), exploration_std(HOPPER, 0.1, "fan-in")
+    rows = population_std(HOPPER, 0.1, "mixed", 6)
+    assert rows.shape == (6, 69_635)
+    for i, expected in enumerate([flat, flat, fan_in, fan_in, flat, flat]):
+        assert torch.equal(rows[i], expected), i
+    assert torch.equal(population_std(HOPPER, 0.1, "fan-in", 3), fan_in.expand(3, -1))
+    torch.manual_seed(4)
+    generator = Generator(HOPPER, noise_std=0.2, noise_layout="mixed")
+    with torch.no_grad():
+        commands = torch.full((4,), 50.0)
+        noise = generator.sample(torch.Generator().manual_seed(1), commands) - generator(commands)
+    hidden = noise[:, 12 * 256:12 * 256 + 256 * 256]  # W2
+    assert hidden.std(dim=1).tolist() == pytest.approx([0.2, 0.2, 0.2 / 8, 0.2 / 8], rel=0.02)  # fan-in: std / 8
+    with pytest.raises(ValueError, match="unknown noise layout 'wide'; choose one of flat, fan-in, mixed"):
+        population_std(HOPPER, 0.1, "wide", 2)
+    with pytest.raises(ValueError, match="unknown per-weight noise layout 'mixed'; choose one of flat, fan-in"):
+        exploration_std(HOPPER, 0.1, "mixed")
+
+
 def test_an_unknown_noise_layout_is_one_line():
     from fastgen.config import Config
     from fastgen.poligen.settings import GeneratorConfig
 
-    with pytest.raises(ValueError, match=r"unknown --generator.noise-layout 'layer'; choose one of flat, fan-in"):
+    with pytest.raises(ValueError, match=r"unknown --generator.noise-layout 'layer'; choose one of flat, fan-in, mixed"):
         Config(env="hopper", generator=GeneratorConfig(noise_layout="layer")).validate()

@@ -304,6 +304,25 @@ def test_antithetic_pairs_mirror_one_draw_and_keep_the_first_of_each_pair_unchan
     assert not torch.isclose(plain[[1, 3]], -plain[[0, 2]], atol=1e-3).all(dim=1).any()  # without it: independent
 
 
+def test_mixed_noise_mirrors_pairs_with_the_flat_std_then_the_fan_in_std(monkeypatch):
+    """--generator.noise-layout mixed with --generator.antithetic at P = 4: pair 0 (policies 0, 1) carries the flat
+    layout's noise, pair 1 (policies 2, 3) the fan-in layout's, each pair mirrored; policy 0 exactly as with flat
+    noise (same seed, same draws) and policy 2 exactly as with fan-in noise."""
+    from fastgen.poligen.settings import GeneratorConfig
+
+    stored = {layout: _first_draws(monkeypatch, GeneratorConfig(updates_per_episode=1, antithetic=True,
+                                                                noise_layout=layout))
+              for layout in ("flat", "fan-in", "mixed")}
+    mean, theta = stored["mixed"]
+    eps = theta - mean
+    torch.testing.assert_close(eps[[1, 3]], -eps[[0, 2]], rtol=0, atol=1e-6)
+    torch.testing.assert_close(theta[0], stored["flat"][1][0], rtol=0, atol=0)
+    torch.testing.assert_close(theta[2], stored["fan-in"][1][2], rtol=0, atol=0)
+    hidden = eps[:, 2 * 256 + 256:2 * 256 + 256 + 256 * 256]  # mountain_car's W2, after W1 [256, 2] and b1 [256]
+    assert hidden[0].std().item() == pytest.approx(0.1, rel=0.02)
+    assert hidden[2].std().item() == pytest.approx(0.1 / 8, rel=0.02)  # fan-in: std x 2 / sqrt(256)
+
+
 def test_antithetic_with_an_odd_population_is_one_line():
     from fastgen.poligen.settings import GeneratorConfig
 

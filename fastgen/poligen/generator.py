@@ -30,7 +30,8 @@ TILE = 16
 EMBED_DIM = 8
 HYPER_HIDDEN = 256
 COMMAND_INPUTS = ("linear", "symlog")
-NOISE_LAYOUTS = ("flat", "fan-in")
+WEIGHT_LAYOUTS = ("flat", "fan-in")  # one std per weight, the same for every policy
+NOISE_LAYOUTS = (*WEIGHT_LAYOUTS, "mixed")  # mixed: flat and fan-in policies in one population
 
 
 def _mlp(n_in: int, n_out: int) -> nn.Sequential:
@@ -77,12 +78,26 @@ def exploration_std(spec: EnvSpec, std: float, layout: str = "flat") -> torch.Te
     """The exploration noise's std per flat policy weight ``[D]``: ``std`` everywhere (flat, the paper), or ``std``
     x 2 / sqrt(fan-in) of the weight's layer (fan-in: the output scaling's factor, so that the noise is ``std`` in
     the units of the generator's outputs before it; hopper: 0.60 std in the first layer, std / 8 in the others)."""
-    if layout not in NOISE_LAYOUTS:
-        raise ValueError(f"unknown noise layout {layout!r}; choose one of {', '.join(NOISE_LAYOUTS)}")
+    if layout not in WEIGHT_LAYOUTS:
+        raise ValueError(f"unknown per-weight noise layout {layout!r}; choose one of {', '.join(WEIGHT_LAYOUTS)}")
     sizes = layer_sizes(spec.obs_dim, spec.act_dim)
     # a layer's weights [out, in] and then its bias [out] lie next to each other in the flat vector
     return torch.cat([torch.full(((fan_in + 1) * out,), std * (2.0 / math.sqrt(fan_in) if layout == "fan-in" else 1.0))
                       for out, fan_in in sizes])
+
+
+def population_std(spec: EnvSpec, std: float, layout: str, population: int) -> torch.Tensor:
+    """The exploration noise's std for each of ``population`` policies drawn together, ``[population, D]``: every
+    row ``exploration_std(spec, std, layout)`` for flat or fan-in; mixed: policies 2j and 2j + 1 (a mirrored pair
+    under ``--generator.antithetic``) flat for even j and fan-in for odd j, so that one population holds both the
+    wide draws that leave a plateau and the near ones that show the slope around G(c)
+    (docs/results/populations.md, "Mixed noise")."""
+    if layout not in NOISE_LAYOUTS:
+        raise ValueError(f"unknown noise layout {layout!r}; choose one of {', '.join(NOISE_LAYOUTS)}")
+    if layout != "mixed":
+        return exploration_std(spec, std, layout).expand(population, -1)
+    rows = torch.stack([exploration_std(spec, std, "flat"), exploration_std(spec, std, "fan-in")])  # [2, D]
+    return rows[(torch.arange(population) // 2) % 2]
 
 
 class Generator(nn.Module):
@@ -106,8 +121,8 @@ class Generator(nn.Module):
         # scaled, not centred (the authors' code)
         self.command_scale = 1.0 / (high - low if command_width is None else command_width)
         self.command_input = command_input
-        self.noise_std = noise_std
-        self.register_buffer("noise_scale", exploration_std(spec, noise_std, noise_layout), persistent=False)  # [D]
+        self.noise_std, self.noise_layout, self.spec = noise_std, noise_layout, spec
+        population_std(spec, noise_std, noise_layout, 1)  # an unknown layout fails here, not at the first sample
 
     def command_features(self, commands: torch.Tensor) -> torch.Tensor:
         """What the hypernetworks see of ``commands [B]`` (raw returns): ``c / width`` (linear, the authors'
@@ -132,8 +147,9 @@ class Generator(nn.Module):
         return policy.flatten(self.policy_layers(dict(self.named_parameters()), commands))
 
     def sample(self, rng: torch.Generator, commands: torch.Tensor) -> torch.Tensor:
-        """``theta = G(c) + eps``, ``eps ~ N(0, diag(noise_scale)^2)`` (``noise_std`` per weight with the flat
-        layout): ``[B, D]``."""
+        """``theta = G(c) + eps``, ``eps`` Gaussian with the std of ``population_std`` (``noise_std`` per weight with
+        the flat layout), the B commands drawn as one population: ``[B, D]``."""
         mean = self.forward(commands)
         noise = torch.randn(mean.shape, generator=rng, device=mean.device, dtype=mean.dtype)
-        return mean + self.noise_scale * noise
+        scale = population_std(self.spec, self.noise_std, self.noise_layout, len(commands)).to(mean)
+        return mean + scale * noise

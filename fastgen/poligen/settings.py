@@ -80,9 +80,10 @@ class GeneratorConfig:
     noise_layout: str | None = None
     """How the exploration noise's std is laid over the policy's layers: flat (--generator.noise-std on every
     weight, the paper) or fan-in (noise-std x 2/sqrt(fan-in) of each weight's layer, the output scaling's factor:
-    hopper's hidden and output layers get noise-std / 8, its first layer 0.6 noise-std). Why:
-    docs/results/populations.md, "How much of a population beats its generator". Default: flat under --schedule
-    paper, else the task's population default."""
+    hopper's hidden and output layers get noise-std / 8, its first layer 0.6 noise-std) or mixed (policies 2j and
+    2j + 1 flat for even j, fan-in for odd j: half of every population each). Why: docs/results/populations.md,
+    "How much of a population beats its generator" and "Mixed noise". Default: flat under --schedule paper, else
+    the task's population default."""
     noise_free: int | None = None
     """This many of every iteration's P policies are G(c_i) exactly, without exploration noise (their commands
     spread evenly over the P), so that the evaluator learns the returns of the policies the generator itself makes

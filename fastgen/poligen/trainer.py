@@ -39,7 +39,7 @@ from fastgen.normalizer import ObsStats
 from fastgen.poligen import learner, settings
 from fastgen.poligen.buffer import ReplayBuffer, ReturnArchive
 from fastgen.poligen.evaluator import Evaluator
-from fastgen.poligen.generator import Generator, exploration_std
+from fastgen.poligen.generator import Generator, population_std
 
 
 @dataclass
@@ -136,7 +136,8 @@ def iteration_batch(states: list[TrainState], progress: Progress | None = None) 
     commands = [s.command for s in states]
     mean = learner.generate(shared, slots, torch.stack([population_commands(s) for s in states]))
     noise = torch.stack([torch.randn(mean.shape[1:], generator=s.rng, device=device, dtype=mean.dtype) for s in states])
-    scale = exploration_std(states[0].spec, cfg.generator.noise_std, settings.noise_layout(cfg)).to(device)  # [D]
+    scale = population_std(states[0].spec, cfg.generator.noise_std, settings.noise_layout(cfg),
+                           cfg.population).to(device)  # [P, D]
     if settings.antithetic(cfg):
         noise[:, 1::2] = -noise[:, 0::2]
     if settings.noise_free(cfg):
