@@ -35,7 +35,7 @@ from fastgen import runtime
 from fastgen import trained as trained_run
 from fastgen.poligen import settings as poligen_settings
 from fastgen.poligen import snapshots
-from fastgen.poligen.generator import NOISE_LAYOUTS, population_std
+from fastgen.poligen.generator import NOISE_LAYOUTS, WEIGHT_LAYOUTS, population_std
 from fastgen.sweep import achieved_returns
 
 
@@ -47,8 +47,9 @@ class Options:
     """Snapshot numbers k (snapshots/<k>.pt) to measure; a run without one of them is skipped for it."""
     noise: tuple[float, ...] = (0.1, 0.05, 0.025)
     """Noise scales sigma per weight."""
-    layouts: tuple[str, ...] = NOISE_LAYOUTS
-    """Noise layouts (--generator.noise-layout): flat (sigma per weight) and fan-in (sigma x 2 / sqrt(fan-in))."""
+    layouts: tuple[str, ...] = WEIGHT_LAYOUTS
+    """Noise layouts (--generator.noise-layout): flat (sigma per weight) and fan-in (sigma x 2 / sqrt(fan-in)) by
+    default; mixed (alternate pairs of the population flat and fan-in) on request."""
     population: int = 64
     """Policies per iteration P."""
     final: bool = False
