@@ -1,6 +1,7 @@
 """One PoliGen iteration on a cheap task: what it stores, counts and updates."""
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -321,6 +322,45 @@ def test_mixed_noise_mirrors_pairs_with_the_flat_std_then_the_fan_in_std(monkeyp
     hidden = eps[:, 2 * 256 + 256:2 * 256 + 256 + 256 * 256]  # mountain_car's W2, after W1 [256, 2] and b1 [256]
     assert hidden[0].std().item() == pytest.approx(0.1, rel=0.02)
     assert hidden[2].std().item() == pytest.approx(0.1 / 8, rel=0.02)  # fan-in: std x 2 / sqrt(256)
+
+
+def test_the_noise_follows_the_share_of_policies_beating_their_centres(tmp_path, monkeypatch):
+    """--generator.noise-target 0.2 with --generator.noise-free 1 at P = 4 (policy 2 noise-free): 1 of 3 noisy
+    policies above the centre widens the noise by exp(2 x (1/3 - 0.2)), 0 of 3 narrows it by exp(-0.4), the
+    multiplier stays within [1/32, 4], scales the next iteration's noise and survives a checkpoint."""
+    from fastgen.poligen import checkpoint
+    from fastgen.poligen.settings import GeneratorConfig
+
+    cfg = _cfg(num_envs=4, generator=GeneratorConfig(updates_per_episode=1, noise_free=1, noise_target=0.2))
+    state = trainer.init(cfg)
+    trainer.adapt_noise(state, np.array([5.0, 1.0, 2.0, 0.0]))  # centre 2.0: one of 5, 1, 0 above it
+    assert state.noise_multiplier == pytest.approx(math.exp(2 * (1 / 3 - 0.2)))
+    trainer.adapt_noise(state, np.array([1.0, 1.0, 2.0, 2.0]))  # none above (ties do not count)
+    assert state.noise_multiplier == pytest.approx(math.exp(2 * (1 / 3 - 0.2) - 0.4))
+    for _ in range(20):
+        trainer.adapt_noise(state, np.array([0.0, 0.0, 1.0, 0.0]))
+    assert state.noise_multiplier == 1 / 32
+    asked = []
+    original = trainer.learner.generate
+    monkeypatch.setattr(trainer.learner, "generate", lambda *a: asked.append(original(*a)) or asked[-1])
+    state.noise_multiplier = multiplier = 0.5
+    trainer.iteration(state)
+    eps = state.buffer.params[:4] - asked[0][0]
+    assert eps[2].abs().max() == 0  # the noise-free one
+    assert eps[[0, 1, 3]].std().item() == pytest.approx(0.1 * multiplier, rel=0.02)
+    checkpoint.save(state, tmp_path)
+    assert checkpoint.load(trainer.init(cfg), tmp_path).noise_multiplier == state.noise_multiplier != multiplier
+
+
+def test_noise_target_needs_noise_free_policies_and_a_share():
+    from fastgen.poligen.settings import GeneratorConfig
+
+    with pytest.raises(ValueError, match=r"--generator.noise-target 0.2 compares noisy policies with the noise-free "
+                                         r"ones of the same iteration; it needs --generator.noise-free >= 1, got 0"):
+        _cfg(num_envs=4, generator=GeneratorConfig(noise_target=0.2)).validate()
+    with pytest.raises(ValueError, match=r"--generator.noise-target must be 0 \(fixed noise\) or a share in \(0, 1\), "
+                                         r"got 1.5"):
+        _cfg(num_envs=4, generator=GeneratorConfig(noise_target=1.5, noise_free=1)).validate()
 
 
 def test_antithetic_with_an_odd_population_is_one_line():

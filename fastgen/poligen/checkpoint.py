@@ -53,6 +53,7 @@ def save(state, run_dir: Path) -> None:
         "obs_stats": state.obs_stats.state_dict(),
         "rng": state.rng.get_state(),
         "key": np.asarray(jax.random.key_data(state.key)),
+        "noise_multiplier": state.noise_multiplier,
     }, run_dir)
     keep = {f"{a}-{b}.pt" for a, b in chunks + previous}  # checkpoint.prev.pt's chunks too
     for path in chunk_dir.glob("*.pt"):
@@ -91,6 +92,7 @@ def load(state, run_dir: Path):
         chunks = _load_chunks(run_dir, saved)
     check_compatible(saved, state.cfg)
     restore_counters(state, saved["counters"])
+    state.noise_multiplier = saved.get("noise_multiplier", 1.0)  # checkpoints from before --generator.noise-target
     state.learner.load_state_dict(state.slot, saved)
     if chunks:
         params = torch.cat([c["params"] for c in chunks])

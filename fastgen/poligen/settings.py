@@ -43,7 +43,7 @@ from fastgen.poligen.generator import COMMAND_INPUTS, NOISE_LAYOUTS
 _PAPER_SCHEDULE = {"num_envs": 1, "spread": 1.0, "updates_exponent": 0.5, "batch_exponent": 0.0,
                    "command_input": "linear", "generator_updates_per_episode": 20.0,
                    "evaluator_updates_per_episode": 5.0, "archive_buckets": 0, "noise_layout": "flat",
-                   "best_window": 0, "noise_free": 0, "antithetic": False, "verify": 0}
+                   "best_window": 0, "noise_free": 0, "antithetic": False, "verify": 0, "noise_target": 0.0}
 POPULATION_DEFAULTS = {
     "inverted_pendulum": {**_PAPER_SCHEDULE, "num_envs": 64},
     "mountain_car": {**_PAPER_SCHEDULE, "num_envs": 8},
@@ -89,6 +89,13 @@ class GeneratorConfig:
     spread evenly over the P), so that the evaluator learns the returns of the policies the generator itself makes
     and not only of noisy ones (docs/results/populations.md, "The evaluator overrates the generator's own
     policies"); 0 .. P - 1. Default: 0 (the paper) under --schedule paper, else the task's population default."""
+    noise_target: float | None = None
+    """Adapt the exploration noise to the population, as evolution strategies' 1/5 success rule adapts a step size:
+    after each iteration, s = the share of its noisy policies that beat the mean return of its noise-free ones
+    (--generator.noise-free >= 1), and the noise of every later policy is multiplied by exp(2 (s - this)), kept
+    within [1/32, 4] x --generator.noise-std (too few beating their centre: narrower, too many: wider; why:
+    docs/results/populations.md, "Noise that follows the population"); 0 < this < 1, or 0: fixed noise (the paper).
+    Default: 0 under --schedule paper, else the task's population default."""
     antithetic: bool | None = None
     """Mirrored exploration noise: policies 2j and 2j + 1 of every iteration carry eps and -eps about their
     (neighbouring) centres, as ARS samples its directions, so that the evaluator sees the return's change on both
@@ -202,7 +209,7 @@ RESOLVED_FROM = {"population": ("num_envs", "schedule"), "update_counts": ("scal
                  "archive_buckets": ("buffer.archive_buckets",), "noise_layout": ("generator.noise_layout",),
                  "best_window": ("command.best_window",),
                  "noise_free": ("generator.noise_free",), "antithetic": ("generator.antithetic",),
-                 "verify": ("command.verify",)}
+                 "verify": ("command.verify",), "noise_target": ("generator.noise_target",)}
 
 
 def population(cfg) -> int:
@@ -249,6 +256,12 @@ def antithetic(cfg) -> bool:
     return _default(cfg, cfg.generator.antithetic, "antithetic")
 
 
+def noise_target(cfg) -> float:
+    """The share of noisy policies beating their centres that the noise adapts to (--generator.noise-target), 0 for
+    fixed noise."""
+    return _default(cfg, cfg.generator.noise_target, "noise_target")
+
+
 def verify(cfg) -> int:
     """Episodes a new record's policy runs again before it counts (--command.verify), 0 for none."""
     return _default(cfg, cfg.command.verify, "verify")
@@ -285,7 +298,7 @@ def resolved(cfg) -> dict:
             "evaluator_updates_per_episode": evaluator, "generator_updates_per_episode": generator,
             "archive_buckets": archive_buckets(cfg), "noise_layout": noise_layout(cfg), "best_window": best_window(cfg),
             "noise_free": noise_free(cfg), "antithetic": antithetic(cfg),
-            "verify": verify(cfg)}
+            "verify": verify(cfg), "noise_target": noise_target(cfg)}
 
 
 def validate(cfg) -> None:
@@ -326,6 +339,12 @@ def validate(cfg) -> None:
     if noise_free(cfg) != 0 and not 0 < noise_free(cfg) < population(cfg):
         raise ValueError(f"--generator.noise-free must be 0 .. P - 1 = {population(cfg) - 1} (--num-envs "
                          f"{population(cfg)}), got {noise_free(cfg)}")
+    target = noise_target(cfg)
+    if not 0 <= target < 1:
+        raise ValueError(f"--generator.noise-target must be 0 (fixed noise) or a share in (0, 1), got {target}")
+    if target and not noise_free(cfg):
+        raise ValueError(f"--generator.noise-target {target} compares noisy policies with the noise-free ones of the "
+                         f"same iteration; it needs --generator.noise-free >= 1, got 0")
     if antithetic(cfg) and population(cfg) % 2:
         raise ValueError(f"--generator.antithetic mirrors the noise of policy pairs; it needs an even P (--num-envs), "
                          f"got {population(cfg)}")

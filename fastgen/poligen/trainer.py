@@ -53,6 +53,7 @@ class TrainState(Counters):
     obs_stats: ObsStats
     rng: torch.Generator
     key: jax.Array
+    noise_multiplier: float = 1.0  # --generator.noise-target's factor on the exploration noise (1: as configured)
 
     @property
     def spec(self):
@@ -138,6 +139,7 @@ def iteration_batch(states: list[TrainState], progress: Progress | None = None) 
     noise = torch.stack([torch.randn(mean.shape[1:], generator=s.rng, device=device, dtype=mean.dtype) for s in states])
     scale = population_std(states[0].spec, cfg.generator.noise_std, settings.noise_layout(cfg),
                            cfg.population).to(device)  # [P, D]
+    scale = scale * torch.tensor([s.noise_multiplier for s in states], device=device)[:, None, None]  # [Ks, P, D]
     if settings.antithetic(cfg):
         noise[:, 1::2] = -noise[:, 0::2]
     if settings.noise_free(cfg):
@@ -151,6 +153,8 @@ def iteration_batch(states: list[TrainState], progress: Progress | None = None) 
     rollout_s = time.perf_counter() - start
     returns = [record(s, theta[i], r) for i, (s, r) in enumerate(zip(states, results))]
     verify_records(states, theta, returns)
+    for s, r in zip(states, returns):
+        adapt_noise(s, r)
 
     update_start = time.perf_counter()
     n_evaluator, n_generator = settings.update_counts(cfg)
@@ -249,6 +253,25 @@ def verify_records(states: list[TrainState], theta: torch.Tensor, returns: list[
         s.episodes += count
 
 
+NOISE_GAIN = 2.0  # per iteration, log(multiplier) moves by this x (share - target): x0.77 at 7% against 20%
+NOISE_BOUNDS = (1 / 32, 4.0)  # the multiplier's range: fan-in's hidden layers are 1/8 of flat, and room beyond
+
+
+def adapt_noise(state: TrainState, returns: np.ndarray) -> None:
+    """``--generator.noise-target T``: the share s of this iteration's noisy policies (``returns [P]``) that beat the
+    mean return of its noise-free ones moves the noise multiplier by ``exp(NOISE_GAIN (s - T))`` within
+    ``NOISE_BOUNDS``: fewer successes than T narrow the noise, more widen it (the 1/5 success rule of evolution
+    strategies)."""
+    target = settings.noise_target(state.cfg)
+    if not target:
+        return
+    free = np.zeros(len(returns), dtype=bool)
+    free[noise_free_slots(len(returns), settings.noise_free(state.cfg)).numpy()] = True
+    share = float((returns[~free] > returns[free].mean()).mean())
+    state.noise_multiplier = float(np.clip(state.noise_multiplier * math.exp(NOISE_GAIN * (share - target)),
+                                           *NOISE_BOUNDS))
+
+
 def windowed_best(buffer: ReplayBuffer, entries: int, rank: int) -> float:
     """The highest, over the iterations (buffer blocks) among the newest ``entries`` entries, of each iteration's
     ``rank``-th highest return (``--command.best-window``)."""
@@ -270,7 +293,7 @@ def iteration_metrics(state: TrainState, command: float, returns: np.ndarray, re
             "train/mean_return": float(returns.mean()), "train/max_return": float(returns.max()),
             "train/mean_length": float(result.lengths.mean()), "train/evaluator_loss": evaluator_loss,
             "train/generator_loss": generator_loss, "perf/rollout_s": rollout_s, "perf/update_s": update_s,
-            "perf/sps": result.obs_count / elapsed}
+            "perf/sps": result.obs_count / elapsed, "train/noise_multiplier": state.noise_multiplier}
 
 
 def _simulate(states: list[TrainState], theta: torch.Tensor, keys, episodes: int = 1) -> list[envs.RolloutResult]:
