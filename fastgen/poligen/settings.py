@@ -33,10 +33,12 @@ from fastgen.poligen.generator import COMMAND_INPUTS, NOISE_LAYOUTS
 #                      (populations_hopper_300k.md; closest: symlog, ev x 8, generator x 2, noise-free 8, 2 of 3,
 #                      populations_hopper_noise_free_gen2.md; with --generator.antithetic too, 3 of 3 on seeds 0-2
 #                      but 2 of 3 on seeds 5-7, one by standing, populations_confirm_hopper_antithetic.md; with
-#                      --command.verify 4 too, 3 of 3 on seeds 0-2, confirming seeds 5-7 not yet run to 300k,
-#                      populations_hopper_verify.md; with --generator.lr
+#                      --command.verify 4 too, 3 of 3 on seeds 0-2, but confirming seed 5 sat under a verified
+#                      440, populations_hopper_verify.md and populations_confirm_hopper_verify.md; with --generator.lr
 #                      2e-5 as well, seed 0 never left ~250, populations_hopper_verify_lr.md; at 8e-6, seed 1 never
-#                      left its plateau, populations_hopper_verify_lr8.md)
+#                      left its plateau, populations_hopper_verify_lr8.md; with fan-in, mixed or adapted
+#                      (--generator.noise-target 0.2) noise instead of flat, a deciding seed stalled each time,
+#                      populations_hopper_verify_{fan_in,mixed,noise_target}.md)
 #   walker2d, half_cheetah, ant, reacher: not measured; the paper's P = 1, as on swimmer and hopper
 # For swimmer and hopper the spread and exponents are what learned on swimmer at P = 64.
 # Every option a population default sets, at the paper's value (what --schedule paper resolves them to):
