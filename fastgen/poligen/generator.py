@@ -89,9 +89,8 @@ def exploration_std(spec: EnvSpec, std: float, layout: str = "flat") -> torch.Te
 def population_std(spec: EnvSpec, std: float, layout: str, population: int) -> torch.Tensor:
     """The exploration noise's std for each of ``population`` policies drawn together, ``[population, D]``: every
     row ``exploration_std(spec, std, layout)`` for flat or fan-in; mixed: policies 2j and 2j + 1 (a mirrored pair
-    under ``--generator.antithetic``) flat for even j and fan-in for odd j, so that one population holds both the
-    wide draws that leave a plateau and the near ones that show the slope around G(c)
-    (docs/results/populations.md, "Mixed noise")."""
+    under ``--generator.antithetic``) flat for even j and fan-in for odd j, so that one population holds both wide
+    draws and near ones that show the slope around G(c) (docs/results/populations.md, "Mixed noise")."""
     if layout not in NOISE_LAYOUTS:
         raise ValueError(f"unknown noise layout {layout!r}; choose one of {', '.join(NOISE_LAYOUTS)}")
     if layout != "mixed":
