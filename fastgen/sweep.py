@@ -23,6 +23,7 @@ import tyro
 import envs
 from fastgen import extras, runtime
 from fastgen import trained as trained_run
+from fastgen.poligen import settings
 
 
 @dataclass
@@ -60,7 +61,16 @@ def achieved_returns(run: trained_run.Trained, params: torch.Tensor, episodes: i
     """Per-episode returns ``[N, episodes]`` of the policies ``params [N, D]``, of the kind the run trained on."""
     env = envs.make(run.cfg.env, engine, physics=run.cfg.physics)
     result = envs.rollout(env, params.numpy(), run.obs_mean, run.obs_std, key, episodes=episodes)
-    return result.episode_returns_no_bonus if run.cfg.command.bonus_free else result.episode_returns
+    return settings.training_returns(run.cfg, result.episode_returns, result.episode_returns_no_bonus)
+
+
+def return_kind(cfg, spec) -> str:
+    """Which return the run trained on, and the sweep measures: env (the task's own), no_bonus, or
+    "no_bonus + S x bonus" (--command.bonus-share S)."""
+    if not (cfg.command.bonus_free and spec.has_survival_bonus):
+        return "env"
+    share = settings.bonus_share(cfg)
+    return f"no_bonus + {share:g} x bonus" if share else "no_bonus"
 
 
 def buffer_return_range(run_dir: Path) -> tuple[float, float]:
@@ -113,7 +123,7 @@ def sweep(cfg: SweepConfig) -> dict:
     follow = follow_metrics(commands, achieved, *buffer_return_range(Path(cfg.run_dir)))
     return {"run_dir": cfg.run_dir, "env": run.cfg.env, "env_steps": run.env_steps, "snapshot": cfg.snapshot,
             "engine": cfg.engine, "episodes": cfg.episodes, "seed": cfg.seed,
-            "return_kind": "no_bonus" if run.cfg.command.bonus_free and run.spec.has_survival_bonus else "env",
+            "return_kind": return_kind(run.cfg, run.spec),
             "commands": commands.tolist(), "achieved_mean": achieved.tolist(),
             "achieved_std": episodes.std(axis=1).tolist(), "predicted": predicted.tolist(), **follow}
 
@@ -128,7 +138,8 @@ def plot(result: dict, path: Path) -> None:
                 label=f"achieved ({result['episodes']} episodes, {result['engine']})")
     ax.plot(commands, result["predicted"], marker="x", linestyle=":", label="evaluator V(G(c))")
     ax.set_xlabel("command c")
-    ax.set_ylabel("return" + (" (no survival bonus)" if result["return_kind"] == "no_bonus" else ""))
+    ax.set_ylabel({"no_bonus": "return (no survival bonus)", "env": "return"}.get(result["return_kind"],
+                                                                                  f"return ({result['return_kind']})"))
     ax.set_title(f"{result['env']} at {result['env_steps']:,} env steps: Spearman {result['spearman']:.2f}, "
                  f"MAE {result['mean_abs_error']:.1f}", fontsize=9)
     ax.legend(fontsize=8)

@@ -389,3 +389,15 @@ def test_generator_reach_evaluates_the_generator_after_updates_on_held_data(mc_r
     assert all((tmp_path / f"generator_reach_mountain_car.{ext}").exists() for ext in ("json", "md", "png"))
     with pytest.raises(ValueError, match=r"--lrs must be one or more learning rates >= 0, got \(-1.0,\)"):
         generator_reach.Options((str(mc_run),), lrs=(-1.0,)).validate()
+
+
+@pytest.mark.parametrize("env, command, kind", [("hopper", {}, "no_bonus"), ("hopper", {"bonus_free": False}, "env"),
+                                                ("hopper", {"bonus_share": 0.1}, "no_bonus + 0.1 x bonus"),
+                                                ("swimmer", {}, "env")])
+def test_sweep_names_the_return_the_run_trained_on(env, command, kind):
+    from envs.tasks import TASKS
+    from fastgen.config import Config
+    from fastgen.poligen.settings import CommandConfig
+    from fastgen.sweep import return_kind
+
+    assert return_kind(Config(env=env, command=CommandConfig(**command)), TASKS[env].spec) == kind

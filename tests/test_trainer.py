@@ -378,3 +378,44 @@ def test_noise_free_beyond_the_population_is_one_line(free, num_envs):
     with pytest.raises(ValueError, match=rf"--generator.noise-free must be 0 .. P - 1 = {num_envs - 1} "
                                          rf"\(--num-envs {num_envs}\), got {free}"):
         _cfg(num_envs=num_envs, generator=GeneratorConfig(noise_free=free)).validate()
+
+
+def test_a_bonus_share_keeps_that_share_of_the_survival_bonus_in_records_buffer_and_verified_records(monkeypatch):
+    """--command.bonus-share 0.25 on hopper: every training return (buffer, best so far, the re-runs that verify a
+    record) is the bonus-free return + 0.25 x the bonus (1 per step, so 0.25 x the episode's length)."""
+    from fastgen.poligen.settings import CommandConfig
+
+    cfg = Config(env="hopper", num_envs=4, engine="cpu", device="cpu", buffer=BufferConfig(size=50),
+                 command=CommandConfig(bonus_share=0.25, verify=2))
+    cfg.validate()
+    state = trainer.init(cfg)
+    theta = torch.arange(4.0)[:, None].expand(4, state.buffer.params.shape[1])
+    no_bonus, lengths = np.array([[10.0], [30.0], [-5.0], [20.0]]), np.array([[100], [20], [40], [200]])
+    episodes = envs.RolloutResult.from_episodes(no_bonus + lengths, no_bonus, lengths, int(lengths.sum()),
+                                                np.zeros(11), np.zeros(11))
+
+    def simulate(states, candidates, keys, episodes):  # the record (policy 3) again: bonus-free 8 and 12, 100 steps
+        again_no_bonus, again_lengths = np.array([[8.0, 12.0]]), np.array([[100, 100]])
+        return [envs.RolloutResult.from_episodes(again_no_bonus + again_lengths, again_no_bonus, again_lengths, 200,
+                                                 np.zeros(11), np.zeros(11))]
+
+    monkeypatch.setattr(trainer, "_simulate", simulate)
+    returns = trainer.record(state, theta, episodes)
+    np.testing.assert_allclose(returns, [35.0, 35.0, 5.0, 70.0])  # 10 + 25, 30 + 5, -5 + 10, 20 + 50
+    np.testing.assert_allclose(state.buffer.returns[:4].numpy(), [35.0, 35.0, 5.0, 70.0])
+    trainer.verify_records([state], theta[None], [returns])
+    assert state.best_return == pytest.approx(10.0 + 25.0)  # mean of 8 + 25 and 12 + 25
+
+
+@pytest.mark.parametrize("env, command, message", [
+    ("hopper", {"bonus_share": 1.5}, r"--command.bonus-share must be in \[0, 1\] \(the share of the survival bonus "
+                                     r"kept\), got 1.5"),
+    ("hopper", {"bonus_share": 0.5, "bonus_free": False}, r"--command.bonus-share 0.5 keeps part of the survival bonus "
+                                                          r"that --command.no-bonus-free keeps whole; give one of them"),
+    ("swimmer", {"bonus_share": 0.1}, r"--command.bonus-share 0.1: swimmer has no survival bonus to share; tasks with "
+                                      r"one: hopper, walker2d, ant")])
+def test_bad_bonus_share_settings_are_one_line(env, command, message):
+    from fastgen.poligen.settings import CommandConfig
+
+    with pytest.raises(ValueError, match=message):
+        Config(env=env, num_envs=4, command=CommandConfig(**command)).validate()

@@ -6,6 +6,7 @@ authors' code that differs is one flag away (marked "code:")."""
 import math
 from dataclasses import dataclass
 
+from envs.tasks import TASKS
 from fastgen.errors import require_at_least
 from fastgen.poligen.generator import COMMAND_INPUTS, NOISE_LAYOUTS
 
@@ -45,7 +46,7 @@ from fastgen.poligen.generator import COMMAND_INPUTS, NOISE_LAYOUTS
 _PAPER_SCHEDULE = {"num_envs": 1, "spread": 1.0, "updates_exponent": 0.5, "batch_exponent": 0.0,
                    "command_input": "linear", "generator_updates_per_episode": 20.0,
                    "evaluator_updates_per_episode": 5.0, "archive_buckets": 0, "noise_layout": "flat",
-                   "best_window": 0, "noise_free": 0, "antithetic": False, "verify": 0, "noise_target": 0.0}
+                   "best_window": 0, "noise_free": 0, "antithetic": False, "verify": 0, "noise_target": 0.0, "bonus_share": 0.0}
 POPULATION_DEFAULTS = {
     "inverted_pendulum": {**_PAPER_SCHEDULE, "num_envs": 64},
     "mountain_car": {**_PAPER_SCHEDULE, "num_envs": 8},
@@ -142,6 +143,13 @@ class CommandConfig:
     """Command of the very first iteration (code: 1)."""
     bonus_free: bool = True
     """Train on returns without the survival bonus where the task has one (hopper)."""
+    bonus_share: float | None = None
+    """With --command.bonus-free, keep this share of the survival bonus in the training returns (and so in the
+    commands and records): bonus-free return + share x bonus, 0 .. 1; 0 trains on the bonus-free return (the paper;
+    the default under --schedule paper), else the task's population default. Only for tasks with a survival bonus
+    (hopper). Why: a hopper that falls after ~150 steps earns about what one that hops longer and slower earns,
+    bonus-free, and with the whole bonus standing still beats both (docs/results/populations.md, "A share of the
+    survival bonus")."""
     best_rank: int = 1
     """The best training return so far, which commands and evaluations start from, is the highest over iterations
     of each iteration's best-rank-th highest return (1: the highest, the paper; at most P). With P > 1 the highest
@@ -211,7 +219,8 @@ RESOLVED_FROM = {"population": ("num_envs", "schedule"), "update_counts": ("scal
                  "archive_buckets": ("buffer.archive_buckets",), "noise_layout": ("generator.noise_layout",),
                  "best_window": ("command.best_window",),
                  "noise_free": ("generator.noise_free",), "antithetic": ("generator.antithetic",),
-                 "verify": ("command.verify",), "noise_target": ("generator.noise_target",)}
+                 "verify": ("command.verify",), "noise_target": ("generator.noise_target",),
+                 "bonus_share": ("command.bonus_share",)}
 
 
 def population(cfg) -> int:
@@ -269,6 +278,21 @@ def verify(cfg) -> int:
     return _default(cfg, cfg.command.verify, "verify")
 
 
+def bonus_share(cfg) -> float:
+    """The share of the survival bonus kept in training returns (--command.bonus-share), 0 for none."""
+    return _default(cfg, cfg.command.bonus_share, "bonus_share")
+
+
+def training_returns(cfg, with_bonus, no_bonus):
+    """The returns PoliGen trains on, from an episode's return with and without the survival bonus (arrays of one
+    shape): the env's own under --command.no-bonus-free, else the bonus-free one plus --command.bonus-share of the
+    bonus."""
+    if not cfg.command.bonus_free:
+        return with_bonus
+    share = bonus_share(cfg)
+    return no_bonus + share * (with_bonus - no_bonus) if share else no_bonus
+
+
 def archive_buckets(cfg) -> int:
     """Return buckets of the buffer's archive, 0 for none (--buffer.archive-buckets)."""
     return _default(cfg, cfg.buffer.archive_buckets, "archive_buckets")
@@ -300,7 +324,7 @@ def resolved(cfg) -> dict:
             "evaluator_updates_per_episode": evaluator, "generator_updates_per_episode": generator,
             "archive_buckets": archive_buckets(cfg), "noise_layout": noise_layout(cfg), "best_window": best_window(cfg),
             "noise_free": noise_free(cfg), "antithetic": antithetic(cfg),
-            "verify": verify(cfg), "noise_target": noise_target(cfg)}
+            "verify": verify(cfg), "noise_target": noise_target(cfg), "bonus_share": bonus_share(cfg)}
 
 
 def validate(cfg) -> None:
@@ -360,6 +384,15 @@ def validate(cfg) -> None:
                          f"{cfg.command.best_rank} and best-window {window}")
     if not 0 <= cfg.buffer.archive_share < 1:
         raise ValueError(f"--buffer.archive-share must be in [0, 1), got {cfg.buffer.archive_share}")
+    share = bonus_share(cfg)
+    if not 0 <= share <= 1:
+        raise ValueError(f"--command.bonus-share must be in [0, 1] (the share of the survival bonus kept), got {share}")
+    if share and not cfg.command.bonus_free:
+        raise ValueError(f"--command.bonus-share {share} keeps part of the survival bonus that --command.no-bonus-free "
+                         "keeps whole; give one of them")
+    if share and not TASKS[cfg.env].spec.has_survival_bonus:
+        raise ValueError(f"--command.bonus-share {share}: {cfg.env} has no survival bonus to share; tasks with one: "
+                         f"{', '.join(t for t in TASKS if TASKS[t].spec.has_survival_bonus)}")
     width = cfg.generator.command_width
     if width is not None and not (math.isfinite(width) and width > 0):
         raise ValueError(f"--generator.command-width must be > 0, got {width}")

@@ -208,7 +208,7 @@ def record(state: TrainState, theta: torch.Tensor, result: envs.RolloutResult) -
     """Book an iteration's episodes: buffer, observation statistics, best return (the highest so far, or over the
     last ``--command.best-window`` iterations, of each iteration's ``--command.best-rank``-th highest), counters;
     -> returns ``[P]``."""
-    returns = result.returns_no_bonus if state.cfg.command.bonus_free else result.returns
+    returns = settings.training_returns(state.cfg, result.returns, result.returns_no_bonus)
     if not np.isfinite(returns).all():
         raise TrainingError(f"non-finite training return at env step {state.env_steps}: {returns[~np.isfinite(returns)][:3]}")
     state.buffer.add(theta, torch.as_tensor(returns, dtype=torch.float32, device=state.device))
@@ -243,7 +243,7 @@ def verify_records(states: list[TrainState], theta: torch.Tensor, returns: list[
     candidates = torch.stack([theta[i, t:t + 1] for i, t in zip(due, top)])  # [n, 1, D]
     for i, t, result in zip(due, top, _simulate([states[i] for i in due], candidates, keys, episodes=count)):
         s = states[i]
-        again = result.episode_returns_no_bonus if s.cfg.command.bonus_free else result.episode_returns  # [1, K]
+        again = settings.training_returns(s.cfg, result.episode_returns, result.episode_returns_no_bonus)  # [1, K]
         if not np.isfinite(again).all():
             raise TrainingError(f"non-finite return verifying a record at env step {s.env_steps}: {again[0][:3]}")
         verified = float(again.mean())
