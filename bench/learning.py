@@ -30,7 +30,7 @@ from bench.common import RESULTS, machine, table, write_json
 from fastgen import extras, runtime
 from fastgen.config import Config
 from fastgen.run import train
-from fastgen.runs.rundir import final_return, read_metrics
+from fastgen.runs.rundir import final_return, read_metrics, within_budget
 from fastgen.runs.stop import StopSignals, never
 
 # Evaluation return a run must reach: the issue's bar, ~the paper's final returns less one std.
@@ -89,10 +89,22 @@ def ensure_run(cfg: Config, train_if_needed: bool = True) -> dict:
     if train_if_needed and needs_training(cfg):
         until_signal(lambda stop: train(to_continue(cfg), stop), str(out))
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
-    curve = read_metrics(out)
+    rows = read_metrics(out)
+    curve = within_budget(rows, cfg.budget)
+    if summary is not None and len(curve) < len(rows):
+        summary = at_budget(summary, curve[-1])
     final, averaged = final_return(curve, cfg.budget, cfg.eval_every)
     return {"summary": summary, "final_return": final, "final_evaluations": averaged,
             "curve": [{k: row[k] for k in ("env_steps", "wall_s", "eval/return")} for row in curve]}
+
+
+def at_budget(summary: dict, row: dict) -> dict:
+    """The summary of a run continued past the budget asked for, as it stood at its evaluation ``row`` there:
+    counters and wall clock from the row (iterations only in rows written since they were logged: an older run
+    keeps its whole run's, and says so with ``"iterations_after_budget": true``)."""
+    counters = {k: row[k] for k in ("env_steps", "wall_s", "episodes", "iterations") if k in row}
+    return {**summary, **counters, "finished": True, "continued_past_budget": True,
+            **({} if "iterations" in row else {"iterations_after_budget": True})}
 
 
 def until_signal(train_with_stop, where: str) -> None:

@@ -117,6 +117,8 @@ def test_kill_then_resume_finishes_consistently(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["env_steps"] >= int(budget) and summary["evaluations"] == len(rows)
     assert summary["episodes"] * 1 >= len(rows)
+    iterations = [r["iterations"] for r in rows]  # the counters at each evaluation, as the run stood there
+    assert iterations == sorted(iterations) and iterations[-1] <= summary["iterations"]
 
 
 def _lines(run_dir: Path) -> list[str]:

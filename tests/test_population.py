@@ -37,6 +37,34 @@ def test_final_return_averages_the_same_stretch_of_env_steps_for_any_population(
     assert cut[1] == 6
 
 
+def test_a_run_continued_past_the_budget_reads_as_it_stood_at_the_budget(tmp_path):
+    """A 300k run continued to 600k: its final return at 300k averages the evaluations of 110k-300k only (steps as
+    returns: their mean is 205k), and bench's record of it (curve, summary counters) stops at the 300k row."""
+    from bench.learning import ensure_run
+
+    rows = [{"env_steps": s, "wall_s": s / 100, "episodes": s // 100, "iterations": s // 6400, "eval/return": float(s)}
+            for s in range(0, 600_001, 10_000)]
+    assert final_return(rows, 300_000, 10_000) == (pytest.approx(205_000.0), 20)
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "summary.json").write_text(json.dumps({"env_steps": 600_000, "wall_s": 6_000.0, "episodes": 6_000,
+                                                       "iterations": 93, "finished": True}))
+    record = ensure_run(Config(env="hopper", total_steps=300_000, out=str(tmp_path)), train_if_needed=False)
+    assert record["curve"][-1]["env_steps"] == 300_000 and record["final_return"] == pytest.approx(205_000.0)
+    assert {k: record["summary"][k] for k in ("env_steps", "wall_s", "episodes", "iterations")} == {
+        "env_steps": 300_000, "wall_s": 3_000.0, "episodes": 3_000, "iterations": 46}
+    assert record["summary"]["continued_past_budget"] and "iterations_after_budget" not in record["summary"]
+
+
+def test_an_older_run_continued_past_the_budget_says_its_iterations_are_the_whole_runs(tmp_path):
+    from bench.learning import ensure_run
+
+    rows = [{"env_steps": s, "wall_s": s / 100, "episodes": s // 100, "eval/return": 1.0} for s in (0, 300_000, 600_000)]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "summary.json").write_text(json.dumps({"env_steps": 600_000, "wall_s": 6_000.0, "iterations": 93}))
+    summary = ensure_run(Config(env="hopper", total_steps=300_000, out=str(tmp_path)), train_if_needed=False)["summary"]
+    assert summary["iterations"] == 93 and summary["iterations_after_budget"] and summary["env_steps"] == 300_000
+
+
 def test_update_counts_and_batch_grow_with_the_population_as_configured():
     assert Config(env="swimmer").population == 1 and poligen.update_counts(Config(env="swimmer", num_envs=64)) == (40, 160)
     base = Config(env="swimmer", num_envs=64, scaling=ScalingConfig(updates_exponent=1.0))

@@ -90,7 +90,7 @@ def out_of_time(state) -> bool:
 
 def log_evaluation(state, metrics: dict, reporter: Reporter) -> None:
     reporter.evaluation({"env_steps": state.env_steps, "wall_s": state.wall_s, "episodes": state.episodes,
-                         "train/best_return": state.best_return, **metrics})
+                         "iterations": state.iterations, "train/best_return": state.best_return, **metrics})
 
 
 def _truncate_metrics(run_dir: Path, evaluations: int) -> None:
@@ -110,11 +110,20 @@ def _resolved(cfg: Config, state) -> dict:
 FINAL_EVALUATIONS = 20  # the paper's final return: the mean of the last 20 evaluations (200k of 3M, 20k of 100k)
 
 
+def within_budget(rows: list[dict], budget: int) -> list[dict]:
+    """The evaluation rows of a run up to ``budget`` env steps: every row before it and the first at or past it
+    (where a run given that budget stopped), so that a run continued to a larger budget reads as it stood then."""
+    last = next((i for i, r in enumerate(rows) if r["env_steps"] >= budget), len(rows) - 1)
+    return rows[:last + 1]
+
+
 def final_return(rows: list[dict], budget: int, eval_every: int) -> tuple[float, int]:
-    """The run's final return, defined by env steps so that every P and algorithm averages the same stretch
-    of training: the mean ``eval/return`` of the evaluations made at or after env step
-    ``min(budget, steps reached) - 19 x eval_every`` (a P = 1 run: exactly its last 20 evaluations; P = 64
-    on swimmer, whose iterations are 64k steps: the 3-4 made in its last 200k); -> (mean, how many)."""
+    """The run's final return at ``budget``, defined by env steps so that every P and algorithm averages the same
+    stretch of training: the mean ``eval/return`` of the evaluations made at or after env step
+    ``min(budget, steps reached) - 19 x eval_every`` and no later than ``within_budget`` (a P = 1 run: exactly its
+    last 20 evaluations; P = 64 on swimmer, whose iterations are 64k steps: the 3-4 made in its last 200k; a run
+    continued past ``budget``: as it stood there); -> (mean, how many)."""
+    rows = within_budget(rows, budget)
     end = min(budget, rows[-1]["env_steps"])
     window = [r["eval/return"] for r in rows if r["env_steps"] >= end - (FINAL_EVALUATIONS - 1) * eval_every]
     return sum(window) / len(window), len(window)
