@@ -48,7 +48,8 @@ from fastgen.poligen.generator import COMMAND_INPUTS, NOISE_LAYOUTS
 _PAPER_SCHEDULE = {"num_envs": 1, "spread": 1.0, "updates_exponent": 0.5, "batch_exponent": 0.0,
                    "command_input": "linear", "generator_updates_per_episode": 20.0,
                    "evaluator_updates_per_episode": 5.0, "archive_buckets": 0, "noise_layout": "flat",
-                   "best_window": 0, "noise_free": 0, "antithetic": False, "verify": 0, "noise_target": 0.0, "bonus_share": 0.0}
+                   "best_window": 0, "noise_free": 0, "antithetic": False, "verify": 0, "noise_target": 0.0,
+                   "bonus_share": 0.0}
 POPULATION_DEFAULTS = {
     "inverted_pendulum": {**_PAPER_SCHEDULE, "num_envs": 64},
     "mountain_car": {**_PAPER_SCHEDULE, "num_envs": 8},
@@ -148,10 +149,10 @@ class CommandConfig:
     bonus_share: float | None = None
     """With --command.bonus-free, keep this share of the survival bonus in the training returns (and so in the
     commands and records): bonus-free return + share x bonus, 0 .. 1; 0 trains on the bonus-free return (the paper;
-    the default under --schedule paper), else the task's population default. Only for tasks with a survival bonus
-    (hopper). Why: a hopper that falls after ~150 steps earns about what one that hops longer and slower earns,
-    bonus-free, and with the whole bonus standing still beats both (docs/results/populations.md, "A share of the
-    survival bonus")."""
+    the default under --schedule paper), else the task's population default. Only for tasks with a survival
+    bonus (hopper, walker2d, ant). Why: bonus-free, a hopper that falls after ~150 steps earns about what one that
+    hops longer and slower earns, and with the whole bonus standing still beats both (docs/results/populations.md,
+    "A share of the survival bonus")."""
     best_rank: int = 1
     """The best training return so far, which commands and evaluations start from, is the highest over iterations
     of each iteration's best-rank-th highest return (1: the highest, the paper; at most P). With P > 1 the highest
