@@ -40,8 +40,8 @@ from fastgen.poligen.generator import COMMAND_INPUTS, NOISE_LAYOUTS
 #                      left its plateau, populations_hopper_verify_lr8.md; with fan-in, mixed or adapted
 #                      (--generator.noise-target 0.2) noise instead of flat, a deciding seed stalled each time,
 #                      populations_hopper_verify_{fan_in,mixed,noise_target}.md; with --command.bonus-share 0.1
-#                      too, 5 of 5 on seeds 0-2, 5, 7 by the letter but seeds 0 and 1 by standing,
-#                      populations_hopper_bonus_share.md)
+#                      too, 3 of 3 on seeds 0-2 and on 6, 8, 9 by the letter, but 4 of those 6 by standing and
+#                      no 3M runs yet, populations_{,confirm_}hopper_bonus_share.md)
 #   walker2d, half_cheetah, ant, reacher: not measured; the paper's P = 1, as on swimmer and hopper
 # For swimmer and hopper the spread and exponents are what learned on swimmer at P = 64.
 # Every option a population default sets, at the paper's value (what --schedule paper resolves them to):
