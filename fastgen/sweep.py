@@ -66,11 +66,13 @@ def achieved_returns(run: trained_run.Trained, params: torch.Tensor, episodes: i
 
 def return_kind(cfg, spec) -> str:
     """Which return the run trained on, and the sweep measures: env (the task's own), no_bonus, or
-    "no_bonus + S x bonus" (--command.bonus-share S)."""
+    "no_bonus + S x bonus" (--command.bonus-share S), "no_bonus + S x min(bonus, C)" (and --command.bonus-cap C)."""
     if not (cfg.command.bonus_free and spec.has_survival_bonus):
         return "env"
-    share = settings.bonus_share(cfg)
-    return f"no_bonus + {share:g} x bonus" if share else "no_bonus"
+    share, cap = settings.bonus_share(cfg), settings.bonus_cap(cfg)
+    if not share:
+        return "no_bonus"
+    return f"no_bonus + {share:g} x min(bonus, {cap:g})" if cap else f"no_bonus + {share:g} x bonus"
 
 
 def buffer_return_range(run_dir: Path) -> tuple[float, float]:

@@ -393,6 +393,8 @@ def test_generator_reach_evaluates_the_generator_after_updates_on_held_data(mc_r
 
 @pytest.mark.parametrize("env, command, kind", [("hopper", {}, "no_bonus"), ("hopper", {"bonus_free": False}, "env"),
                                                 ("hopper", {"bonus_share": 0.1}, "no_bonus + 0.1 x bonus"),
+                                                ("hopper", {"bonus_share": 0.1, "bonus_cap": 300.0},
+                                                 "no_bonus + 0.1 x min(bonus, 300)"),
                                                 ("swimmer", {}, "env")])
 def test_sweep_names_the_return_the_run_trained_on(env, command, kind):
     from envs.tasks import TASKS

@@ -166,7 +166,7 @@ def test_hopper_and_swimmer_defaults_are_the_choices_of_their_table():
 
 DEFAULTED_OPTIONS = ("command_input", "generator_updates_per_episode", "evaluator_updates_per_episode",
                      "archive_buckets", "noise_layout", "best_window", "noise_free", "antithetic", "verify",
-                     "noise_target", "bonus_share")
+                     "noise_target", "bonus_share", "bonus_cap")
 
 
 def test_population_defaults_reach_the_run_and_the_paper_schedule_keeps_the_papers(monkeypatch):
@@ -179,13 +179,15 @@ def test_population_defaults_reach_the_run_and_the_paper_schedule_keeps_the_pape
                                                          "evaluator_updates_per_episode": 10.0,
                                                          "archive_buckets": 20, "noise_layout": "fan-in",
                                                          "best_window": 5, "noise_free": 8, "antithetic": True,
-                                                         "verify": 4, "noise_target": 0.2, "bonus_share": 0.0}
+                                                         "verify": 4, "noise_target": 0.2, "bonus_share": 0.0,
+                                                         "bonus_cap": 0.0}
     assert run["update_counts"] == [80, 320]  # x 64^0.5
     assert {k: paper[k] for k in DEFAULTED_OPTIONS[1:]} == {"generator_updates_per_episode": 20.0,
                                                            "evaluator_updates_per_episode": 5.0,
                                                            "archive_buckets": 0, "noise_layout": "flat",
                                                            "best_window": 0, "noise_free": 0, "antithetic": False,
-                                                           "verify": 0, "noise_target": 0.0, "bonus_share": 0.0}
+                                                           "verify": 0, "noise_target": 0.0, "bonus_share": 0.0,
+                                                           "bonus_cap": 0.0}
     mine = Config(env="swimmer", generator=GeneratorConfig(updates_per_episode=20.0, noise_layout="flat"),
                   buffer=BufferConfig(archive_buckets=0), command=CommandConfig(best_window=0))
     assert (mine.resolved()["generator_updates_per_episode"], mine.resolved()["archive_buckets"],
@@ -241,3 +243,11 @@ def test_the_bonus_share_default_is_the_tasks_and_the_paper_schedule_keeps_none(
     assert Config(env="hopper").resolved()["bonus_share"] == 0.1
     assert Config(env="hopper", schedule="paper").resolved()["bonus_share"] == 0.0
     assert Config(env="hopper", command=CommandConfig(bonus_share=0.3)).resolved()["bonus_share"] == 0.3
+
+
+def test_the_bonus_cap_default_is_the_tasks_and_the_paper_schedule_keeps_none(monkeypatch):
+    monkeypatch.setitem(poligen.POPULATION_DEFAULTS, "hopper", {**poligen.POPULATION_DEFAULTS["hopper"],
+                                                                "bonus_share": 0.1, "bonus_cap": 300.0})
+    assert Config(env="hopper").resolved()["bonus_cap"] == 300.0
+    assert Config(env="hopper", schedule="paper").resolved()["bonus_cap"] == 0.0
+    assert Config(env="hopper", command=CommandConfig(bonus_cap=50.0)).resolved()["bonus_cap"] == 50.0

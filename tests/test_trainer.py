@@ -407,7 +407,39 @@ def test_a_bonus_share_keeps_that_share_of_the_survival_bonus_in_records_buffer_
     assert state.best_return == pytest.approx(10.0 + 25.0)  # mean of 8 + 25 and 12 + 25
 
 
+def test_a_bonus_cap_takes_the_share_of_at_most_that_much_bonus_in_records_buffer_and_verified_records(monkeypatch):
+    """--command.bonus-share 0.5 --command.bonus-cap 60 on hopper: the training return is the bonus-free return +
+    0.5 x the bonus (1 per step) up to 60 steps' worth, so episodes of 100 and 200 steps gain the same 30."""
+    from fastgen.poligen.settings import CommandConfig
+
+    cfg = Config(env="hopper", num_envs=4, engine="cpu", device="cpu", buffer=BufferConfig(size=50),
+                 command=CommandConfig(bonus_share=0.5, bonus_cap=60.0, verify=2))
+    cfg.validate()
+    state = trainer.init(cfg)
+    theta = torch.arange(4.0)[:, None].expand(4, state.buffer.params.shape[1])
+    no_bonus, lengths = np.array([[10.0], [30.0], [-5.0], [20.0]]), np.array([[100], [20], [40], [200]])
+    episodes = envs.RolloutResult.from_episodes(no_bonus + lengths, no_bonus, lengths, int(lengths.sum()),
+                                                np.zeros(11), np.zeros(11))
+
+    def simulate(states, candidates, keys, episodes):  # the record (policy 3) again: 8 over 50 steps, 12 over 1000
+        again_no_bonus, again_lengths = np.array([[8.0, 12.0]]), np.array([[50, 1000]])
+        return [envs.RolloutResult.from_episodes(again_no_bonus + again_lengths, again_no_bonus, again_lengths, 1050,
+                                                 np.zeros(11), np.zeros(11))]
+
+    monkeypatch.setattr(trainer, "_simulate", simulate)
+    returns = trainer.record(state, theta, episodes)
+    np.testing.assert_allclose(returns, [40.0, 40.0, 15.0, 50.0])  # 10 + 30, 30 + 10, -5 + 20, 20 + 30
+    np.testing.assert_allclose(state.buffer.returns[:4].numpy(), [40.0, 40.0, 15.0, 50.0])
+    trainer.verify_records([state], theta[None], [returns])
+    assert state.best_return == pytest.approx((8.0 + 25.0 + 12.0 + 30.0) / 2)
+
+
 @pytest.mark.parametrize("env, command, message", [
+    ("hopper", {"bonus_cap": -1.0, "bonus_share": 0.1}, r"--command.bonus-cap must be 0 \(no cap\) or a bonus > 0, "
+                                                         r"got -1.0"),
+    ("hopper", {"bonus_cap": float("nan"), "bonus_share": 0.1}, r"--command.bonus-cap must be a finite number, got nan"),
+    ("hopper", {"bonus_cap": 300.0}, r"--command.bonus-cap 300 caps the survival bonus that --command.bonus-share keeps; "
+                                     r"it needs --command.bonus-share > 0, got 0"),
     ("hopper", {"bonus_share": 1.5}, r"--command.bonus-share must be in \[0, 1\] \(the share of the survival bonus "
                                      r"kept\), got 1.5"),
     ("hopper", {"bonus_share": 0.5, "bonus_free": False}, r"--command.bonus-share 0.5 keeps part of the survival bonus "

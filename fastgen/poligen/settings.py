@@ -6,6 +6,8 @@ authors' code that differs is one flag away (marked "code:")."""
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from envs.tasks import TASKS
 from fastgen.errors import require_at_least
 from fastgen.poligen.generator import COMMAND_INPUTS, NOISE_LAYOUTS
@@ -49,7 +51,7 @@ _PAPER_SCHEDULE = {"num_envs": 1, "spread": 1.0, "updates_exponent": 0.5, "batch
                    "command_input": "linear", "generator_updates_per_episode": 20.0,
                    "evaluator_updates_per_episode": 5.0, "archive_buckets": 0, "noise_layout": "flat",
                    "best_window": 0, "noise_free": 0, "antithetic": False, "verify": 0, "noise_target": 0.0,
-                   "bonus_share": 0.0}
+                   "bonus_share": 0.0, "bonus_cap": 0.0}
 POPULATION_DEFAULTS = {
     "inverted_pendulum": {**_PAPER_SCHEDULE, "num_envs": 64},
     "mountain_car": {**_PAPER_SCHEDULE, "num_envs": 8},
@@ -153,6 +155,12 @@ class CommandConfig:
     bonus (hopper, walker2d, ant). Why: bonus-free, a hopper that falls after ~150 steps earns about what one that
     hops longer and slower earns, and with the whole bonus standing still beats both (docs/results/populations.md,
     "A share of the survival bonus")."""
+    bonus_cap: float | None = None
+    """With --command.bonus-share, the most of an episode's survival bonus that the share is taken of (hopper,
+    walker2d and ant earn 1 per step alive, so this counts steps); 0 for no cap (the default under --schedule
+    paper), else the task's population default. Why: with the whole bonus shared, a hopper standing still for 1000
+    steps earns 0.1 x 1000 more than one that falls after 30, and early runs stand; capped at 300 it earns at most
+    0.1 x 300 more (docs/results/populations.md, "A capped share")."""
     best_rank: int = 1
     """The best training return so far, which commands and evaluations start from, is the highest over iterations
     of each iteration's best-rank-th highest return (1: the highest, the paper; at most P). With P > 1 the highest
@@ -223,7 +231,7 @@ RESOLVED_FROM = {"population": ("num_envs", "schedule"), "update_counts": ("scal
                  "best_window": ("command.best_window",),
                  "noise_free": ("generator.noise_free",), "antithetic": ("generator.antithetic",),
                  "verify": ("command.verify",), "noise_target": ("generator.noise_target",),
-                 "bonus_share": ("command.bonus_share",)}
+                 "bonus_share": ("command.bonus_share",), "bonus_cap": ("command.bonus_cap",)}
 
 
 def population(cfg) -> int:
@@ -286,14 +294,22 @@ def bonus_share(cfg) -> float:
     return _default(cfg, cfg.command.bonus_share, "bonus_share")
 
 
+def bonus_cap(cfg) -> float:
+    """The most of an episode's survival bonus the share is taken of (--command.bonus-cap), 0 for no cap."""
+    return _default(cfg, cfg.command.bonus_cap, "bonus_cap")
+
+
 def training_returns(cfg, with_bonus, no_bonus):
     """The returns PoliGen trains on, from an episode's return with and without the survival bonus (arrays of one
     shape): the env's own under --command.no-bonus-free, else the bonus-free one plus --command.bonus-share of the
-    bonus."""
+    bonus, or of --command.bonus-cap where the bonus is larger."""
     if not cfg.command.bonus_free:
         return with_bonus
     share = bonus_share(cfg)
-    return no_bonus + share * (with_bonus - no_bonus) if share else no_bonus
+    if not share:
+        return no_bonus
+    bonus, cap = with_bonus - no_bonus, bonus_cap(cfg)
+    return no_bonus + share * (np.minimum(bonus, cap) if cap else bonus)
 
 
 def archive_buckets(cfg) -> int:
@@ -327,7 +343,8 @@ def resolved(cfg) -> dict:
             "evaluator_updates_per_episode": evaluator, "generator_updates_per_episode": generator,
             "archive_buckets": archive_buckets(cfg), "noise_layout": noise_layout(cfg), "best_window": best_window(cfg),
             "noise_free": noise_free(cfg), "antithetic": antithetic(cfg),
-            "verify": verify(cfg), "noise_target": noise_target(cfg), "bonus_share": bonus_share(cfg)}
+            "verify": verify(cfg), "noise_target": noise_target(cfg), "bonus_share": bonus_share(cfg),
+            "bonus_cap": bonus_cap(cfg)}
 
 
 def validate(cfg) -> None:
@@ -396,6 +413,12 @@ def validate(cfg) -> None:
     if share and not TASKS[cfg.env].spec.has_survival_bonus:
         raise ValueError(f"--command.bonus-share {share}: {cfg.env} has no survival bonus to share; tasks with one: "
                          f"{', '.join(t for t in TASKS if TASKS[t].spec.has_survival_bonus)}")
+    cap = bonus_cap(cfg)
+    if not cap >= 0:
+        raise ValueError(f"--command.bonus-cap must be 0 (no cap) or a bonus > 0, got {cap}")
+    if cap and not share:
+        raise ValueError(f"--command.bonus-cap {cap:g} caps the survival bonus that --command.bonus-share keeps; it "
+                         f"needs --command.bonus-share > 0, got {share:g}")
     width = cfg.generator.command_width
     if width is not None and not (math.isfinite(width) and width > 0):
         raise ValueError(f"--generator.command-width must be > 0, got {width}")
