@@ -151,7 +151,8 @@ BASELINES = {
 }
 
 
-@pytest.mark.parametrize("algo", list(BASELINES))
+# ddpg's ~21 s run with -m slow: test_baselines.py checks its checkpoint, ars and udrl the CLI's resume
+@pytest.mark.parametrize("algo", [pytest.param(a, marks=pytest.mark.slow) if a == "ddpg" else a for a in BASELINES])
 def test_baselines_write_the_same_run_directory_and_resume(tmp_path, algo):
     out = tmp_path / algo
     flags, first, second, every = BASELINES[algo]

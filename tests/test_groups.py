@@ -138,7 +138,7 @@ SLOW_MJX = pytest.mark.slow  # compiling a locomotion task's MJX rollout: minute
 @pytest.mark.parametrize("name, engine", [("hopper", "cpu"), ("swimmer", "cpu"), ("mountain_car", "cpu"),
                                           ("mountain_car", "mjx"), pytest.param("hopper", "mjx", marks=SLOW_MJX),
                                           pytest.param("swimmer", "mjx", marks=SLOW_MJX), ("hopper", "warp"),
-                                          ("swimmer", "warp")])
+                                          pytest.param("swimmer", "warp", marks=SLOW_MJX)])
 def test_results_do_not_depend_on_the_slots(name, engine):
     """A (policy, episode) job's result depends only on (key, policy, episode): the same with one slot per job, with
     a few slots refilled as episodes end (cpu and warp: bit for bit; mjx: float32-close, see below), and for groups

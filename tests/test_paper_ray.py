@@ -63,6 +63,7 @@ def test_jobs_split_seeds_into_groups(tmp_path):
     assert [len(configs) for *_, configs in paper.jobs(sweep(tmp_path, seeds_per_job=None))] == [2, 2]
 
 
+@pytest.mark.slow  # ~19 s; by default test_jobs_reserve_gpu_shares checks Ray's jobs, test_paper.py the sweep
 def test_ray_sweep_matches_in_process_and_resumes_without_training(cluster, tmp_path, capsys):
     on_ray = paper.main(sweep(tmp_path / "ray", ray="local", variants=("poligen",)))
     out = capsys.readouterr().out

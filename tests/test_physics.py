@@ -120,6 +120,7 @@ def test_mountain_car_is_the_same_under_both_profiles():
     np.testing.assert_array_equal(results[0].returns, results[1].returns)
 
 
+@pytest.mark.slow  # ~26 s of compiling: a benchmark's counts (the profiles' settings are checked above)
 def test_solver_work_counts_mjx_solves_and_caps():
     """bench.solver_work's counts: RK4 solves four times per substep (MuJoCo's integrator), and under fast the
     cap of 4 iterations and 8 line-search trips holds on both engines."""
