@@ -43,7 +43,8 @@ from fastgen.poligen.generator import COMMAND_INPUTS, NOISE_LAYOUTS
 #                      (--generator.noise-target 0.2) noise instead of flat, a deciding seed stalled each time,
 #                      populations_hopper_verify_{fan_in,mixed,noise_target}.md; with --command.bonus-share 0.1
 #                      too, 3 of 3 on seeds 0-2 and on 6, 8, 9 by the letter, but 4 of those 6 by standing and
-#                      no 3M runs yet, populations_{,confirm_}hopper_bonus_share.md)
+#                      no 3M runs yet, populations_{,confirm_}hopper_bonus_share.md; capped at 300 too, seed 1 sat
+#                      under a best of 134 surviving ~300 steps slowly, seed 7 stood, populations_hopper_bonus_cap.md)
 #   walker2d, half_cheetah, ant, reacher: not measured; the paper's P = 1, as on swimmer and hopper
 # For swimmer and hopper the spread and exponents are what learned on swimmer at P = 64.
 # Every option a population default sets, at the paper's value (what --schedule paper resolves them to):
@@ -160,7 +161,7 @@ class CommandConfig:
     walker2d and ant earn 1 per step alive, so this counts steps); 0 for no cap (the default under --schedule
     paper), else the task's population default. Why: with the whole bonus shared, a hopper standing still for 1000
     steps earns 0.1 x 1000 more than one that falls after 30, and early runs stand; capped at 300 it earns at most
-    0.1 x 300 more (docs/results/populations.md, "A capped share")."""
+    0.1 x 300 more (docs/results/populations.md, "A capped share of the survival bonus")."""
     best_rank: int = 1
     """The best training return so far, which commands and evaluations start from, is the highest over iterations
     of each iteration's best-rank-th highest return (1: the highest, the paper; at most P). With P > 1 the highest
