@@ -37,13 +37,15 @@ from fastgen.poligen.generator import COMMAND_INPUTS, NOISE_LAYOUTS
 #                      populations_hopper_noise_free_gen2.md; with --generator.antithetic too, 3 of 3 on seeds 0-2
 #                      but 2 of 3 on seeds 5-7, one by standing, populations_confirm_hopper_antithetic.md; with
 #                      --command.verify 4 too, 3 of 3 on seeds 0-2, but confirming seed 5 sat under a verified
-#                      440, populations_hopper_verify.md and populations_confirm_hopper_verify.md; with --generator.lr
+#                      440, populations_hopper_verify.md and populations_confirm_hopper_verify.md; at 3M, seeds 0-2:
+#                      2378.5 +- 152.1, populations_hopper_verify_3m.md; with --generator.lr
 #                      2e-5 as well, seed 0 never left ~250, populations_hopper_verify_lr.md; at 8e-6, seed 1 never
 #                      left its plateau, populations_hopper_verify_lr8.md; with fan-in, mixed or adapted
 #                      (--generator.noise-target 0.2) noise instead of flat, a deciding seed stalled each time,
 #                      populations_hopper_verify_{fan_in,mixed,noise_target}.md; with --command.bonus-share 0.1
 #                      too, 3 of 3 on seeds 0-2 and on 6, 8, 9 by the letter, but 4 of those 6 by standing and
-#                      no 3M runs yet, populations_{,confirm_}hopper_bonus_share.md; capped at 300 too, seed 1 sat
+#                      seed 1 standing to ~1.9M and ending at 1186.5 at 3M, populations_{,confirm_}hopper_bonus_share.md,
+#                      populations_hopper_bonus_share_3m.md; capped at 300 too, seed 1 sat
 #                      under a best of 134 surviving ~300 steps slowly, seed 7 stood, populations_hopper_bonus_cap.md)
 #   walker2d, half_cheetah, ant, reacher: not measured; the paper's P = 1, as on swimmer and hopper
 # For swimmer and hopper the spread and exponents are what learned on swimmer at P = 64.
