@@ -44,7 +44,7 @@ from fastgen.poligen.generator import COMMAND_INPUTS, NOISE_LAYOUTS
 #                      (--generator.noise-target 0.2) noise instead of flat, a deciding seed stalled each time,
 #                      populations_hopper_verify_{fan_in,mixed,noise_target}.md; with --command.bonus-share 0.1
 #                      too, 3 of 3 on seeds 0-2 and on 6, 8, 9 by the letter, but 4 of those 6 by standing and
-#                      seed 1 standing to ~1.9M and ending at 1186.5 at 3M, populations_{,confirm_}hopper_bonus_share.md,
+#                      seed 1 standing to ~1.7-1.9M and ending at 1186.5 at 3M, populations_{,confirm_}hopper_bonus_share.md,
 #                      populations_hopper_bonus_share_3m.md; capped at 300 too, seed 1 sat
 #                      under a best of 134 surviving ~300 steps slowly, seed 7 stood, populations_hopper_bonus_cap.md)
 #   walker2d, half_cheetah, ant, reacher: not measured; the paper's P = 1, as on swimmer and hopper
