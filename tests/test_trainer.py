@@ -380,13 +380,14 @@ def test_noise_free_beyond_the_population_is_one_line(free, num_envs):
         _cfg(num_envs=num_envs, generator=GeneratorConfig(noise_free=free)).validate()
 
 
-def test_a_bonus_share_keeps_that_share_of_the_survival_bonus_in_records_buffer_and_verified_records(monkeypatch):
-    """--command.bonus-share 0.25 on hopper: every training return (buffer, best so far, the re-runs that verify a
-    record) is the bonus-free return + 0.25 x the bonus (1 per step, so 0.25 x the episode's length)."""
+def _record_then_verify(monkeypatch, command, again_no_bonus, again_lengths):
+    """Hopper, P = 4: books episodes of bonus-free returns 10, 30, -5, 20 over 100, 20, 40, 200 steps, then verifies
+    the record as if its policy ran again with ``again_no_bonus`` over ``again_lengths`` steps ``[1, K]``;
+    -> (the training returns ``record`` gave [4], the buffer's copy of them [4], the state after verification)."""
     from fastgen.poligen.settings import CommandConfig
 
     cfg = Config(env="hopper", num_envs=4, engine="cpu", device="cpu", buffer=BufferConfig(size=50),
-                 command=CommandConfig(bonus_share=0.25, verify=2))
+                 command=CommandConfig(**command, verify=again_lengths.shape[1]))
     cfg.validate()
     state = trainer.init(cfg)
     theta = torch.arange(4.0)[:, None].expand(4, state.buffer.params.shape[1])
@@ -394,43 +395,36 @@ def test_a_bonus_share_keeps_that_share_of_the_survival_bonus_in_records_buffer_
     episodes = envs.RolloutResult.from_episodes(no_bonus + lengths, no_bonus, lengths, int(lengths.sum()),
                                                 np.zeros(11), np.zeros(11))
 
-    def simulate(states, candidates, keys, episodes):  # the record (policy 3) again: bonus-free 8 and 12, 100 steps
-        again_no_bonus, again_lengths = np.array([[8.0, 12.0]]), np.array([[100, 100]])
-        return [envs.RolloutResult.from_episodes(again_no_bonus + again_lengths, again_no_bonus, again_lengths, 200,
-                                                 np.zeros(11), np.zeros(11))]
+    def simulate(states, candidates, keys, episodes):
+        return [envs.RolloutResult.from_episodes(again_no_bonus + again_lengths, again_no_bonus, again_lengths,
+                                                 int(again_lengths.sum()), np.zeros(11), np.zeros(11))]
 
     monkeypatch.setattr(trainer, "_simulate", simulate)
     returns = trainer.record(state, theta, episodes)
-    np.testing.assert_allclose(returns, [35.0, 35.0, 5.0, 70.0])  # 10 + 25, 30 + 5, -5 + 10, 20 + 50
-    np.testing.assert_allclose(state.buffer.returns[:4].numpy(), [35.0, 35.0, 5.0, 70.0])
+    booked = state.buffer.returns[:4].numpy().copy()
     trainer.verify_records([state], theta[None], [returns])
+    return returns, booked, state
+
+
+def test_a_bonus_share_keeps_that_share_of_the_survival_bonus_in_records_buffer_and_verified_records(monkeypatch):
+    """--command.bonus-share 0.25 on hopper: every training return (buffer, best so far, the re-runs that verify a
+    record) is the bonus-free return + 0.25 x the bonus (1 per step, so 0.25 x the episode's length)."""
+    # the record (policy 3) again: bonus-free 8 and 12, 100 steps
+    returns, booked, state = _record_then_verify(monkeypatch, {"bonus_share": 0.25}, np.array([[8.0, 12.0]]),
+                                                 np.array([[100, 100]]))
+    np.testing.assert_allclose(returns, [35.0, 35.0, 5.0, 70.0])  # 10 + 25, 30 + 5, -5 + 10, 20 + 50
+    np.testing.assert_allclose(booked, [35.0, 35.0, 5.0, 70.0])
     assert state.best_return == pytest.approx(10.0 + 25.0)  # mean of 8 + 25 and 12 + 25
 
 
 def test_a_bonus_cap_takes_the_share_of_at_most_that_much_bonus_in_records_buffer_and_verified_records(monkeypatch):
     """--command.bonus-share 0.5 --command.bonus-cap 60 on hopper: the training return is the bonus-free return +
     0.5 x the bonus (1 per step) up to 60 steps' worth, so episodes of 100 and 200 steps gain the same 30."""
-    from fastgen.poligen.settings import CommandConfig
-
-    cfg = Config(env="hopper", num_envs=4, engine="cpu", device="cpu", buffer=BufferConfig(size=50),
-                 command=CommandConfig(bonus_share=0.5, bonus_cap=60.0, verify=2))
-    cfg.validate()
-    state = trainer.init(cfg)
-    theta = torch.arange(4.0)[:, None].expand(4, state.buffer.params.shape[1])
-    no_bonus, lengths = np.array([[10.0], [30.0], [-5.0], [20.0]]), np.array([[100], [20], [40], [200]])
-    episodes = envs.RolloutResult.from_episodes(no_bonus + lengths, no_bonus, lengths, int(lengths.sum()),
-                                                np.zeros(11), np.zeros(11))
-
-    def simulate(states, candidates, keys, episodes):  # the record (policy 3) again: 8 over 50 steps, 12 over 1000
-        again_no_bonus, again_lengths = np.array([[8.0, 12.0]]), np.array([[50, 1000]])
-        return [envs.RolloutResult.from_episodes(again_no_bonus + again_lengths, again_no_bonus, again_lengths, 1050,
-                                                 np.zeros(11), np.zeros(11))]
-
-    monkeypatch.setattr(trainer, "_simulate", simulate)
-    returns = trainer.record(state, theta, episodes)
+    # the record (policy 3) again: 8 over 50 steps, 12 over 1000
+    returns, booked, state = _record_then_verify(monkeypatch, {"bonus_share": 0.5, "bonus_cap": 60.0},
+                                                 np.array([[8.0, 12.0]]), np.array([[50, 1000]]))
     np.testing.assert_allclose(returns, [40.0, 40.0, 15.0, 50.0])  # 10 + 30, 30 + 10, -5 + 20, 20 + 30
-    np.testing.assert_allclose(state.buffer.returns[:4].numpy(), [40.0, 40.0, 15.0, 50.0])
-    trainer.verify_records([state], theta[None], [returns])
+    np.testing.assert_allclose(booked, [40.0, 40.0, 15.0, 50.0])
     assert state.best_return == pytest.approx((8.0 + 25.0 + 12.0 + 30.0) / 2)
 
 
