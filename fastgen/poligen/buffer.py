@@ -15,6 +15,8 @@ P = 1 a block is one entry and its weight is exactly ``1 / x^power``.
 ``ReturnArchive`` (``--buffer.archive-buckets``, off by default: the paper has none) keeps, beside the recent
 entries, the newest few policies of every return bucket, so that policies of low returns stay in reach after the
 recent entries have all moved to high ones; a share of every batch is then drawn from it.
+
+``RecordAnchors`` (``--generator.anchor-lr``) keeps the policies that set a run's newest bests so far.
 """
 
 import torch
@@ -88,6 +90,38 @@ class ReturnArchive:
         self.params[slots] = saved["params"].to(self.params.device)
         self.returns[slots] = saved["returns"].to(self.params.device)
         self.offered.copy_(saved["offered"])
+
+
+class RecordAnchors:
+    """The policies that set a run's newest ``capacity`` bests so far, with the returns they set: ``theta [n, D]``,
+    ``returns [n]``, oldest first, n <= capacity."""
+
+    def __init__(self, capacity: int, dim: int, device: torch.device | str = "cpu"):
+        self.capacity = capacity
+        self.theta = torch.empty(0, dim, device=device)
+        self.returns = torch.empty(0, device=device)
+
+    def __len__(self) -> int:
+        return self.returns.shape[0]
+
+    def add(self, theta: torch.Tensor, value: float) -> None:
+        """A new best so far ``value`` and the policy ``theta [D]`` that set it; the oldest goes beyond capacity."""
+        self.theta = torch.cat([self.theta, theta.detach().reshape(1, -1).float()])[-self.capacity:]
+        self.returns = torch.cat([self.returns, self.returns.new_tensor([value])])[-self.capacity:]
+
+    def padded(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(returns [capacity], theta [capacity, D], mask [capacity])``, zeros after the stored ones."""
+        n, pad = len(self), self.capacity - len(self)
+        mask = torch.cat([torch.ones(n), torch.zeros(pad)]).to(self.returns)
+        return (torch.cat([self.returns, self.returns.new_zeros(pad)]),
+                torch.cat([self.theta, self.theta.new_zeros(pad, self.theta.shape[1])]), mask)
+
+    def state_dict(self) -> dict:
+        return {"theta": self.theta.cpu(), "returns": self.returns.cpu()}
+
+    def load_state_dict(self, saved: dict) -> None:
+        self.theta = saved["theta"].to(self.theta.device)
+        self.returns = saved["returns"].to(self.returns.device)
 
 
 class ReplayBuffer:

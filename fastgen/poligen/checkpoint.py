@@ -50,6 +50,7 @@ def save(state, run_dir: Path) -> None:
         **state.learner.state_dict(state.slot),
         "buffer": {"chunks": chunks, "stored": buffer.stored},
         **({"archive": buffer.archive.state_dict()} if buffer.archive is not None else {}),
+        **({"anchors": state.anchors.state_dict()} if state.anchors is not None else {}),
         "obs_stats": state.obs_stats.state_dict(),
         "rng": state.rng.get_state(),
         "key": np.asarray(jax.random.key_data(state.key)),
@@ -103,6 +104,8 @@ def load(state, run_dir: Path):
         state.buffer.restore(params[-keep:], returns[-keep:], saved["buffer"]["stored"], blocks[-keep:])
     if state.buffer.archive is not None and "archive" in saved:
         state.buffer.archive.load_state_dict(saved["archive"])
+    if state.anchors is not None and "anchors" in saved:
+        state.anchors.load_state_dict(saved["anchors"])
     state.obs_stats = ObsStats.from_state_dict(saved["obs_stats"])
     state.rng.set_state(saved["rng"].cpu() if hasattr(saved["rng"], "cpu") else saved["rng"])
     state.key = jax.random.wrap_key_data(saved["key"])

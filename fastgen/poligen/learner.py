@@ -8,7 +8,8 @@ other implementation of an update.
 - ``StackedAdam`` is torch's (fused) Adam on ``[K, N]``: one kernel per step, seed k's update reading and
   writing only row k, each seed counting its own steps.
 - ``evaluator_step``: MSE of V(theta) on the returns; ``generator_step``: MSE of V(G(c)) on c with V
-  frozen. Each seed's loss is differentiated for its own weights only, the seeds mapped by
+  frozen; ``anchor_step`` (``--generator.anchor-lr``): MSE of G(r_a) on the anchors' weights theta_a, with its
+  own Adam. Each seed's loss is differentiated for its own weights only, the seeds mapped by
   ``torch.func.vmap`` on a GPU or one after another on the CPU (``map_seeds``).
 - Generated policies go from the generator to the evaluator in their shapes, never flattened.
 
@@ -128,13 +129,16 @@ class Learner:
     generator_opt: StackedAdam
     evaluator_opt: StackedAdam
     precision: torch.dtype = torch.float32  # of the update's matrix products (bfloat16: autocast)
+    anchor_opt: StackedAdam | None = None  # the generator's anchor steps (--generator.anchor-lr), None without
     _indices: dict = field(default_factory=dict)
 
     def state_dict(self, k: int) -> dict:
         """Seed ``k``'s networks and optimisers as single-run state dicts (what a checkpoint holds)."""
         return {"generator": self.generator_weights.state_dict(k), "evaluator": self.evaluator_weights.state_dict(k),
                 "generator_opt": self.generator_opt.state_dict(k, self.generator, self.generator_weights),
-                "evaluator_opt": self.evaluator_opt.state_dict(k, self.evaluator, self.evaluator_weights)}
+                "evaluator_opt": self.evaluator_opt.state_dict(k, self.evaluator, self.evaluator_weights),
+                **({"anchor_opt": self.anchor_opt.state_dict(k, self.generator, self.generator_weights)}
+                   if self.anchor_opt is not None else {})}
 
     def load_state_dict(self, k: int, saved: dict) -> None:
         """Seed ``k``'s row from ``state_dict``'s dicts (a checkpoint of a single run or of a batch's seed)."""
@@ -142,6 +146,8 @@ class Learner:
         self.evaluator_weights.load_state_dict(k, saved["evaluator"])
         self.generator_opt.load_state_dict(k, saved["generator_opt"], self.generator_weights)
         self.evaluator_opt.load_state_dict(k, saved["evaluator_opt"], self.evaluator_weights)
+        if self.anchor_opt is not None and "anchor_opt" in saved:  # else a run resumed with anchors added
+            self.anchor_opt.load_state_dict(k, saved["anchor_opt"], self.generator_weights)
 
     def index(self, seeds: list[int]) -> torch.Tensor:
         """``seeds`` as an index tensor on the learner's device, made once per seed list (no host-to-device
@@ -156,13 +162,13 @@ class Learner:
 
 
 def create(generators: list[Generator], evaluators: list[Evaluator], generator_lr: float,
-           evaluator_lr: float, precision: str = "float32") -> Learner:
+           evaluator_lr: float, precision: str = "float32", anchor_lr: float = 0.0) -> Learner:
     """The learner of K seeds from their freshly initialised networks (``generators[k]`` is seed k's);
-    ``precision``: float32 or bfloat16, of the updates' matrix products."""
+    ``precision``: float32 or bfloat16, of the updates' matrix products; ``anchor_lr`` > 0: with anchor steps."""
     generator_weights, evaluator_weights = WeightStack(generators), WeightStack(evaluators)
     return Learner(generators[0], evaluators[0], generator_weights, evaluator_weights,
                    StackedAdam(generator_weights.flat, generator_lr), StackedAdam(evaluator_weights.flat, evaluator_lr),
-                   getattr(torch, precision))
+                   getattr(torch, precision), StackedAdam(generator_weights.flat, anchor_lr) if anchor_lr else None)
 
 
 @torch.no_grad()
@@ -195,6 +201,20 @@ def generator_step(learner: Learner, seeds: list[int], commands: torch.Tensor) -
                                             commands)
 
     return _step(learner, learner.generator_weights, learner.generator_opt, loss, seeds, frozen, commands)
+
+
+def anchor_step(learner: Learner, seeds: list[int], returns: torch.Tensor, theta: torch.Tensor,
+                mask: torch.Tensor) -> torch.Tensor:
+    """One step of each seed's anchor Adam on the MSE of G(r_a) against theta_a, averaged over its anchors:
+    ``returns [Ks, A]``, ``theta [Ks, A, D]``, ``mask [Ks, A]`` (1 for a stored anchor, 0 for padding; every seed
+    needs at least one); -> losses ``[Ks]``."""
+    generator = learner.generator
+
+    def loss(weights, returns, theta, mask):
+        error = (policy.flatten(generator.policy_layers(weights, returns)) - theta).pow(2).mean(1)  # [A]
+        return (error * mask).sum() / mask.sum()
+
+    return _step(learner, learner.generator_weights, learner.anchor_opt, loss, seeds, returns, theta, mask)
 
 
 def _step(learner: Learner, stack: WeightStack, optimizer: StackedAdam, loss, seeds: list[int], *data) -> torch.Tensor:

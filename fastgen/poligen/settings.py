@@ -54,7 +54,7 @@ _PAPER_SCHEDULE = {"num_envs": 1, "spread": 1.0, "updates_exponent": 0.5, "batch
                    "command_input": "linear", "generator_updates_per_episode": 20.0,
                    "evaluator_updates_per_episode": 5.0, "archive_buckets": 0, "noise_layout": "flat",
                    "best_window": 0, "noise_free": 0, "antithetic": False, "verify": 0, "noise_target": 0.0,
-                   "bonus_share": 0.0, "bonus_cap": 0.0}
+                   "bonus_share": 0.0, "bonus_cap": 0.0, "anchor_lr": 0.0}
 POPULATION_DEFAULTS = {
     "inverted_pendulum": {**_PAPER_SCHEDULE, "num_envs": 64},
     "mountain_car": {**_PAPER_SCHEDULE, "num_envs": 8},
@@ -123,6 +123,14 @@ class GeneratorConfig:
     or symlog (sign(c) ln(1 + |c|): fine near 0, as coarse as linear's at hopper's 3000; why:
     docs/results/early_learning.md). Default: linear under --schedule paper, else the task's population
     default (POPULATION_DEFAULTS)."""
+    anchor_lr: float | None = None
+    """Anchor the generator to its records: the policies that set the newest ANCHORS bests so far are kept with
+    their returns (the verified mean under --command.verify), and after every generator update one more Adam step
+    of this learning rate (its own moments) pulls G(r_a) towards each anchor's weights theta_a (mean squared error
+    in weight space, as the UDRLPG follow-up trains its generator), so that, asked for its best return, G makes the
+    policy that earned it, not only one that V rates as high (docs/results/populations.md, "Anchored records");
+    0: no anchor (the paper; the default under --schedule paper), else the task's population default. Needs
+    --command.best-window 0."""
     snapshots: int = 10
     """Keep this many generator snapshots over the budget, plus the untrained one, in snapshots/
     (for python -m fastgen.atlas; ~2 MB each on hopper); 0 keeps none."""
@@ -234,7 +242,9 @@ RESOLVED_FROM = {"population": ("num_envs", "schedule"), "update_counts": ("scal
                  "best_window": ("command.best_window",),
                  "noise_free": ("generator.noise_free",), "antithetic": ("generator.antithetic",),
                  "verify": ("command.verify",), "noise_target": ("generator.noise_target",),
-                 "bonus_share": ("command.bonus_share",), "bonus_cap": ("command.bonus_cap",)}
+                 "bonus_share": ("command.bonus_share",), "bonus_cap": ("command.bonus_cap",),
+                 "anchor_lr": ("generator.anchor_lr",)}
+ANCHORS = 4  # records a generator is anchored to (--generator.anchor-lr): the newest, so the highest
 
 
 def population(cfg) -> int:
@@ -302,6 +312,11 @@ def bonus_cap(cfg) -> float:
     return _default(cfg, cfg.command.bonus_cap, "bonus_cap")
 
 
+def anchor_lr(cfg) -> float:
+    """The learning rate of the generator's anchor steps (--generator.anchor-lr), 0 for none."""
+    return _default(cfg, cfg.generator.anchor_lr, "anchor_lr")
+
+
 def training_returns(cfg, with_bonus, no_bonus):
     """The returns PoliGen trains on, from an episode's return with and without the survival bonus (arrays of one
     shape): the env's own under --command.no-bonus-free, else the bonus-free one plus --command.bonus-share of the
@@ -347,7 +362,7 @@ def resolved(cfg) -> dict:
             "archive_buckets": archive_buckets(cfg), "noise_layout": noise_layout(cfg), "best_window": best_window(cfg),
             "noise_free": noise_free(cfg), "antithetic": antithetic(cfg),
             "verify": verify(cfg), "noise_target": noise_target(cfg), "bonus_share": bonus_share(cfg),
-            "bonus_cap": bonus_cap(cfg)}
+            "bonus_cap": bonus_cap(cfg), "anchor_lr": anchor_lr(cfg)}
 
 
 def validate(cfg) -> None:
@@ -422,6 +437,12 @@ def validate(cfg) -> None:
     if cap and not share:
         raise ValueError(f"--command.bonus-cap {cap:g} caps the survival bonus that --command.bonus-share keeps; it "
                          f"needs --command.bonus-share > 0, got {share:g}")
+    anchor = anchor_lr(cfg)
+    if not anchor >= 0:
+        raise ValueError(f"--generator.anchor-lr must be 0 (no anchor) or a learning rate > 0, got {anchor}")
+    if anchor and window:
+        raise ValueError(f"--generator.anchor-lr {anchor:g} anchors the generator to the records of the best so far over "
+                         f"every iteration; it needs --command.best-window 0, got {window}")
     width = cfg.generator.command_width
     if width is not None and not (math.isfinite(width) and width > 0):
         raise ValueError(f"--generator.command-width must be > 0, got {width}")

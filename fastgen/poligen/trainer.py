@@ -37,7 +37,7 @@ from fastgen.errors import TrainingError  # noqa: F401 (re-exported)
 from fastgen.evaluation import eval_key, eval_metrics
 from fastgen.normalizer import ObsStats
 from fastgen.poligen import learner, settings
-from fastgen.poligen.buffer import ReplayBuffer, ReturnArchive
+from fastgen.poligen.buffer import RecordAnchors, ReplayBuffer, ReturnArchive
 from fastgen.poligen.evaluator import Evaluator
 from fastgen.poligen.generator import Generator, population_std
 
@@ -54,6 +54,7 @@ class TrainState(Counters):
     rng: torch.Generator
     key: jax.Array
     noise_multiplier: float = 1.0  # --generator.noise-target's factor on the exploration noise (1: as configured)
+    anchors: RecordAnchors | None = None  # --generator.anchor-lr's records (None without)
 
     @property
     def spec(self):
@@ -108,8 +109,12 @@ def init_batch(cfgs: list[Config], env=None) -> list[TrainState]:
     if cfgs[0].precision == "bfloat16" and device.type == "cpu" and not runtime.native_bfloat16():
         print("fastgen: --precision bfloat16 on a CPU without AMX or AVX-512 BF16: its matrix products are emulated "
               "and likely slower than float32", file=sys.stderr)
-    shared = learner.create(generators, evaluators, cfgs[0].generator.lr, cfgs[0].evaluator.lr, cfgs[0].precision)
-    return [TrainState(cfg, env, device, shared, slot, buffer, ObsStats(spec.obs_dim), rng, jax.random.key(cfg.seed))
+    anchor_lr = settings.anchor_lr(cfgs[0])
+    shared = learner.create(generators, evaluators, cfgs[0].generator.lr, cfgs[0].evaluator.lr, cfgs[0].precision,
+                            anchor_lr)
+    dim = envs.num_params(spec.obs_dim, spec.act_dim)
+    return [TrainState(cfg, env, device, shared, slot, buffer, ObsStats(spec.obs_dim), rng, jax.random.key(cfg.seed),
+                       anchors=RecordAnchors(settings.ANCHORS, dim, device) if anchor_lr else None)
             for cfg, slot, buffer, rng in states]
 
 
@@ -160,7 +165,8 @@ def iteration_batch(states: list[TrainState], progress: Progress | None = None) 
     n_evaluator, n_generator = settings.update_counts(cfg)
     counted = _Counted(progress, n_evaluator + n_generator, len(states))
     evaluator_losses = counted.repeat(n_evaluator, lambda: learner.evaluator_step(shared, slots, *_samples(states)))
-    generator_losses = counted.repeat(n_generator, lambda: learner.generator_step(shared, slots, _commands(states)))
+    anchored = [s for s in states if s.anchors is not None and len(s.anchors)]
+    generator_losses = counted.repeat(n_generator, lambda: _generator_update(states, anchored))
     update_s = time.perf_counter() - update_start
     elapsed = time.perf_counter() - start
     metrics = []
@@ -187,6 +193,17 @@ class _Counted:
             if self.progress is not None:
                 self.progress(self.done, self.due)
         return torch.stack(losses).mean(0).tolist() if losses else [0.0] * self.seeds
+
+
+def _generator_update(states: list[TrainState], anchored: list[TrainState]) -> torch.Tensor:
+    """One generator step of every seed, then one anchor step of those with anchors; -> the generator losses
+    ``[Ks]``."""
+    shared = states[0].learner
+    losses = learner.generator_step(shared, [s.slot for s in states], _commands(states))
+    if anchored:
+        returns, theta, mask = (torch.stack(parts) for parts in zip(*(s.anchors.padded() for s in anchored)))
+        learner.anchor_step(shared, [s.slot for s in anchored], returns, theta, mask)
+    return losses
 
 
 def _samples(states: list[TrainState]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -217,8 +234,10 @@ def record(state: TrainState, theta: torch.Tensor, result: envs.RolloutResult) -
     if window:
         state.best_return = windowed_best(state.buffer, window * len(returns), rank)
     elif not settings.verify(state.cfg):  # else verify_records sets it
-        top = float(np.partition(returns, -rank)[-rank])  # this iteration's rank-th highest return
-        state.best_return = max(top, -math.inf if state.best_return is None else state.best_return)
+        order = np.argsort(returns)
+        top = float(returns[order[-rank]])  # this iteration's rank-th highest return
+        if state.best_return is None or top > state.best_return:
+            new_best(state, theta[order[-rank]], top)
     state.env_steps += result.obs_count
     state.episodes += theta.shape[0]
     state.iterations += 1
@@ -247,10 +266,18 @@ def verify_records(states: list[TrainState], theta: torch.Tensor, returns: list[
         if not np.isfinite(again).all():
             raise TrainingError(f"non-finite return verifying a record at env step {s.env_steps}: {again[0][:3]}")
         verified = float(again.mean())
-        s.best_return = verified if s.best_return is None else max(s.best_return, verified)
+        if s.best_return is None or verified > s.best_return:
+            new_best(s, candidates[due.index(i), 0], verified)
         s.obs_stats.update(result.obs_count, result.obs_sum, result.obs_sumsq)
         s.env_steps += result.obs_count
         s.episodes += count
+
+
+def new_best(state: TrainState, theta: torch.Tensor, value: float) -> None:
+    """The best so far rises to ``value``, set by the policy ``theta [D]`` (an anchor, with --generator.anchor-lr)."""
+    state.best_return = value
+    if state.anchors is not None:
+        state.anchors.add(theta, value)
 
 
 NOISE_GAIN = 2.0  # per iteration, log(multiplier) moves by this x (share - target): x0.77 at 7% against 20%
