@@ -403,3 +403,25 @@ def test_sweep_names_the_return_the_run_trained_on(env, command, kind):
     from fastgen.sweep import return_kind
 
     assert return_kind(Config(env=env, command=CommandConfig(**command)), TASKS[env].spec) == kind
+
+
+def test_anchor_scale_compares_gradients_by_hand_and_fits_more_at_a_higher_rate(mc_run, tmp_path):
+    from bench import anchor_scale
+
+    result = anchor_scale.main(["--runs", str(mc_run), "--task", "mountain_car", "--lrs", "1e-5", "1e-3", "--steps",
+                                "30", "--command", "50", "--others", "-20", "--anchors", "2", "--trials", "1",
+                                "--out", str(tmp_path)])
+    slow, fast = result["fit"]
+    assert 0 < slow["offset_learnt"] < fast["offset_learnt"] < 1 and slow["moved at 50"] < fast["moved at 50"]
+    row, = result["gradients"]
+    run = trained.load(mc_run)  # by hand: V on the buffer's two highest-return entries
+    params, returns = map(torch.cat, zip(*((torch.as_tensor(p), torch.as_tensor(r))
+                                           for p, r in trained.buffer_chunks(mc_run))))
+    top = torch.topk(returns, 2).indices
+    with torch.no_grad():
+        assert row["v_on_anchors"] == pytest.approx(run.evaluator(params[top]).tolist(), rel=1e-5)
+    assert row["anchor_returns"] == pytest.approx(returns[top].tolist())
+    assert row["ratio"] == pytest.approx(row["grad_v"] / row["grad_anchor"]) and -1 <= row["cosine"] <= 1
+    assert (tmp_path / "anchor_scale.md").exists()
+    with pytest.raises(ValueError, match=r"--steps must be >= 1 and --lrs one or more rates > 0, got 0"):
+        anchor_scale.main(["--steps", "0", "--out", str(tmp_path)])
