@@ -3,12 +3,14 @@
 Two measurements, each a table in ``bench/results/analysis/<name>.{json,md}``:
 
 - ``runs`` (finished PoliGen runs, their last checkpoint): the gradient of the generator's loss through V (MSE of
-  V(G(c)) on c, 16 commands drawn uniformly from the buffer's returns) against the gradient of the weight-space
-  anchor loss (MSE of G(r) on theta, the buffer's ``--anchors`` highest-return entries), their norms, ratio and
-  cosine over ``--trials`` draws; and what V predicts for those entries against what they earned.
+  V(G(c)) on c, 16 commands drawn uniformly from the buffer's returns) against the gradient of the anchor loss
+  (``learner.anchor_step``'s: MSE between the actions of G(r) and of theta on the anchor states, the buffer's
+  ``--anchors`` highest-return entries), their norms, ratio and cosine over ``--trials`` draws; and what V predicts
+  for those entries against what they earned.
 - ``fit`` (a fresh generator of ``--task``): an anchor ``--offset`` x N(0, 1) per weight away from G(``--command``),
   ``--steps`` anchor steps (one iteration's generator updates at P = 64 on hopper's candidate) at each of ``--lrs``;
-  the share of the offset G(command) has learnt, and how far G moved at other commands (in units of --offset).
+  the share of the action gap (mean squared, on the anchor states) that G(command) has closed, and how far G's
+  actions moved at other commands (RMS, on the same states).
 """
 
 from dataclasses import dataclass
@@ -18,7 +20,7 @@ import torch
 import tyro
 
 from bench.common import RESULTS, machine, table, write_json
-from fastgen import trained
+from fastgen import policy, trained
 from fastgen.config import Config
 from fastgen.poligen import learner, settings, trainer
 from fastgen.poligen.settings import GeneratorConfig
@@ -55,6 +57,7 @@ def gradients(run_dir: str, opts: Options, rng: torch.Generator) -> list[dict]:
     params, returns = map(torch.cat, zip(*((torch.as_tensor(p), torch.as_tensor(r))
                                            for p, r in trained.buffer_chunks(run_dir))))
     generator, evaluator = run.generator, run.evaluator
+    states = torch.randn(learner.ANCHOR_STATES, run.spec.obs_dim, generator=torch.Generator().manual_seed(0))
     top = torch.topk(returns, min(opts.anchors, len(returns))).indices
 
     def gradient(loss: torch.Tensor) -> torch.Tensor:
@@ -70,7 +73,8 @@ def gradients(run_dir: str, opts: Options, rng: torch.Generator) -> list[dict]:
         through_v = gradient(torch.nn.functional.mse_loss(
             evaluator.predict(dict(evaluator.named_parameters()),
                               generator.policy_layers(dict(generator.named_parameters()), commands)), commands))
-        anchor = gradient((generator(returns[top]) - params[top]).pow(2).mean())
+        made = policy.apply(generator.policy_layers(dict(generator.named_parameters()), returns[top]), states, run.spec)
+        anchor = gradient((made - policy.forward(params[top], states, run.spec)).pow(2).mean())
         rows.append({"run": Path(run_dir).name, "env_steps": run.env_steps, "trial": trial,
                      "grad_v": float(through_v.norm()), "grad_anchor": float(anchor.norm()),
                      "ratio": float(through_v.norm() / anchor.norm()),
@@ -89,6 +93,9 @@ def fit(opts: Options, lr: float) -> dict:
     def generated(command: float) -> torch.Tensor:
         return learner.generate(shared, [0], torch.tensor([[command]]))[0, 0]
 
+    def actions(theta: torch.Tensor) -> torch.Tensor:
+        return policy.forward(theta[None], shared.anchor_states, state.spec)[0]
+
     before = {c: generated(c) for c in (opts.command, *opts.others)}
     target = before[opts.command] + opts.offset * torch.randn(before[opts.command].shape,
                                                               generator=torch.Generator().manual_seed(0))
@@ -96,9 +103,11 @@ def fit(opts: Options, lr: float) -> dict:
     returns, theta, mask = (part[None] for part in state.anchors.padded())
     for _ in range(opts.steps):
         learner.anchor_step(shared, [0], returns, theta, mask)
-    left = float((generated(opts.command) - target).pow(2).mean() / (before[opts.command] - target).pow(2).mean())
-    return {"lr": lr, "steps": opts.steps, "offset_learnt": 1.0 - left,
-            **{f"moved at {c:g}": float((generated(c) - before[c]).pow(2).mean().sqrt() / opts.offset) for c in before}}
+    gap = (actions(before[opts.command]) - actions(target)).pow(2).mean()
+    left = float((actions(generated(opts.command)) - actions(target)).pow(2).mean() / gap)
+    return {"lr": lr, "steps": opts.steps, "action_gap": float(gap), "gap_closed": 1.0 - left,
+            **{f"actions moved at {c:g}": float((actions(generated(c)) - actions(before[c])).pow(2).mean().sqrt())
+               for c in before}}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -119,7 +128,7 @@ def main(argv: list[str] | None = None) -> dict:
              f"{result['machine'].get('cpu', '')}.", ""]
     if grad_rows:
         lines += ["Gradients at the runs' last checkpoints: through V (16 buffer returns as commands) and of the "
-                  f"weight-space distance to the {opts.anchors} highest-return entries.", "",
+                  f"anchor loss (actions on the anchor states) towards the {opts.anchors} highest-return entries.", "",
                   "| run | env steps | trial | norm through V | norm of the anchor loss | ratio | cosine | anchors' returns "
                   "| V on them |", "|---|---|---|---|---|---|---|---|---|"]
         lines += [f"| {r['run']} | {r['env_steps']} | {r['trial']} | {r['grad_v']:.3g} | {r['grad_anchor']:.3g} | "
@@ -127,8 +136,8 @@ def main(argv: list[str] | None = None) -> dict:
                   f"{', '.join(f'{v:.0f}' for v in r['v_on_anchors'])} |" for r in grad_rows]
         lines.append("")
     lines += [f"A fresh {opts.task} generator, an anchor {opts.offset} x N(0, 1) per weight from G({opts.command:g}), "
-              f"{opts.steps} anchor steps: the share of that offset learnt, and how far G moved (in units of "
-              f"{opts.offset} per weight, RMS).", "",
+              f"{opts.steps} anchor steps: the mean squared action gap on the anchor states, the share of it closed, "
+              "and how far G's actions moved (RMS) at each command.", "",
               "| " + " | ".join(fit_rows[0]) + " |", "|" + "---|" * len(fit_rows[0])]
     lines += ["| " + " | ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in r.values()) + " |"
               for r in fit_rows]

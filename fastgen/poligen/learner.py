@@ -8,8 +8,8 @@ other implementation of an update.
 - ``StackedAdam`` is torch's (fused) Adam on ``[K, N]``: one kernel per step, seed k's update reading and
   writing only row k, each seed counting its own steps.
 - ``evaluator_step``: MSE of V(theta) on the returns; ``generator_step``: MSE of V(G(c)) on c with V
-  frozen; ``anchor_step`` (``--generator.anchor-lr``): MSE of G(r_a) on the anchors' weights theta_a, with its
-  own Adam. Each seed's loss is differentiated for its own weights only, the seeds mapped by
+  frozen; ``anchor_step`` (``--generator.anchor-lr``): MSE of G(r_a)'s actions on the anchors' (theta_a's), on
+  fixed states, with its own Adam. Each seed's loss is differentiated for its own weights only, the seeds mapped by
   ``torch.func.vmap`` on a GPU or one after another on the CPU (``map_seeds``).
 - Generated policies go from the generator to the evaluator in their shapes, never flattened.
 
@@ -30,6 +30,9 @@ from fastgen.poligen.generator import Generator
 # another on views of the stacked weights: the CPU path, where a single seed's products already fill
 # the cores and vmap's batched kernels were measured slower), or "auto": vmap on CUDA, loop elsewhere.
 MAP_SEEDS = "auto"
+# The states on which anchor steps compare a generated policy's actions with its anchor's: N(0, 1) in normalised-
+# observation space (where the policies act), the same fixed draw for every seed and run.
+ANCHOR_STATES = 256
 
 
 class WeightStack:
@@ -130,6 +133,7 @@ class Learner:
     evaluator_opt: StackedAdam
     precision: torch.dtype = torch.float32  # of the update's matrix products (bfloat16: autocast)
     anchor_opt: StackedAdam | None = None  # the generator's anchor steps (--generator.anchor-lr), None without
+    anchor_states: torch.Tensor | None = None  # [ANCHOR_STATES, obs_dim], with anchor_opt
     _indices: dict = field(default_factory=dict)
 
     def state_dict(self, k: int) -> dict:
@@ -166,9 +170,14 @@ def create(generators: list[Generator], evaluators: list[Evaluator], generator_l
     """The learner of K seeds from their freshly initialised networks (``generators[k]`` is seed k's);
     ``precision``: float32 or bfloat16, of the updates' matrix products; ``anchor_lr`` > 0: with anchor steps."""
     generator_weights, evaluator_weights = WeightStack(generators), WeightStack(evaluators)
+    anchor_opt = anchor_states = None
+    if anchor_lr:
+        anchor_opt = StackedAdam(generator_weights.flat, anchor_lr)
+        anchor_states = torch.randn(ANCHOR_STATES, generators[0].spec.obs_dim, generator=torch.Generator().manual_seed(0)
+                                    ).to(generator_weights.flat.device)
     return Learner(generators[0], evaluators[0], generator_weights, evaluator_weights,
                    StackedAdam(generator_weights.flat, generator_lr), StackedAdam(evaluator_weights.flat, evaluator_lr),
-                   getattr(torch, precision), StackedAdam(generator_weights.flat, anchor_lr) if anchor_lr else None)
+                   getattr(torch, precision), anchor_opt, anchor_states)
 
 
 @torch.no_grad()
@@ -205,13 +214,18 @@ def generator_step(learner: Learner, seeds: list[int], commands: torch.Tensor) -
 
 def anchor_step(learner: Learner, seeds: list[int], returns: torch.Tensor, theta: torch.Tensor,
                 mask: torch.Tensor) -> torch.Tensor:
-    """One step of each seed's anchor Adam on the MSE of G(r_a) against theta_a, averaged over its anchors:
-    ``returns [Ks, A]``, ``theta [Ks, A, D]``, ``mask [Ks, A]`` (1 for a stored anchor, 0 for padding; every seed
-    needs at least one); -> losses ``[Ks]``."""
-    generator = learner.generator
+    """One step of each seed's anchor Adam on the MSE between the actions of G(r_a) and of theta_a on
+    ``learner.anchor_states``, averaged over its anchors: ``returns [Ks, A]``, ``theta [Ks, A, D]``, ``mask [Ks, A]``
+    (1 for a stored anchor, 0 for padding; every seed needs at least one); -> losses ``[Ks]``. In action space, not
+    weight space: a hypernetwork learns a policy's behaviour far sooner than its every weight
+    (docs/results/populations.md, "Anchored records")."""
+    generator, spec, states = learner.generator, learner.generator.spec, learner.anchor_states
 
     def loss(weights, returns, theta, mask):
-        error = (policy.flatten(generator.policy_layers(weights, returns)) - theta).pow(2).mean(1)  # [A]
+        made = policy.apply(generator.policy_layers(weights, returns), states, spec)  # [A, S, act_dim]
+        with torch.no_grad():
+            target = policy.forward(theta, states, spec)
+        error = (made - target).pow(2).mean((1, 2))  # [A]
         return (error * mask).sum() / mask.sum()
 
     return _step(learner, learner.generator_weights, learner.anchor_opt, loss, seeds, returns, theta, mask)
