@@ -126,9 +126,11 @@ class GeneratorConfig:
     anchor_lr: float | None = None
     """Anchor the generator to its records: the policies that set the newest ANCHORS bests so far are kept with
     their returns (the verified mean under --command.verify), and after every generator update one more Adam step
-    of this learning rate (its own moments) pulls G(r_a) towards each anchor's weights theta_a (mean squared error
-    in weight space, as the UDRLPG follow-up trains its generator), so that, asked for its best return, G makes the
-    policy that earned it, not only one that V rates as high (docs/results/populations.md, "Anchored records");
+    of this learning rate (its own moments) pulls the actions of G(r_a) towards those of each anchor theta_a (mean
+    squared difference on 256 fixed states, N(0, 1) in normalised-observation space; in weight space, as the UDRLPG
+    follow-up trains its generator, a tiled hypernetwork learns a record far slower), so that, asked for its best
+    return, G makes a policy that acts as the one that earned it, not only one that V rates as high
+    (docs/results/populations.md, "Anchored records");
     0: no anchor (the paper; the default under --schedule paper), else the task's population default. Needs
     --command.best-window 0."""
     snapshots: int = 10
