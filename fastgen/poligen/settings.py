@@ -46,7 +46,9 @@ from fastgen.poligen.generator import COMMAND_INPUTS, NOISE_LAYOUTS
 #                      too, 3 of 3 on seeds 0-2 and on 6, 8, 9 by the letter, but 4 of those 6 by standing and
 #                      seed 1 standing to ~1.7-1.9M and ending at 1186.5 at 3M, populations_{,confirm_}hopper_bonus_share.md,
 #                      populations_hopper_bonus_share_3m.md; capped at 300 too, seed 1 sat
-#                      under a best of 134 surviving ~300 steps slowly, seed 7 stood, populations_hopper_bonus_cap.md)
+#                      under a best of 134 surviving ~300 steps slowly, seed 7 stood, populations_hopper_bonus_cap.md;
+#                      with --generator.anchor-lr 2e-6 (action space) instead, seed 5's best was 191 at 171k against
+#                      440 by 72k without, populations_hopper_anchor.md)
 #   walker2d, half_cheetah, ant, reacher: not measured; the paper's P = 1, as on swimmer and hopper
 # For swimmer and hopper the spread and exponents are what learned on swimmer at P = 64.
 # Every option a population default sets, at the paper's value (what --schedule paper resolves them to):
