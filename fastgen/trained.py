@@ -65,7 +65,7 @@ def load(run_dir: Path, snapshot: int | None = None) -> Trained:
     saved = torch.load(run_dir / "checkpoint.pt", weights_only=False, map_location="cpu", mmap=True)
     spec = TASKS[cfg.env].spec
     generator, evaluator = _generator(cfg, spec), Evaluator(spec, cfg.evaluator.probes)
-    generator.load_state_dict(saved["generator"])
+    generator.load_state_dict(saved.get("generator_average", saved["generator"]))  # the one evaluations used
     evaluator.load_state_dict(saved["evaluator"])
     generator.eval(), evaluator.eval()
     stats = ObsStats.from_state_dict(saved["obs_stats"])

@@ -134,6 +134,8 @@ class Learner:
     precision: torch.dtype = torch.float32  # of the update's matrix products (bfloat16: autocast)
     anchor_opt: StackedAdam | None = None  # the generator's anchor steps (--generator.anchor-lr), None without
     anchor_states: torch.Tensor | None = None  # [ANCHOR_STATES, obs_dim], with anchor_opt
+    generator_average: torch.Tensor | None = None  # [K, N] moving average of generator_weights.flat
+    average_decay: float = 0.0  # --generator.average-decay (0: no average)
     _indices: dict = field(default_factory=dict)
 
     def state_dict(self, k: int) -> dict:
@@ -142,7 +144,12 @@ class Learner:
                 "generator_opt": self.generator_opt.state_dict(k, self.generator, self.generator_weights),
                 "evaluator_opt": self.evaluator_opt.state_dict(k, self.evaluator, self.evaluator_weights),
                 **({"anchor_opt": self.anchor_opt.state_dict(k, self.generator, self.generator_weights)}
-                   if self.anchor_opt is not None else {})}
+                   if self.anchor_opt is not None else {}),
+                **({"generator_average": self.average_state_dict(k)} if self.generator_average is not None else {})}
+
+    def average_state_dict(self, k: int) -> dict[str, torch.Tensor]:
+        """Seed ``k``'s averaged generator as a module ``state_dict`` (copies)."""
+        return {n: t.clone() for n, t in self.generator_weights.views(self.generator_average[k], False).items()}
 
     def load_state_dict(self, k: int, saved: dict) -> None:
         """Seed ``k``'s row from ``state_dict``'s dicts (a checkpoint of a single run or of a batch's seed)."""
@@ -152,6 +159,10 @@ class Learner:
         self.evaluator_opt.load_state_dict(k, saved["evaluator_opt"], self.evaluator_weights)
         if self.anchor_opt is not None and "anchor_opt" in saved:  # else a run resumed with anchors added
             self.anchor_opt.load_state_dict(k, saved["anchor_opt"], self.generator_weights)
+        if self.generator_average is not None:  # a run resumed with the average added starts it from its weights
+            saved_average = saved.get("generator_average", saved["generator"])
+            for name, view in self.generator_weights.views(self.generator_average[k], False).items():
+                view.copy_(saved_average[name])
 
     def index(self, seeds: list[int]) -> torch.Tensor:
         """``seeds`` as an index tensor on the learner's device, made once per seed list (no host-to-device
@@ -166,9 +177,11 @@ class Learner:
 
 
 def create(generators: list[Generator], evaluators: list[Evaluator], generator_lr: float,
-           evaluator_lr: float, precision: str = "float32", anchor_lr: float = 0.0) -> Learner:
+           evaluator_lr: float, precision: str = "float32", anchor_lr: float = 0.0, average_decay: float = 0.0
+           ) -> Learner:
     """The learner of K seeds from their freshly initialised networks (``generators[k]`` is seed k's);
-    ``precision``: float32 or bfloat16, of the updates' matrix products; ``anchor_lr`` > 0: with anchor steps."""
+    ``precision``: float32 or bfloat16, of the updates' matrix products; ``anchor_lr`` > 0: with anchor steps;
+    ``average_decay`` > 0: with a moving average of the generator's weights."""
     generator_weights, evaluator_weights = WeightStack(generators), WeightStack(evaluators)
     anchor_opt = anchor_states = None
     if anchor_lr:
@@ -177,14 +190,27 @@ def create(generators: list[Generator], evaluators: list[Evaluator], generator_l
                                     ).to(generator_weights.flat.device)
     return Learner(generators[0], evaluators[0], generator_weights, evaluator_weights,
                    StackedAdam(generator_weights.flat, generator_lr), StackedAdam(evaluator_weights.flat, evaluator_lr),
-                   getattr(torch, precision), anchor_opt, anchor_states)
+                   getattr(torch, precision), anchor_opt, anchor_states,
+                   generator_weights.flat.clone() if average_decay else None, average_decay)
 
 
 @torch.no_grad()
-def generate(learner: Learner, seeds: list[int], commands: torch.Tensor) -> torch.Tensor:
-    """G_k(c) for each of ``seeds``: ``commands [Ks, B]`` -> flat policies ``[Ks, B, D]``."""
-    return torch.stack([policy.flatten(learner.generator.policy_layers(learner.generator_weights.seed(k), c))
+def generate(learner: Learner, seeds: list[int], commands: torch.Tensor, average: bool = False) -> torch.Tensor:
+    """G_k(c) for each of ``seeds``: ``commands [Ks, B]`` -> flat policies ``[Ks, B, D]``; ``average``: with the
+    moving average of the generator's weights (``--generator.average-decay``)."""
+    stack = learner.generator_weights
+    weights = ((lambda k: stack.views(learner.generator_average[k], False)) if average else stack.seed)
+    return torch.stack([policy.flatten(learner.generator.policy_layers(weights(k), c))
                         for k, c in zip(seeds, commands)])
+
+
+@torch.no_grad()
+def update_average(learner: Learner, seeds: list[int]) -> None:
+    """Move the rows ``seeds`` of the generator's moving average towards its weights (no-op without one)."""
+    if learner.generator_average is None:
+        return
+    for k in seeds:
+        learner.generator_average[k].lerp_(learner.generator_weights.flat[k], 1.0 - learner.average_decay)
 
 
 def evaluator_step(learner: Learner, seeds: list[int], theta: torch.Tensor, returns: torch.Tensor) -> torch.Tensor:

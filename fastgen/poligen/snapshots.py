@@ -33,8 +33,16 @@ def take_due(state, run_dir: Path) -> None:
     n, k = state.cfg.generator.snapshots, int(path.stem)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_save({"k": k, "of": n, "env_steps": state.env_steps, "best_return": state.best_return,
-                 "generator": {name: t.cpu() for name, t in state.learner.generator_weights.state_dict(state.slot).items()},
+                 "generator": {name: t.cpu() for name, t in evaluated_generator(state).items()},
                  "obs_stats": state.obs_stats.state_dict()}, path)
+
+
+def evaluated_generator(state) -> dict:
+    """The generator evaluations use (the moving average under --generator.average-decay) as a ``state_dict``."""
+    shared = state.learner
+    if shared.generator_average is not None:
+        return shared.average_state_dict(state.slot)
+    return shared.generator_weights.state_dict(state.slot)
 
 
 def load_all(run_dir: Path) -> list[dict]:

@@ -111,7 +111,7 @@ def init_batch(cfgs: list[Config], env=None) -> list[TrainState]:
               "and likely slower than float32", file=sys.stderr)
     anchor_lr = settings.anchor_lr(cfgs[0])
     shared = learner.create(generators, evaluators, cfgs[0].generator.lr, cfgs[0].evaluator.lr, cfgs[0].precision,
-                            anchor_lr)
+                            anchor_lr, settings.average_decay(cfgs[0]))
     dim = envs.num_params(spec.obs_dim, spec.act_dim)
     return [TrainState(cfg, env, device, shared, slot, buffer, ObsStats(spec.obs_dim), rng, jax.random.key(cfg.seed),
                        anchors=RecordAnchors(settings.ANCHORS, dim, device) if anchor_lr else None)
@@ -196,13 +196,14 @@ class _Counted:
 
 
 def _generator_update(states: list[TrainState], anchored: list[TrainState]) -> torch.Tensor:
-    """One generator step of every seed, then one anchor step of those with anchors; -> the generator losses
-    ``[Ks]``."""
+    """One generator step of every seed, then one anchor step of those with anchors, then the generators' moving
+    average; -> the generator losses ``[Ks]``."""
     shared = states[0].learner
     losses = learner.generator_step(shared, [s.slot for s in states], _commands(states))
     if anchored:
         returns, theta, mask = (torch.stack(parts) for parts in zip(*(s.anchors.padded() for s in anchored)))
         learner.anchor_step(shared, [s.slot for s in anchored], returns, theta, mask)
+    learner.update_average(shared, [s.slot for s in states])
     return losses
 
 
@@ -341,26 +342,33 @@ def evaluated_policy(state: TrainState) -> tuple[Callable, str]:
     (``envs.play`` controller of one episode, label)."""
     command = eval_command(state)
     with torch.no_grad():
-        theta = learner.generate(state.learner, [state.slot], torch.tensor([[command]], device=state.device))
+        theta = learner.generate(state.learner, [state.slot], torch.tensor([[command]], device=state.device),
+                                 average=state.learner.generator_average is not None)
     act = envs.policy.controller(theta.reshape(1, -1).float().cpu().numpy(), state.obs_stats.mean[None],
                                  state.obs_stats.std[None], state.env.spec)
     return act, f"G({command:.0f})"
 
 
 def evaluate(state: TrainState) -> dict[str, float]:
-    """G(best return so far), no noise, ``cfg.eval.episodes`` episodes; env steps not counted."""
+    """G(best return so far), no noise, ``cfg.eval.episodes`` episodes; env steps not counted. With
+    ``--generator.average-decay``, G is the moving average of the generator, and ``eval/live_return`` is the
+    generator's own on the same starts."""
     return evaluate_batch([state])[0]
 
 
 def evaluate_batch(states: list[TrainState]) -> list[dict[str, float]]:
     """``evaluate`` for each of ``states`` (sharing a learner), their episodes simulated in one grouped rollout."""
-    commands = [eval_command(s) for s in states]
-    theta = learner.generate(states[0].learner, [s.slot for s in states],
-                             torch.tensor(commands, device=states[0].device)[:, None])
-    results = _simulate(states, theta, [eval_key(s.cfg, s.evaluations) for s in states],
-                        episodes=states[0].cfg.eval.episodes)
+    values = [eval_command(s) for s in states]
+    commands = torch.tensor(values, device=states[0].device)[:, None]
+    shared, slots = states[0].learner, [s.slot for s in states]
+    keys, episodes = [eval_key(s.cfg, s.evaluations) for s in states], states[0].cfg.eval.episodes
+    averaged = shared.generator_average is not None
+    results = _simulate(states, learner.generate(shared, slots, commands, average=averaged), keys, episodes)
+    live = _simulate(states, learner.generate(shared, slots, commands), keys, episodes) if averaged else None
     metrics = []
-    for s, command, result in zip(states, commands, results):
+    for i, (s, result) in enumerate(zip(states, results)):
         s.evaluations += 1
-        metrics.append({"eval/command": command, **eval_metrics(result, s.cfg, s.spec)})
+        metrics.append({"eval/command": values[i], **eval_metrics(result, s.cfg, s.spec)})
+        if averaged:
+            metrics[-1]["eval/live_return"] = eval_metrics(live[i], s.cfg, s.spec)["eval/return"]
     return metrics
