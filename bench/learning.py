@@ -83,7 +83,9 @@ def ensure_run(cfg: Config, train_if_needed: bool = True) -> dict:
     """Train ``cfg`` in ``cfg.out`` unless a run there is done (resuming a killed or shorter one), or
     with ``train_if_needed=False`` read whatever summary is there;
     -> ``{"summary": summary.json, "final_return", "final_evaluations" (``rundir.final_return``),
-    "curve": [{env_steps, wall_s, eval/return}, ...]}``."""
+    "curve": [{env_steps, wall_s, eval/return}, ...]}``; a run that evaluated an averaged generator
+    (``--generator.average-decay``) adds ``"live_final_return"``, the final return of the generator's own policy
+    (``eval/live_return``, same evaluations), and ``eval/live_return`` to its curve."""
     out = Path(cfg.out)
     summary_path = out / "summary.json"
     if train_if_needed and needs_training(cfg):
@@ -94,8 +96,14 @@ def ensure_run(cfg: Config, train_if_needed: bool = True) -> dict:
     if summary is not None and len(curve) < len(rows):
         summary = at_budget(summary, curve[-1])
     final, averaged = final_return(curve, cfg.budget, cfg.eval_every)
-    return {"summary": summary, "final_return": final, "final_evaluations": averaged,
-            "curve": [{k: row[k] for k in ("env_steps", "wall_s", "eval/return")} for row in curve]}
+    live = all("eval/live_return" in row for row in curve)
+    keys = ("env_steps", "wall_s", "eval/return", *(("eval/live_return",) if live else ()))
+    record = {"summary": summary, "final_return": final, "final_evaluations": averaged,
+              "curve": [{k: row[k] for k in keys} for row in curve]}
+    if live:
+        record["live_final_return"] = final_return([{**row, "eval/return": row["eval/live_return"]} for row in curve],
+                                                   cfg.budget, cfg.eval_every)[0]
+    return record
 
 
 def at_budget(summary: dict, row: dict) -> dict:

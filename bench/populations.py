@@ -192,7 +192,11 @@ def aggregate(task: str, variant: str, runs: list[dict], bar: float | None = Non
             # the CPU's cost grows with the samples an update touches, a GPU's hardly: both, per env step
             "samples_per_env_step": float(np.mean([r["updates_per_env_step"] * r["batch"] for r in runs])),
             "finished": f"{sum(r['summary'].get('finished', True) for r in runs)}/{len(runs)}",
-            "source": runs[0].get("source", "this sweep")}
+            "source": runs[0].get("source", "this sweep"),
+            # runs that evaluated an averaged generator: the final return of the generator's own policy beside it
+            **({"live_final_mean": float(np.mean([r["live_final_return"] for r in runs])),
+                "live_final_std": float(np.std([r["live_final_return"] for r in runs]))}
+               if all("live_final_return" in r for r in runs) else {})}
 
 
 RULES = ("p1", "mean-bar", "reach-bar")

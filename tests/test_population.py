@@ -55,6 +55,26 @@ def test_a_run_continued_past_the_budget_reads_as_it_stood_at_the_budget(tmp_pat
     assert record["summary"]["continued_past_budget"] and "iterations_after_budget" not in record["summary"]
 
 
+def test_a_run_with_an_averaged_generator_also_reports_the_final_return_of_the_generators_own_policy(tmp_path):
+    from bench.learning import ensure_run
+    from bench.populations import aggregate
+
+    rows = [{"env_steps": s, "wall_s": s / 100, "episodes": s // 100, "eval/return": float(s),
+             "eval/live_return": float(s) - 7.0} for s in range(0, 300_001, 10_000)]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "summary.json").write_text(json.dumps({"env_steps": 300_000, "wall_s": 3_000.0, "iterations": 46}))
+    record = ensure_run(Config(env="hopper", total_steps=300_000, out=str(tmp_path)), train_if_needed=False)
+    assert record["final_return"] == pytest.approx(205_000.0)  # steps 110k-300k as returns
+    assert record["live_final_return"] == pytest.approx(205_000.0 - 7.0)
+    assert record["curve"][-1]["eval/live_return"] == 300_000.0 - 7.0
+    runs = [{**record, "updates_per_env_step": 0.01, "batch": 16}, {**record, "live_final_return": 205_000.0 - 9.0,
+                                                                   "updates_per_env_step": 0.01, "batch": 16}]
+    row = aggregate("hopper", "P64-s1-a0.5-b0", runs)
+    assert (row["live_final_mean"], row["live_final_std"]) == (pytest.approx(205_000.0 - 8.0), pytest.approx(1.0))
+    plain = [{k: v for k, v in r.items() if k != "live_final_return"} for r in runs]
+    assert "live_final_mean" not in aggregate("hopper", "P64-s1-a0.5-b0", plain)
+
+
 def test_an_older_run_continued_past_the_budget_says_its_iterations_are_the_whole_runs(tmp_path):
     from bench.learning import ensure_run
 
