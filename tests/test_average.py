@@ -90,3 +90,14 @@ def test_a_bad_average_decay_is_one_line(decay):
 
 def test_the_papers_schedule_has_no_average():
     assert Config(env="swimmer", schedule="paper").resolved()["average_decay"] == 0.0
+
+
+def test_averaged_seeds_in_a_batch_average_exactly_as_alone():
+    batch = trainer.init_batch([_cfg(seed=0), _cfg(seed=1)])
+    alone = [trainer.init(_cfg(seed=seed)) for seed in (0, 1)]
+    trainer.iteration_batch(batch)
+    for state in alone:
+        trainer.iteration(state)
+    for k, state in enumerate(alone):
+        assert torch.equal(batch[k].learner.generator_average[k], state.learner.generator_average[0])
+    assert trainer.evaluate_batch(batch)[1] == trainer.evaluate(alone[1])
