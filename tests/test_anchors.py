@@ -72,7 +72,7 @@ def _generated(shared, slot: int, commands: list[float]) -> torch.Tensor:
 
 
 def test_anchor_steps_pull_g_of_the_anchor_return_to_its_policy_and_touch_nothing_else():
-    states = trainer.init_batch([_cfg(seed=0), _cfg(seed=1)])
+    states = trainer.init_batch([_cfg(seed=0, anchor_lr=1e-5), _cfg(seed=1, anchor_lr=1e-5)])
     shared = states[0].learner
     target = _generated(shared, 0, [50.0])[0] + 0.1 * torch.randn(states[0].buffer.params.shape[1],
                                                                   generator=torch.Generator().manual_seed(3))
@@ -86,15 +86,15 @@ def test_anchor_steps_pull_g_of_the_anchor_return_to_its_policy_and_touch_nothin
     start = action_gap()
     assert shared.anchor_states.shape == (learner.ANCHOR_STATES, states[0].spec.obs_dim)
     losses = []
-    for _ in range(120):
+    for _ in range(30):
         returns, theta, mask = (part[None] for part in states[0].anchors.padded())
         losses.append(float(learner.anchor_step(shared, [0], returns, theta, mask)[0]))
     assert losses[0] == pytest.approx(float(start), rel=1e-4)  # the padding rows count for nothing
-    assert action_gap() < 0.3 * start
+    assert action_gap() < 0.5 * start
     assert torch.equal(shared.generator_weights.flat[1], other_seed)
     assert torch.equal(shared.generator_opt.exp_avg, moments[0]) and torch.equal(shared.generator_opt.exp_avg_sq,
                                                                                  moments[1])
-    assert float(shared.anchor_opt.steps[0]) == 120 and float(shared.anchor_opt.steps[1]) == 0
+    assert float(shared.anchor_opt.steps[0]) == 30 and float(shared.anchor_opt.steps[1]) == 0
 
 
 def test_an_anchored_iteration_moves_only_the_generator_and_without_anchors_nothing_changes():
@@ -110,7 +110,7 @@ def test_an_anchored_iteration_moves_only_the_generator_and_without_anchors_noth
 
 def test_an_anchored_run_resumes_exactly(tmp_path):
     state = trainer.init(_cfg())
-    for _ in range(3):
+    for _ in range(2):
         checkpoint.save(trainer.iteration(state)[0], tmp_path)
     resumed = checkpoint.load(trainer.init(_cfg()), tmp_path)
     assert torch.equal(resumed.anchors.theta, state.anchors.theta)
@@ -144,10 +144,9 @@ def test_the_papers_schedule_has_no_anchor():
 def test_anchored_seeds_train_in_a_batch_exactly_as_alone():
     batch = trainer.init_batch([_cfg(seed=0), _cfg(seed=1)])
     alone = [trainer.init(_cfg(seed=seed)) for seed in (0, 1)]
-    for _ in range(2):
-        trainer.iteration_batch(batch)
-        for state in alone:
-            trainer.iteration(state)
+    trainer.iteration_batch(batch)  # records come before the updates: the first iteration already has anchor steps
+    for state in alone:
+        trainer.iteration(state)
     for k, state in enumerate(alone):
         assert torch.equal(batch[k].anchors.returns, state.anchors.returns) and len(state.anchors) >= 1
         assert torch.equal(batch[k].learner.generator_weights.flat[k], state.learner.generator_weights.flat[0])
