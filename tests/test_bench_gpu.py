@@ -11,6 +11,7 @@ from envs.cpu import rollout_threads
 from fastgen import runtime
 
 
+@pytest.mark.slow  # ~13 s; run it (-m slow) before a GPU lease, where bench.gpu must not fail
 def test_bench_gpu_toy_runs_every_part(tmp_path):
     payload = gpu.main(gpu.Settings(toy=True, runs_dir=str(tmp_path / "runs"), results_dir=str(tmp_path)))
     written = json.loads((tmp_path / "gpu_cpu_toy.json").read_text())
