@@ -57,7 +57,7 @@ def gradients(run_dir: str, opts: Options, rng: torch.Generator) -> list[dict]:
     params, returns = map(torch.cat, zip(*((torch.as_tensor(p), torch.as_tensor(r))
                                            for p, r in trained.buffer_chunks(run_dir))))
     generator, evaluator = run.generator, run.evaluator
-    states = torch.randn(learner.ANCHOR_STATES, run.spec.obs_dim, generator=torch.Generator().manual_seed(0))
+    states = learner.make_anchor_states(run.spec.obs_dim)
     top = torch.topk(returns, min(opts.anchors, len(returns))).indices
 
     def gradient(loss: torch.Tensor) -> torch.Tensor:

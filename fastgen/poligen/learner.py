@@ -186,8 +186,7 @@ def create(generators: list[Generator], evaluators: list[Evaluator], generator_l
     anchor_opt = anchor_states = None
     if anchor_lr:
         anchor_opt = StackedAdam(generator_weights.flat, anchor_lr)
-        anchor_states = torch.randn(ANCHOR_STATES, generators[0].spec.obs_dim, generator=torch.Generator().manual_seed(0)
-                                    ).to(generator_weights.flat.device)
+        anchor_states = make_anchor_states(generators[0].spec.obs_dim).to(generator_weights.flat.device)
     return Learner(generators[0], evaluators[0], generator_weights, evaluator_weights,
                    StackedAdam(generator_weights.flat, generator_lr), StackedAdam(evaluator_weights.flat, evaluator_lr),
                    getattr(torch, precision), anchor_opt, anchor_states,
@@ -202,6 +201,16 @@ def generate(learner: Learner, seeds: list[int], commands: torch.Tensor, average
     weights = ((lambda k: stack.views(learner.generator_average[k], False)) if average else stack.seed)
     return torch.stack([policy.flatten(learner.generator.policy_layers(weights(k), c))
                         for k, c in zip(seeds, commands)])
+
+
+def make_anchor_states(obs_dim: int) -> torch.Tensor:
+    """The anchor steps' states ``[ANCHOR_STATES, obs_dim]``: one fixed N(0, 1) draw (normalised observations)."""
+    return torch.randn(ANCHOR_STATES, obs_dim, generator=torch.Generator().manual_seed(0))
+
+
+def generate_evaluated(learner: Learner, seeds: list[int], commands: torch.Tensor) -> torch.Tensor:
+    """``generate`` with the generator evaluations use: the moving average where there is one, else G itself."""
+    return generate(learner, seeds, commands, average=learner.generator_average is not None)
 
 
 @torch.no_grad()

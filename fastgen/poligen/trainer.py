@@ -165,8 +165,8 @@ def iteration_batch(states: list[TrainState], progress: Progress | None = None) 
     n_evaluator, n_generator = settings.update_counts(cfg)
     counted = _Counted(progress, n_evaluator + n_generator, len(states))
     evaluator_losses = counted.repeat(n_evaluator, lambda: learner.evaluator_step(shared, slots, *_samples(states)))
-    anchored = [s for s in states if s.anchors is not None and len(s.anchors)]
-    generator_losses = counted.repeat(n_generator, lambda: _generator_update(states, anchored))
+    anchors = _anchor_batch(states)  # the records stay put during the updates: stacked once per iteration
+    generator_losses = counted.repeat(n_generator, lambda: _generator_update(states, anchors))
     update_s = time.perf_counter() - update_start
     elapsed = time.perf_counter() - start
     metrics = []
@@ -195,14 +195,22 @@ class _Counted:
         return torch.stack(losses).mean(0).tolist() if losses else [0.0] * self.seeds
 
 
-def _generator_update(states: list[TrainState], anchored: list[TrainState]) -> torch.Tensor:
-    """One generator step of every seed, then one anchor step of those with anchors, then the generators' moving
-    average; -> the generator losses ``[Ks]``."""
+def _anchor_batch(states: list[TrainState]) -> tuple[list[int], tuple[torch.Tensor, ...]] | None:
+    """The slots of the seeds with anchors and their ``RecordAnchors.padded`` stacked (``[Ks, A]``, ``[Ks, A, D]``,
+    ``[Ks, A]``), or None when no seed has any."""
+    anchored = [s for s in states if s.anchors is not None and len(s.anchors)]
+    if not anchored:
+        return None
+    return [s.slot for s in anchored], tuple(torch.stack(parts) for parts in zip(*(s.anchors.padded() for s in anchored)))
+
+
+def _generator_update(states: list[TrainState], anchors) -> torch.Tensor:
+    """One generator step of every seed, then one anchor step of those with anchors (``_anchor_batch``), then the
+    generators' moving average; -> the generator losses ``[Ks]``."""
     shared = states[0].learner
     losses = learner.generator_step(shared, [s.slot for s in states], _commands(states))
-    if anchored:
-        returns, theta, mask = (torch.stack(parts) for parts in zip(*(s.anchors.padded() for s in anchored)))
-        learner.anchor_step(shared, [s.slot for s in anchored], returns, theta, mask)
+    if anchors is not None:
+        learner.anchor_step(shared, anchors[0], *anchors[1])
     learner.update_average(shared, [s.slot for s in states])
     return losses
 
@@ -342,8 +350,8 @@ def evaluated_policy(state: TrainState) -> tuple[Callable, str]:
     (``envs.play`` controller of one episode, label)."""
     command = eval_command(state)
     with torch.no_grad():
-        theta = learner.generate(state.learner, [state.slot], torch.tensor([[command]], device=state.device),
-                                 average=state.learner.generator_average is not None)
+        theta = learner.generate_evaluated(state.learner, [state.slot],
+                                           torch.tensor([[command]], device=state.device))
     act = envs.policy.controller(theta.reshape(1, -1).float().cpu().numpy(), state.obs_stats.mean[None],
                                  state.obs_stats.std[None], state.env.spec)
     return act, f"G({command:.0f})"
@@ -363,7 +371,7 @@ def evaluate_batch(states: list[TrainState]) -> list[dict[str, float]]:
     shared, slots = states[0].learner, [s.slot for s in states]
     keys, episodes = [eval_key(s.cfg, s.evaluations) for s in states], states[0].cfg.eval.episodes
     averaged = shared.generator_average is not None
-    results = _simulate(states, learner.generate(shared, slots, commands, average=averaged), keys, episodes)
+    results = _simulate(states, learner.generate_evaluated(shared, slots, commands), keys, episodes)
     live = _simulate(states, learner.generate(shared, slots, commands), keys, episodes) if averaged else None
     metrics = []
     for i, (s, result) in enumerate(zip(states, results)):
