@@ -10,7 +10,8 @@ batches of ``16 x P^beta`` (``--scaling.batch-exponent``); ``P1`` is the paper's
 
 Each (task, variant, seed) is one ``fastgen.run`` run in ``<runs-dir>/<task>-<variant>-seed<seed>``
 (``P1``: ``<task>-P1-seed<seed>``, the directory ``bench.learning`` and ``bench.paper`` use), trained
-alone so that its wall clock is its own; finished runs are read back, stopped ones resumed.
+alone so that its wall clock is its own; finished runs are read back, stopped ones resumed, and runs whose
+directory is gone are taken from the JSON of the sweep that recorded them (``--recorded-json``).
 
 Per (task, variant): final return (``rundir.final_return``: the evaluations in the last 20 x
 eval-every env steps, the same stretch for every P) mean +- std over seeds and how many evaluations
@@ -64,6 +65,10 @@ class Settings:
     reference_json: tuple[str, ...] = ()
     """bench.learning / bench.paper / bench.end_to_end JSONs whose PoliGen P = 1 runs stand in for P1 where this
     sweep has none (P = 1 runs cost ~8-60x a P = 64 run)."""
+    recorded_json: tuple[str, ...] = ()
+    """Earlier ``bench.populations`` JSONs whose recorded runs stand in for (task, variant, seed) runs whose
+    directory is not under --runs-dir (a machine is not always handed back with its files); their ``source``
+    column names the file. Only finished records are taken, and a run directory that exists always wins."""
     threads: int | None = None
     """torch and cpu-engine threads per run (default: the cores this process may use)."""
     bootstrap: int = 2000
@@ -151,6 +156,22 @@ def run_record(cfg: Config, train_if_needed: bool) -> dict:
             "updates_per_env_step": updates / summary["env_steps"], "batch": poligen.batch_size(cfg), **record}
 
 
+def recorded_runs(paths: typing.Sequence[str], task: str, variant: str) -> dict[int, dict]:
+    """Finished runs of (``task``, ``variant``) recorded in earlier bench.populations JSONs -> ``{seed: record}``,
+    each with its ``source`` (the file's name); a seed recorded twice is an error."""
+    found = {}
+    for path in paths:
+        for r in json.loads(Path(path).read_text())["runs"]:
+            if r["task"] != task or r["variant"] != variant or not r["summary"].get("finished", True):
+                continue
+            if r["seed"] in found:
+                raise SystemExit(f"--recorded-json: {task} {variant} seed {r['seed']} is recorded twice "
+                                 f"({found[r['seed']]['source']} and {Path(path).name}); give one")
+            found[r["seed"]] = {**{k: v for k, v in r.items() if k not in ("task", "variant")},
+                                "source": Path(path).name}
+    return found
+
+
 def reference_runs(path: str, task: str) -> list[dict]:
     """PoliGen P = 1 runs of ``task`` recorded in a bench.learning / bench.paper / bench.end_to_end JSON, as this
     sweep's records."""
@@ -192,7 +213,7 @@ def aggregate(task: str, variant: str, runs: list[dict], bar: float | None = Non
             # the CPU's cost grows with the samples an update touches, a GPU's hardly: both, per env step
             "samples_per_env_step": float(np.mean([r["updates_per_env_step"] * r["batch"] for r in runs])),
             "finished": f"{sum(r['summary'].get('finished', True) for r in runs)}/{len(runs)}",
-            "source": runs[0].get("source", "this sweep"),
+            "source": ", ".join(dict.fromkeys(r.get("source", "this sweep") for r in runs)),
             # runs that evaluated an averaged generator: the final return of the generator's own policy beside it
             **({"live_final_mean": float(np.mean([r["live_final_return"] for r in runs])),
                 "live_final_std": float(np.std([r["live_final_return"] for r in runs]))}
@@ -300,8 +321,13 @@ def main(settings: Settings) -> dict:
     for task in settings.tasks:
         for variant in settings.variants:
             configs = [make_config(task, variant, seed, settings) for seed in settings.seeds]
-            done = [c for c in configs if not settings.only_existing or (Path(c.out) / "summary.json").exists()]
-            records = [run_record(c, not settings.only_existing) for c in done]
+            recorded = recorded_runs(settings.recorded_json, task, variant)
+            records = []
+            for cfg in configs:
+                if (Path(cfg.out) / "summary.json").exists() or (cfg.seed not in recorded and not settings.only_existing):
+                    records.append(run_record(cfg, not settings.only_existing))
+                elif cfg.seed in recorded:
+                    records.append(recorded[cfg.seed])
             if variant == "P1" and not records:
                 records = [r for path in settings.reference_json for r in reference_runs(path, task)]
             runs += [{"task": task, "variant": variant, **r} for r in records]

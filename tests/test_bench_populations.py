@@ -1,5 +1,6 @@
 """bench.populations: variant names, a tiny sweep that trains, tabulates and decides, and the P1 stand-in."""
 
+import dataclasses
 import json
 
 import pytest
@@ -119,3 +120,32 @@ def test_the_reach_bar_rule_wants_every_seed_to_reach_the_bar():
                    row("dear", "2/2", 1_500, finished="2/2")):
         assert populations.decide(rows, [failed], "reach-bar")["hopper"]["chosen"]["variant"] == "P1"
     assert populations.decide(rows, rule="mean-bar")["hopper"]["chosen"]["variant"] == "cheap"  # its mean is 1500
+
+
+def test_recorded_runs_stand_in_for_run_directories_that_are_gone(tmp_path):
+    variant = "P4-s1-a0-b0"
+    settings = populations.Settings(tasks=("mountain_car",), variants=(variant,), seeds=(0,), total_steps=1000,
+                                    runs_dir=str(tmp_path / "runs"), bootstrap=20, name="first",
+                                    results_dir=str(tmp_path), only_existing=True)
+    here = tmp_path / "runs" / f"mountain_car-{variant}-seed0"  # seed 0's run directory, as a finished run left it
+    here.mkdir(parents=True)
+    (here / "summary.json").write_text(json.dumps({"iterations": 5, "env_steps": 1000, "wall_s": 3.0, "finished": True}))
+    (here / "metrics.jsonl").write_text("".join(json.dumps({"env_steps": s, "wall_s": s / 400, "eval/return": s / 10})
+                                                + "\n" for s in (0, 500, 1000)))
+    kept = populations.main(settings)["runs"][0]
+    earlier = [{**kept, "final_return": 1e6},  # seed 0 is here: its directory wins over its record
+               {**kept, "seed": 1, "final_return": -5.0},
+               {**kept, "seed": 2, "summary": {**kept["summary"], "finished": False}},  # unfinished: not taken
+               {**kept, "variant": "P8-s1-a0-b0", "seed": 3}]  # another variant
+    (tmp_path / "earlier.json").write_text(json.dumps({"runs": earlier}))
+    again = populations.main(dataclasses.replace(settings, seeds=(0, 1, 2, 3), name="second",
+                                                 recorded_json=(str(tmp_path / "earlier.json"),)))
+    by_seed = {run["seed"]: run for run in again["runs"]}
+    assert set(by_seed) == {0, 1}
+    assert by_seed[0]["final_return"] == pytest.approx(50.0) and "source" not in by_seed[0]
+    assert by_seed[1]["final_return"] == -5.0 and by_seed[1]["source"] == "earlier.json"
+    row, = again["table"]
+    assert row["seeds"] == 2 and row["source"] == "this sweep, earlier.json"
+    (tmp_path / "twice.json").write_text(json.dumps({"runs": earlier[1:2] * 2}))
+    with pytest.raises(SystemExit, match=f"mountain_car {variant} seed 1 is recorded twice"):
+        populations.recorded_runs([str(tmp_path / "twice.json")], "mountain_car", variant)
