@@ -158,7 +158,8 @@ def run_record(cfg: Config, train_if_needed: bool) -> dict:
 
 def recorded_runs(paths: typing.Sequence[str], task: str, variant: str) -> dict[int, dict]:
     """Finished runs of (``task``, ``variant``) recorded in earlier bench.populations JSONs -> ``{seed: record}``,
-    each with its ``source`` (the file's name); a seed recorded twice is an error."""
+    each with its ``source`` (the file's name, or the one the record already names, as P1's reference runs do); a
+    seed recorded twice is an error."""
     found = {}
     for path in paths:
         for r in json.loads(Path(path).read_text())["runs"]:
@@ -167,8 +168,8 @@ def recorded_runs(paths: typing.Sequence[str], task: str, variant: str) -> dict[
             if r["seed"] in found:
                 raise SystemExit(f"--recorded-json: {task} {variant} seed {r['seed']} is recorded twice "
                                  f"({found[r['seed']]['source']} and {Path(path).name}); give one")
-            found[r["seed"]] = {**{k: v for k, v in r.items() if k not in ("task", "variant")},
-                                "source": Path(path).name}
+            found[r["seed"]] = {"source": Path(path).name,  # unless it names the file it came from itself
+                                **{k: v for k, v in r.items() if k not in ("task", "variant")}}
     return found
 
 

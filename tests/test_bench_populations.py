@@ -136,16 +136,17 @@ def test_recorded_runs_stand_in_for_run_directories_that_are_gone(tmp_path):
     earlier = [{**kept, "final_return": 1e6},  # seed 0 is here: its directory wins over its record
                {**kept, "seed": 1, "final_return": -5.0},
                {**kept, "seed": 2, "summary": {**kept["summary"], "finished": False}},  # unfinished: not taken
-               {**kept, "variant": "P8-s1-a0-b0", "seed": 3}]  # another variant
+               {**kept, "variant": "P8-s1-a0-b0", "seed": 3},  # another variant
+               {**kept, "seed": 4, "source": "table1.json"}]  # recorded from a reference run: keeps its source
     (tmp_path / "earlier.json").write_text(json.dumps({"runs": earlier}))
-    again = populations.main(dataclasses.replace(settings, seeds=(0, 1, 2, 3), name="second",
+    again = populations.main(dataclasses.replace(settings, seeds=(0, 1, 2, 3, 4), name="second",
                                                  recorded_json=(str(tmp_path / "earlier.json"),)))
     by_seed = {run["seed"]: run for run in again["runs"]}
-    assert set(by_seed) == {0, 1}
+    assert set(by_seed) == {0, 1, 4} and by_seed[4]["source"] == "table1.json"
     assert by_seed[0]["final_return"] == pytest.approx(50.0) and "source" not in by_seed[0]
     assert by_seed[1]["final_return"] == -5.0 and by_seed[1]["source"] == "earlier.json"
     row, = again["table"]
-    assert row["seeds"] == 2 and row["source"] == "this sweep, earlier.json"
+    assert row["seeds"] == 3 and row["source"] == "this sweep, earlier.json, table1.json"
     (tmp_path / "twice.json").write_text(json.dumps({"runs": earlier[1:2] * 2}))
     with pytest.raises(SystemExit, match=f"mountain_car {variant} seed 1 is recorded twice"):
         populations.recorded_runs([str(tmp_path / "twice.json")], "mountain_car", variant)
