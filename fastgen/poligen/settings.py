@@ -31,8 +31,9 @@ from fastgen.poligen.generator import COMMAND_INPUTS, NOISE_LAYOUTS
 #                      87.0 (populations_hopper_swimmer.md, rule mean-bar: >= 318 on the deciding and confirming seeds);
 #                      with --command.best-window 5 as well, 317.8 +- 16.1 on seeds 0-4 (populations_swimmer_best_window.md);
 #                      with --generator.noise-free 8 instead, 325.6 +- 18.2 on seeds 0-4 but 316.9 +- 4.5 on seeds 5, 6,
-#                      8, 9, 10 (populations_hopper_swimmer.md); with --generator.average-decay 0.999 too, 332.4 +- 5.8
-#                      on seeds 0-2 so far (the same runs' own generator: 319.3 +- 10.9; populations_swimmer_average.md)
+#                      8, 9, 10 (populations_hopper_swimmer.md); with --generator.average-decay 0.999 too, 308.5 +- 44.4
+#                      on seeds 0-4, one plateaued at 220.4 (the same runs' own generator: 294.6 +- 46.3;
+#                      populations_swimmer_average.md)
 #   hopper             P = 1: no P = 64 variant screened at 300k env steps has reached 1000 by hopping on 3 seeds
 #                      (populations_hopper_300k.md; closest: symlog, ev x 8, generator x 2, noise-free 8, 2 of 3,
 #                      populations_hopper_noise_free_gen2.md; with --generator.antithetic too, 3 of 3 on seeds 0-2
