@@ -184,30 +184,28 @@ def test_hopper_and_swimmer_defaults_are_the_choices_of_their_table():
         _assert_default_is(task, decision["chosen"])
 
 
-DEFAULTED_OPTIONS = ("command_input", "generator_updates_per_episode", "evaluator_updates_per_episode",
-                     "archive_buckets", "noise_layout", "best_window", "noise_free", "antithetic", "verify",
-                     "noise_target", "bonus_share", "bonus_cap")
+# every option a population default sets on top of P, its spread and its exponents (so none can be left unchecked)
+DEFAULTED_OPTIONS = tuple(key for key in poligen.RESOLVED_FROM
+                          if key not in ("population", "update_counts", "batch_size", "command_spread"))
 
 
 def test_population_defaults_reach_the_run_and_the_paper_schedule_keeps_the_papers(monkeypatch):
-    changed = {**poligen.POPULATION_DEFAULTS["swimmer"], "num_envs": 64, "generator_updates_per_episode": 40.0,
-               "evaluator_updates_per_episode": 10.0, "archive_buckets": 20, "noise_layout": "fan-in", "best_window": 5,
-               "noise_free": 8, "antithetic": True, "verify": 4, "noise_target": 0.2}
-    monkeypatch.setitem(poligen.POPULATION_DEFAULTS, "swimmer", changed)
+    set_on_top = {"generator_updates_per_episode": 40.0, "evaluator_updates_per_episode": 10.0, "archive_buckets": 20,
+                  "noise_layout": "fan-in", "best_window": 5, "noise_free": 8, "antithetic": True, "verify": 4,
+                  "noise_target": 0.2, "bonus_share": 0.1, "bonus_cap": 300.0, "anchor_lr": 2e-6,
+                  "average_decay": 0.999}
+    assert set(set_on_top) == set(DEFAULTED_OPTIONS) - {"command_input"}
+    monkeypatch.setitem(poligen.POPULATION_DEFAULTS, "swimmer",
+                        {**poligen.POPULATION_DEFAULTS["swimmer"], "num_envs": 64, **set_on_top})
     run, paper = Config(env="swimmer").resolved(), Config(env="swimmer", schedule="paper").resolved()
-    assert {k: run[k] for k in DEFAULTED_OPTIONS[1:]} == {"generator_updates_per_episode": 40.0,
-                                                         "evaluator_updates_per_episode": 10.0,
-                                                         "archive_buckets": 20, "noise_layout": "fan-in",
-                                                         "best_window": 5, "noise_free": 8, "antithetic": True,
-                                                         "verify": 4, "noise_target": 0.2, "bonus_share": 0.0,
-                                                         "bonus_cap": 0.0}
+    assert {k: run[k] for k in set_on_top} == set_on_top
     assert run["update_counts"] == [80, 320]  # x 64^0.5
-    assert {k: paper[k] for k in DEFAULTED_OPTIONS[1:]} == {"generator_updates_per_episode": 20.0,
-                                                           "evaluator_updates_per_episode": 5.0,
-                                                           "archive_buckets": 0, "noise_layout": "flat",
-                                                           "best_window": 0, "noise_free": 0, "antithetic": False,
-                                                           "verify": 0, "noise_target": 0.0, "bonus_share": 0.0,
-                                                           "bonus_cap": 0.0}
+    assert {k: paper[k] for k in set_on_top} == {"generator_updates_per_episode": 20.0,
+                                                "evaluator_updates_per_episode": 5.0, "archive_buckets": 0,
+                                                "noise_layout": "flat", "best_window": 0, "noise_free": 0,
+                                                "antithetic": False, "verify": 0, "noise_target": 0.0,
+                                                "bonus_share": 0.0, "bonus_cap": 0.0, "anchor_lr": 0.0,
+                                                "average_decay": 0.0}
     mine = Config(env="swimmer", generator=GeneratorConfig(updates_per_episode=20.0, noise_layout="flat"),
                   buffer=BufferConfig(archive_buckets=0), command=CommandConfig(best_window=0))
     assert (mine.resolved()["generator_updates_per_episode"], mine.resolved()["archive_buckets"],
