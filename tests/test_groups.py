@@ -144,7 +144,8 @@ def test_results_do_not_depend_on_the_slots(name, engine):
     a few slots refilled as episodes end (cpu and warp: bit for bit; mjx: float32-close, see below), and for groups
     sharing the slots. 10 policies x 2 episodes on 1 or 3 slots: P is not a multiple of S. Swimmer's episodes all
     last 1000 steps, so on one slot its 20 jobs would run one after another (20k steps, most of the warp case's
-    time): it runs on 3 slots only, the other tasks cover one slot.
+    time): it runs on 3 slots only, the other tasks cover one slot; so does Warp on hopper, where one slot took
+    ~25 s of the case's 39 s (AMD EPYC), while one slot refilled is checked on the cpu and mjx engines.
 
     MJX in float32 rounds differently for different batch shapes (XLA fuses the physics per shape); over hundreds of
     steps that moves a return by up to 2e-4 relative here (Intel Xeon), hence rtol 1e-3, while a job run with
@@ -158,7 +159,7 @@ def test_results_do_not_depend_on_the_slots(name, engine):
         params[0, 1] *= 6  # a policy whose episodes end much earlier than the others'
     every = envs.rollout_groups(env, params, mean, std, keys, episodes=2)
     assert env.last_slots["slots"] >= 20
-    for slots in (3,) if name == "swimmer" else (1, 3):
+    for slots in (3,) if name == "swimmer" or engine == "warp" else (1, 3):
         fewer = envs.rollout_groups(env, params, mean, std, keys, episodes=2, slots=slots)
         assert env.last_slots["slots"] <= (slots if engine == "mjx" else max(slots, 2))  # cpu: >= 1 per shard
         assert env.last_slots["useful_steps"] == sum(int(r.episode_lengths.sum()) for r in every)
