@@ -150,3 +150,59 @@ def test_anchored_seeds_train_in_a_batch_exactly_as_alone():
     for k, state in enumerate(alone):
         assert torch.equal(batch[k].anchors.returns, state.anchors.returns) and len(state.anchors) >= 1
         assert torch.equal(batch[k].learner.generator_weights.flat[k], state.learner.generator_weights.flat[0])
+
+
+def _scripted(monkeypatch, script):
+    """Each iteration's P = 4 training returns from ``script`` (one list per iteration), not from simulation."""
+    rounds = iter(script)
+    monkeypatch.setattr(trainer, "_simulate", lambda states, theta, keys, episodes=1: [_episodes(next(rounds))])
+
+
+def test_anchor_steps_wait_until_the_best_has_stalled_for_anchor_after_iterations(monkeypatch):
+    state = trainer.init(_cfg(generator=GeneratorConfig(updates_per_episode=1, anchor_lr=1e-3, anchor_after=2)))
+    n_generator = settings.update_counts(state.cfg)[1]
+    #        rises     stalled 1   stalled 2   stalled 3   rises      stalled 1
+    script = [[5, 9, 1, 2], [3, 8, 1, 0], [0, 1, 2, 4], [7, 8, 6, 5], [10, 0, 0, 0], [0, 0, 0, 0]]
+    _scripted(monkeypatch, script)
+    anchored, steps = [], []
+    for _ in script:
+        _, metrics = trainer.iteration(state)
+        anchored.append(metrics["train/anchored"])
+        steps.append(int(state.learner.anchor_opt.steps[0]))
+    assert anchored == [0, 0, 1, 1, 0, 0]
+    assert steps == [0, 0, n_generator, 2 * n_generator, 2 * n_generator, 2 * n_generator]
+    assert state.best_return == 10 and state.best_rose_at == 5 and state.anchors.returns.tolist() == [9, 10]
+
+
+def test_anchor_after_zero_anchors_every_iteration_as_before(monkeypatch):
+    state = trainer.init(_cfg())
+    _scripted(monkeypatch, [[5, 9, 1, 2], [3, 8, 1, 0]])
+    assert [trainer.iteration(state)[1]["train/anchored"] for _ in range(2)] == [1, 1]
+    assert int(state.learner.anchor_opt.steps[0]) == 2 * settings.update_counts(state.cfg)[1]
+
+
+def test_a_run_resumes_with_the_iteration_its_best_last_rose(tmp_path, monkeypatch):
+    def cfg():
+        return _cfg(generator=GeneratorConfig(updates_per_episode=1, anchor_lr=1e-3, anchor_after=1))
+
+    state = trainer.init(cfg())
+    _scripted(monkeypatch, [[5, 9, 1, 2], [3, 8, 1, 0]])
+    for _ in range(2):
+        trainer.iteration(state)
+    checkpoint.save(state, tmp_path)
+    resumed = checkpoint.load(trainer.init(cfg()), tmp_path)
+    assert resumed.best_rose_at == state.best_rose_at == 1 and resumed.iterations == 2
+    _scripted(monkeypatch, [[0, 1, 2, 4], [0, 1, 2, 4]])  # the same third iteration for both
+    assert [trainer.iteration(s)[1]["train/anchored"] for s in (state, resumed)] == [1, 1]
+    assert torch.equal(resumed.learner.generator_weights.flat, state.learner.generator_weights.flat)
+
+
+@pytest.mark.parametrize("after, anchor_lr, message", [
+    (-1, 1e-3, r"--generator.anchor-after must be an integer >= 0 \(iterations\), got -1"),
+    (2.5, 1e-3, r"--generator.anchor-after must be an integer >= 0 \(iterations\), got 2.5"),
+    (3, 0.0, r"--generator.anchor-after 3 delays the anchor steps of --generator.anchor-lr; it needs "
+             r"--generator.anchor-lr > 0, got 0"),
+])
+def test_bad_anchor_after_is_one_line(after, anchor_lr, message):
+    with pytest.raises(ValueError, match=message):
+        _cfg(generator=GeneratorConfig(updates_per_episode=1, anchor_lr=anchor_lr, anchor_after=after)).validate()

@@ -55,6 +55,7 @@ def save(state, run_dir: Path) -> None:
         "rng": state.rng.get_state(),
         "key": np.asarray(jax.random.key_data(state.key)),
         "noise_multiplier": state.noise_multiplier,
+        "best_rose_at": state.best_rose_at,
     }, run_dir)
     keep = {f"{a}-{b}.pt" for a, b in chunks + previous}  # checkpoint.prev.pt's chunks too
     for path in chunk_dir.glob("*.pt"):
@@ -94,6 +95,7 @@ def load(state, run_dir: Path):
     check_compatible(saved, state.cfg)
     restore_counters(state, saved["counters"])
     state.noise_multiplier = saved.get("noise_multiplier", 1.0)  # checkpoints from before --generator.noise-target
+    state.best_rose_at = saved.get("best_rose_at", 0)  # checkpoints from before --generator.anchor-after
     state.learner.load_state_dict(state.slot, saved)
     if chunks:
         params = torch.cat([c["params"] for c in chunks])

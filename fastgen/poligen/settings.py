@@ -138,6 +138,10 @@ class GeneratorConfig:
     (docs/results/populations.md, "Anchored records");
     0: no anchor (the paper; the default under --schedule paper), else the task's population default. Needs
     --command.best-window 0."""
+    anchor_after: int = 0
+    """With --generator.anchor-lr: take the anchor steps only in iterations where the best so far has not risen for
+    at least this many iterations (0: in every iteration), so that the generator extrapolates beyond its records
+    while they rise and is held to them once they stall (docs/results/populations.md, "Swimmer's plateaus")."""
     average_decay: float | None = None
     """Evaluate an exponential moving average of the generator's weights, updated after every generator update
     (average <- this x average + (1 - this) x weights; 0.999 remembers ~1000 updates, three of hopper's and
@@ -461,6 +465,12 @@ def validate(cfg) -> None:
     anchor = anchor_lr(cfg)
     if not anchor >= 0:
         raise ValueError(f"--generator.anchor-lr must be 0 (no anchor) or a learning rate > 0, got {anchor}")
+    after = cfg.generator.anchor_after
+    if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+        raise ValueError(f"--generator.anchor-after must be an integer >= 0 (iterations), got {after!r}")
+    if after and not anchor:
+        raise ValueError(f"--generator.anchor-after {after} delays the anchor steps of --generator.anchor-lr; it needs "
+                         f"--generator.anchor-lr > 0, got {anchor:g}")
     if anchor and window:
         raise ValueError(f"--generator.anchor-lr {anchor:g} anchors the generator to the records of the best so far over "
                          f"every iteration; it needs --command.best-window 0, got {window}")

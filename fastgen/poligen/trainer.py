@@ -55,6 +55,7 @@ class TrainState(Counters):
     key: jax.Array
     noise_multiplier: float = 1.0  # --generator.noise-target's factor on the exploration noise (1: as configured)
     anchors: RecordAnchors | None = None  # --generator.anchor-lr's records (None without)
+    best_rose_at: int = 0  # iterations done when the best so far last rose (--generator.anchor-after)
 
     @property
     def spec(self):
@@ -156,8 +157,12 @@ def iteration_batch(states: list[TrainState], progress: Progress | None = None) 
         keys.append(key)
     results = _simulate(states, theta, keys)
     rollout_s = time.perf_counter() - start
+    best_before = [s.best_return for s in states]
     returns = [record(s, theta[i], r) for i, (s, r) in enumerate(zip(states, results))]
     verify_records(states, theta, returns)
+    for s, before in zip(states, best_before):
+        if s.best_return != before:
+            s.best_rose_at = s.iterations
     for s, r in zip(states, returns):
         adapt_noise(s, r)
 
@@ -196,12 +201,19 @@ class _Counted:
 
 
 def _anchor_batch(states: list[TrainState]) -> tuple[list[int], tuple[torch.Tensor, ...]] | None:
-    """The slots of the seeds with anchors and their ``RecordAnchors.padded`` stacked (``[Ks, A]``, ``[Ks, A, D]``,
-    ``[Ks, A]``), or None when no seed has any."""
-    anchored = [s for s in states if s.anchors is not None and len(s.anchors)]
+    """The slots of the seeds whose anchor steps are due (``anchored``) and their ``RecordAnchors.padded`` stacked
+    (``[Ks, A]``, ``[Ks, A, D]``, ``[Ks, A]``), or None when no seed's are."""
+    anchored = [s for s in states if is_anchored(s)]
     if not anchored:
         return None
     return [s.slot for s in anchored], tuple(torch.stack(parts) for parts in zip(*(s.anchors.padded() for s in anchored)))
+
+
+def is_anchored(state: TrainState) -> bool:
+    """Whether this iteration's generator updates take anchor steps: the run has records to anchor to, and its best
+    so far has not risen for ``--generator.anchor-after`` iterations (0: always)."""
+    return (state.anchors is not None and len(state.anchors) > 0
+            and state.iterations - state.best_rose_at >= state.cfg.generator.anchor_after)
 
 
 def _generator_update(states: list[TrainState], anchors) -> torch.Tensor:
@@ -329,7 +341,8 @@ def iteration_metrics(state: TrainState, command: float, returns: np.ndarray, re
             "train/mean_return": float(returns.mean()), "train/max_return": float(returns.max()),
             "train/mean_length": float(result.lengths.mean()), "train/evaluator_loss": evaluator_loss,
             "train/generator_loss": generator_loss, "perf/rollout_s": rollout_s, "perf/update_s": update_s,
-            "perf/sps": result.obs_count / elapsed, "train/noise_multiplier": state.noise_multiplier}
+            "perf/sps": result.obs_count / elapsed, "train/noise_multiplier": state.noise_multiplier,
+            **({"train/anchored": float(is_anchored(state))} if state.anchors is not None else {})}
 
 
 def _simulate(states: list[TrainState], theta: torch.Tensor, keys, episodes: int = 1) -> list[envs.RolloutResult]:
