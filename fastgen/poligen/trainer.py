@@ -201,7 +201,7 @@ class _Counted:
 
 
 def _anchor_batch(states: list[TrainState]) -> tuple[list[int], tuple[torch.Tensor, ...]] | None:
-    """The slots of the seeds whose anchor steps are due (``anchored``) and their ``RecordAnchors.padded`` stacked
+    """The slots of the seeds whose anchor steps are due (``is_anchored``) and their ``RecordAnchors.padded`` stacked
     (``[Ks, A]``, ``[Ks, A, D]``, ``[Ks, A]``), or None when no seed's are."""
     anchored = [s for s in states if is_anchored(s)]
     if not anchored:
