@@ -14,7 +14,8 @@ P = 1 a block is one entry and its weight is exactly ``1 / x^power``.
 
 ``ReturnArchive`` (``--buffer.archive-buckets``, off by default: the paper has none) keeps, beside the recent
 entries, the newest few policies of every return bucket, so that policies of low returns stay in reach after the
-recent entries have all moved to high ones; a share of every batch is then drawn from it.
+recent entries have all moved to high ones; a share of every batch is then drawn from it. ``sample``'s
+``top_share`` (``--evaluator.top-share``) draws a share of a batch from the buffer's highest returns instead.
 
 ``RecordAnchors`` (``--generator.anchor-lr``) keeps the policies that set a run's newest bests so far.
 """
@@ -138,6 +139,7 @@ class ReplayBuffer:
         self.blocks = torch.zeros(rows, dtype=torch.long, device=device)  # first stamp of each slot's block
         self.stored = 0  # entries ever added; the newest entry has stamp == stored
         self._weights = None  # cached sampling weights, valid until the next add or restore
+        self._top = None  # cached (count, slots of the highest returns), valid as long as the weights
 
     def _reserve(self, rows: int) -> None:
         """Make room for slots ``0 .. rows - 1`` (doubling, at most ``capacity``); entries keep their slots."""
@@ -164,7 +166,7 @@ class ReplayBuffer:
         self.stamps[slots] = self.stored + 1 + torch.arange(count, device=self.params.device)
         self.blocks[slots] = self.stored + 1
         self.stored += count
-        self._weights = None
+        self._weights = self._top = None
         if self.archive is not None:
             self.archive.add(params, returns)
 
@@ -179,12 +181,13 @@ class ReplayBuffer:
                 self._weights = _block_means(age.pow(-self.recency_power), self.blocks[:filled])
         return self._weights
 
-    def sample(self, rng: torch.Generator, batch: int, out: tuple[torch.Tensor, torch.Tensor] | None = None
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(self, rng: torch.Generator, batch: int, out: tuple[torch.Tensor, torch.Tensor] | None = None,
+               top_share: float = 0.0, top_count: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
         """``batch`` entries drawn with replacement -> ``(params [batch, D], returns [batch])``, gathered into
         ``out`` when given (e.g. one seed's rows of a batch of seeds: no second copy). With an archive, the last
-        ``round(archive_share x batch)`` of them come from it."""
-        recent, archived = self._draw(rng, batch)
+        ``round(archive_share x batch)`` of them come from it; before those, ``round(top_share x batch)`` are drawn
+        uniformly from the ``top_count`` highest returns held (at least one entry is always drawn by recency)."""
+        recent, archived = self._draw(rng, batch, top_share, top_count)
         params_out, returns_out = out or (None, None)
         if archived is None:
             return (torch.index_select(self.params, 0, recent, out=params_out),
@@ -206,12 +209,25 @@ class ReplayBuffer:
             raise ValueError("cannot sample from an empty replay buffer")
         return torch.multinomial(self.weights(), batch, replacement=True, generator=rng)
 
-    def _draw(self, rng: torch.Generator, batch: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The slots a batch draws: of the recent entries, and of the archive's (None without one)."""
+    def top_index(self, count: int) -> torch.Tensor:
+        """Slots of the ``count`` highest returns held, highest first ``[min(count, len)]``."""
+        if self._top is None or self._top[0] != count:
+            filled = len(self)
+            self._top = count, torch.topk(self.returns[:filled], min(count, filled)).indices
+        return self._top[1]
+
+    def _draw(self, rng: torch.Generator, batch: int, top_share: float = 0.0, top_count: int = 1
+              ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The slots a batch draws: of the buffer (by recency, then of its highest returns), and of the archive's
+        (None without one)."""
         from_archive = 0
         if self.archive is not None and len(self.archive):  # at least one recent entry in every batch
             from_archive = min(round(self.archive_share * batch), batch - 1)
-        recent = self.sample_index(rng, batch - from_archive)
+        from_top = min(round(top_share * batch), batch - from_archive - 1)
+        recent = self.sample_index(rng, batch - from_archive - from_top)
+        if from_top > 0:
+            top = self.top_index(top_count)
+            recent = torch.cat([recent, top[torch.randint(len(top), (from_top,), generator=rng, device=top.device)]])
         return recent, self.archive.sample_index(rng, from_archive) if from_archive else None
 
     def entries(self, first_stamp: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -251,7 +267,7 @@ class ReplayBuffer:
         self.stamps[slots] = stamps
         self.blocks[slots] = stamps if blocks is None else blocks.to(self.params.device)
         self.stored = stored
-        self._weights = None
+        self._weights = self._top = None
 
 
 def _block_means(values: torch.Tensor, blocks: torch.Tensor) -> torch.Tensor:

@@ -59,7 +59,8 @@ _PAPER_SCHEDULE = {"num_envs": 1, "spread": 1.0, "updates_exponent": 0.5, "batch
                    "command_input": "linear", "generator_updates_per_episode": 20.0,
                    "evaluator_updates_per_episode": 5.0, "archive_buckets": 0, "noise_layout": "flat",
                    "best_window": 0, "noise_free": 0, "antithetic": False, "verify": 0, "noise_target": 0.0,
-                   "bonus_share": 0.0, "bonus_cap": 0.0, "anchor_lr": 0.0, "average_decay": 0.0}
+                   "bonus_share": 0.0, "bonus_cap": 0.0, "anchor_lr": 0.0, "average_decay": 0.0,
+                   "top_share": 0.0}
 POPULATION_DEFAULTS = {
     "inverted_pendulum": {**_PAPER_SCHEDULE, "num_envs": 64},
     "mountain_car": {**_PAPER_SCHEDULE, "num_envs": 8},
@@ -166,6 +167,16 @@ class EvaluatorConfig:
     task's population default (POPULATION_DEFAULTS)."""
     probes: int = 200
     """Number of learnable probing states."""
+    top_share: float | None = None
+    """Draw this share of every evaluator batch uniformly from the buffer's --evaluator.top-count highest returns
+    (the rest as the paper draws it), so that the evaluator learns the top of the return scale as well as the bulk:
+    trained on batches that are mostly the recent population, most of it far below the best, it underrates the
+    buffer's best policies (swimmer at 3M: its 16 highest by 24-110), and the generator, trained to make policies
+    V rates at the command, cannot be asked for a record that V rates ~100 lower near the policies that earned it
+    (docs/results/populations.md, "The evaluator underrates the records"). Generator batches are unchanged.
+    0 <= this < 1; 0: none (the paper; the default under --schedule paper), else the task's population default."""
+    top_count: int = 64
+    """How many of the buffer's highest returns --evaluator.top-share draws from (the best so far and its nearest)."""
 
 
 @dataclass
@@ -262,7 +273,8 @@ RESOLVED_FROM = {"population": ("num_envs", "schedule"), "update_counts": ("scal
                  "noise_free": ("generator.noise_free",), "antithetic": ("generator.antithetic",),
                  "verify": ("command.verify",), "noise_target": ("generator.noise_target",),
                  "bonus_share": ("command.bonus_share",), "bonus_cap": ("command.bonus_cap",),
-                 "anchor_lr": ("generator.anchor_lr",), "average_decay": ("generator.average_decay",)}
+                 "anchor_lr": ("generator.anchor_lr",), "average_decay": ("generator.average_decay",),
+                 "top_share": ("evaluator.top_share",)}
 ANCHORS = 4  # records a generator is anchored to (--generator.anchor-lr): the newest, so the highest
 
 
@@ -342,6 +354,11 @@ def average_decay(cfg) -> float:
     return _default(cfg, cfg.generator.average_decay, "average_decay")
 
 
+def top_share(cfg) -> float:
+    """The share of every evaluator batch drawn from the buffer's highest returns (--evaluator.top-share)."""
+    return _default(cfg, cfg.evaluator.top_share, "top_share")
+
+
 def training_returns(cfg, with_bonus, no_bonus):
     """The returns PoliGen trains on, from an episode's return with and without the survival bonus (arrays of one
     shape): the env's own under --command.no-bonus-free, else the bonus-free one plus --command.bonus-share of the
@@ -387,7 +404,8 @@ def resolved(cfg) -> dict:
             "archive_buckets": archive_buckets(cfg), "noise_layout": noise_layout(cfg), "best_window": best_window(cfg),
             "noise_free": noise_free(cfg), "antithetic": antithetic(cfg),
             "verify": verify(cfg), "noise_target": noise_target(cfg), "bonus_share": bonus_share(cfg),
-            "bonus_cap": bonus_cap(cfg), "anchor_lr": anchor_lr(cfg), "average_decay": average_decay(cfg)}
+            "bonus_cap": bonus_cap(cfg), "anchor_lr": anchor_lr(cfg), "average_decay": average_decay(cfg),
+            "top_share": top_share(cfg)}
 
 
 def validate(cfg) -> None:
@@ -408,6 +426,7 @@ def validate(cfg) -> None:
         raise ValueError(f"--precision {cfg.precision} sets PoliGen's updates; --algo {cfg.algo} trains in float32")
     require_at_least([("--buffer.size", cfg.buffer.size, 1), ("--buffer.batch-size", cfg.buffer.batch_size, 1),
                                ("--evaluator.probes", cfg.evaluator.probes, 1),
+                               ("--evaluator.top-count", cfg.evaluator.top_count, 1),
                                ("--generator.snapshots", cfg.generator.snapshots, 0),
                                ("--buffer.archive-buckets", archive_buckets(cfg), 0),
                                ("--buffer.archive-per-bucket", cfg.buffer.archive_per_bucket, 1),
@@ -447,6 +466,9 @@ def validate(cfg) -> None:
                          f"{cfg.command.best_rank} and best-window {window}")
     if not 0 <= cfg.buffer.archive_share < 1:
         raise ValueError(f"--buffer.archive-share must be in [0, 1), got {cfg.buffer.archive_share}")
+    if not 0 <= top_share(cfg) < 1:
+        raise ValueError(f"--evaluator.top-share must be in [0, 1) (a share of every evaluator batch), got "
+                         f"{top_share(cfg)}")
     share = bonus_share(cfg)
     if not 0 <= share <= 1:
         raise ValueError(f"--command.bonus-share must be in [0, 1] (the share of the survival bonus kept), got {share}")

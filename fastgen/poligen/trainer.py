@@ -228,17 +228,20 @@ def _generator_update(states: list[TrainState], anchors) -> torch.Tensor:
 
 
 def _samples(states: list[TrainState]) -> tuple[torch.Tensor, torch.Tensor]:
-    """One buffer batch per seed, each from its own buffer and RNG: ``([Ks, B, D], [Ks, B])``."""
+    """One evaluator batch per seed, each from its own buffer and RNG (with --evaluator.top-share of it from the
+    buffer's highest returns): ``([Ks, B, D], [Ks, B])``."""
     buffer, batch = states[0].buffer, settings.batch_size(states[0].cfg)
     theta = buffer.params.new_empty(len(states), batch, buffer.params.shape[1])
     returns = buffer.returns.new_empty(len(states), batch)
     for k, s in enumerate(states):
-        s.buffer.sample(s.rng, batch, out=(theta[k], returns[k]))
+        s.buffer.sample(s.rng, batch, out=(theta[k], returns[k]), top_share=settings.top_share(s.cfg),
+                        top_count=s.cfg.evaluator.top_count)
     return theta, returns
 
 
 def _commands(states: list[TrainState]) -> torch.Tensor:
-    """The returns of one buffer batch per seed, the generator's commands: ``[Ks, B]`` (same draws as ``_samples``)."""
+    """The returns of one buffer batch per seed, the generator's commands: ``[Ks, B]`` (drawn as ``_samples``
+    draws, without its top share)."""
     return torch.stack([s.buffer.sample_returns(s.rng, settings.batch_size(s.cfg)) for s in states])
 
 
