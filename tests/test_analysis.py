@@ -426,3 +426,31 @@ def test_anchor_scale_compares_gradients_by_hand_and_fits_more_at_a_higher_rate(
     assert (tmp_path / "anchor_scale.md").exists()
     with pytest.raises(ValueError, match=r"--steps must be >= 1 and --lrs one or more rates > 0, got 0"):
         anchor_scale.main(["--steps", "0", "--out", str(tmp_path)])
+
+
+def test_evaluator_top_rates_the_buffer_by_return_rank(ip_run, tmp_path):
+    from bench import evaluator_top
+    result = evaluator_top.main([str(ip_run), "--top", "2", "--out", str(tmp_path)])
+    row, = result["rows"]
+    run = trained.load(ip_run)
+    params, returns = (torch.cat(parts) for parts in zip(*trained.buffer_chunks(ip_run)))
+    highest = torch.argsort(returns.float(), descending=True, stable=True)[:2]  # ties: the older first
+    with torch.no_grad():
+        error = run.evaluator(params[highest].float()).reshape(-1) - returns[highest].float()
+    assert row["top_v_minus_return"] == pytest.approx(float(error.mean()), abs=1e-4)
+    assert row["record_v_minus_return"] == pytest.approx(float(error[0]), abs=1e-4)
+    assert row["record_return"] == pytest.approx(float(returns.max()))
+    assert row["last_return"] == pytest.approx(float(returns[-4:].float().mean()))  # P = 4
+    assert all((tmp_path / f"evaluator_top_inverted_pendulum.{ext}").exists() for ext in ("json", "md", "png"))
+
+
+def test_evaluator_top_bad_input_is_one_line(ip_run):
+    from bench import evaluator_top
+    with pytest.raises(ValueError, match="--top must be >= 1, got 0"):
+        evaluator_top.main([str(ip_run), "--top", "0"])
+
+
+def test_evaluator_top_labels_runs_by_what_their_names_do_not_share():
+    from bench.evaluator_top import labels
+    assert labels(["swim-a=1-seed0", "swim-a=2-seed3"]) == ["1-seed0", "2-seed3"]
+    assert labels(["swim-seed0"]) == ["swim-seed0"] and labels(["x-seed0", "x-seed0"]) == ["x-seed0", "x-seed0"]
