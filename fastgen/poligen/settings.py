@@ -60,7 +60,7 @@ _PAPER_SCHEDULE = {"num_envs": 1, "spread": 1.0, "updates_exponent": 0.5, "batch
                    "evaluator_updates_per_episode": 5.0, "archive_buckets": 0, "noise_layout": "flat",
                    "best_window": 0, "noise_free": 0, "antithetic": False, "verify": 0, "noise_target": 0.0,
                    "bonus_share": 0.0, "bonus_cap": 0.0, "anchor_lr": 0.0, "average_decay": 0.0,
-                   "top_share": 0.0}
+                   "top_share": 0.0, "anchor_after": 0}
 POPULATION_DEFAULTS = {
     "inverted_pendulum": {**_PAPER_SCHEDULE, "num_envs": 64},
     "mountain_car": {**_PAPER_SCHEDULE, "num_envs": 8},
@@ -139,10 +139,11 @@ class GeneratorConfig:
     (docs/results/populations.md, "Anchored records");
     0: no anchor (the paper; the default under --schedule paper), else the task's population default. Needs
     --command.best-window 0."""
-    anchor_after: int = 0
+    anchor_after: int | None = None
     """With --generator.anchor-lr: take the anchor steps only in iterations where the best so far has not risen for
     at least this many iterations (0: in every iteration), so that the generator extrapolates beyond its records
-    while they rise and is held to them once they stall (docs/results/populations.md, "Swimmer's plateaus")."""
+    while they rise and is held to them once they stall (docs/results/populations.md, "Swimmer's plateaus").
+    Default: 0 under --schedule paper, else the task's population default."""
     average_decay: float | None = None
     """Evaluate an exponential moving average of the generator's weights, updated after every generator update
     (average <- this x average + (1 - this) x weights; 0.999 remembers ~1000 updates, three of hopper's and
@@ -274,7 +275,7 @@ RESOLVED_FROM = {"population": ("num_envs", "schedule"), "update_counts": ("scal
                  "verify": ("command.verify",), "noise_target": ("generator.noise_target",),
                  "bonus_share": ("command.bonus_share",), "bonus_cap": ("command.bonus_cap",),
                  "anchor_lr": ("generator.anchor_lr",), "average_decay": ("generator.average_decay",),
-                 "top_share": ("evaluator.top_share",)}
+                 "top_share": ("evaluator.top_share",), "anchor_after": ("generator.anchor_after",)}
 ANCHORS = 4  # records a generator is anchored to (--generator.anchor-lr): the newest, so the highest
 
 
@@ -348,6 +349,11 @@ def anchor_lr(cfg) -> float:
     return _default(cfg, cfg.generator.anchor_lr, "anchor_lr")
 
 
+def anchor_after(cfg) -> int:
+    """Iterations the best so far must have stood before anchor steps are taken (--generator.anchor-after)."""
+    return _default(cfg, cfg.generator.anchor_after, "anchor_after")
+
+
 def average_decay(cfg) -> float:
     """The decay of the evaluated moving average of the generator's weights (--generator.average-decay), 0 for
     none."""
@@ -405,7 +411,7 @@ def resolved(cfg) -> dict:
             "noise_free": noise_free(cfg), "antithetic": antithetic(cfg),
             "verify": verify(cfg), "noise_target": noise_target(cfg), "bonus_share": bonus_share(cfg),
             "bonus_cap": bonus_cap(cfg), "anchor_lr": anchor_lr(cfg), "average_decay": average_decay(cfg),
-            "top_share": top_share(cfg)}
+            "top_share": top_share(cfg), "anchor_after": anchor_after(cfg)}
 
 
 def validate(cfg) -> None:
@@ -487,7 +493,7 @@ def validate(cfg) -> None:
     anchor = anchor_lr(cfg)
     if not anchor >= 0:
         raise ValueError(f"--generator.anchor-lr must be 0 (no anchor) or a learning rate > 0, got {anchor}")
-    after = cfg.generator.anchor_after
+    after = anchor_after(cfg)
     if isinstance(after, bool) or not isinstance(after, int) or after < 0:
         raise ValueError(f"--generator.anchor-after must be an integer >= 0 (iterations), got {after!r}")
     if after and not anchor:

@@ -213,7 +213,7 @@ def is_anchored(state: TrainState) -> bool:
     """Whether this iteration's generator updates take anchor steps: the run has records to anchor to, and its best
     so far has not risen for ``--generator.anchor-after`` iterations (0: always)."""
     return (state.anchors is not None and len(state.anchors) > 0
-            and state.iterations - state.best_rose_at >= state.cfg.generator.anchor_after)
+            and state.iterations - state.best_rose_at >= settings.anchor_after(state.cfg))
 
 
 def _generator_update(states: list[TrainState], anchors) -> torch.Tensor:
