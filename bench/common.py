@@ -3,6 +3,7 @@
 import json
 import os
 import platform
+from collections.abc import Callable
 from pathlib import Path
 
 import jax
@@ -47,6 +48,18 @@ def write_json(name: str, payload: dict, directory: Path = RESULTS) -> Path:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(payload, indent=2) + "\n")
     tmp.replace(path)
+    return path
+
+
+def write_report(directory: Path, name: str, result: dict, text: str,
+                 plots: dict[str, Callable[[dict, Path], None]] | None = None) -> Path:
+    """An analysis's three outputs in ``directory``: ``<name>.json`` (``result``, which has ``machine``),
+    ``<name>.md`` (a title, the machine's CPU, then ``text``) and ``<name><suffix>.png`` drawn by ``plot(result,
+    path)`` for each ``suffix: plot`` of ``plots``. Returns the JSON's path."""
+    path = write_json(f"{name}.json", result, directory)
+    (Path(directory) / f"{name}.md").write_text(f"# {name}\n\nMachine: {result['machine']['cpu']}\n\n{text}")
+    for suffix, plot in (plots or {}).items():
+        plot(result, Path(directory) / f"{name}{suffix}.png")
     return path
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 import tyro
 
-from bench.common import RESULTS, machine, table, write_json
+from bench.common import RESULTS, machine, table, write_report
 from fastgen import runtime
 from fastgen import trained as trained_run
 from fastgen.poligen import settings as poligen_settings
@@ -141,12 +141,10 @@ def main(argv: list[str] | None = None) -> dict:
     result = measure(options)
     out = Path(options.out)
     name = options.name or f"evaluator_top_{result['task']}"
-    write_json(f"{name}.json", result, out)
-    (out / f"{name}.md").write_text(
-        f"# {name}\n\nMachine: {result['machine']['cpu']}. V(theta) minus the stored return, mean over: the record, "
-        f"the {options.top} highest, the 100 highest, the last iteration, the {options.top} highest of the last "
-        f"{RECENT_ITERATIONS} iterations, the 100 around the median.\n\n```\n{table(result['rows'], COLUMNS)}\n```\n")
-    plot(result, out / f"{name}.png")
+    write_report(out, name, result,
+                 f"V(theta) minus the stored return, mean over: the record, the {options.top} highest, the 100 highest, "
+                 f"the last iteration, the {options.top} highest of the last {RECENT_ITERATIONS} iterations, the 100 "
+                 f"around the median.\n\n```\n{table(result['rows'], COLUMNS)}\n```\n", {"": plot})
     return result
 
 

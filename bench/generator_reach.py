@@ -21,7 +21,7 @@ from pathlib import Path
 
 import tyro
 
-from bench.common import RESULTS, machine, table, write_json
+from bench.common import RESULTS, machine, table, write_report
 from fastgen import runtime
 from fastgen.config import from_dict
 from fastgen.poligen import checkpoint, learner, settings, trainer
@@ -122,10 +122,7 @@ def main(argv: list[str] | None = None) -> dict:
     result = measure(options)
     out = Path(options.out)
     name = options.name or f"generator_reach_{result['task']}"
-    write_json(f"{name}.json", result, out)
-    (out / f"{name}.md").write_text(f"# {name}\n\nMachine: {result['machine']['cpu']}\n\n```\n"
-                                    f"{table(result['rows'], COLUMNS)}\n```\n")
-    plot(result, out / f"{name}.png")
+    write_report(out, name, result, f"```\n{table(result['rows'], COLUMNS)}\n```\n", {"": plot})
     return result
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import tyro
 
-from bench.common import RESULTS, machine, table, write_json
+from bench.common import RESULTS, machine, table, write_report
 from fastgen import runtime
 from fastgen import trained as trained_run
 from fastgen.poligen import settings as poligen_settings
@@ -146,12 +146,10 @@ def main(argv: list[str] | None = None) -> dict:
     result = measure(options)
     out = Path(options.out)
     name = options.name or f"lucky_records_{result['task']}"
-    write_json(f"{name}.json", result, out)
-    (out / f"{name}.md").write_text(f"# {name}\n\nMachine: {result['machine']['cpu']}; {options.episodes} fresh "
-                                    f"episodes per policy.\n\n```\n{table(result['rows'], COLUMNS)}\n```\n\n"
-                                    f"The buffer's highest returns, stored -> fresh mean:\n\n```\n"
-                                    f"{top_table(result['rows'])}\n```\n")
-    plot(result, out / f"{name}.png")
+    write_report(out, name, result,
+                 f"{options.episodes} fresh episodes per policy.\n\n```\n{table(result['rows'], COLUMNS)}\n```\n\n"
+                 f"The buffer's highest returns, stored -> fresh mean:\n\n```\n{top_table(result['rows'])}\n```\n",
+                 {"": plot})
     print(table(result["rows"], COLUMNS))
     return result
 

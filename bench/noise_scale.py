@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import tyro
 
-from bench.common import RESULTS, machine, table, write_json
+from bench.common import RESULTS, machine, table, write_report
 from fastgen import runtime
 from fastgen import trained as trained_run
 from fastgen.poligen import settings as poligen_settings
@@ -224,13 +224,10 @@ def main(argv: list[str] | None = None) -> dict:
     result = measure(options)
     out = Path(options.out)
     name = options.name or f"noise_scale_{result['task']}"
-    write_json(f"{name}.json", result, out)
-    (out / f"{name}.md").write_text(f"# {name}\n\nMachine: {result['machine']['cpu']}\n\nOver every run and snapshot:\n\n"
-                                    f"```\n{table(result['summary'], SUMMARY_COLUMNS)}\n```\n\nEach case:\n\n"
-                                    f"```\n{table(result['rows'], COLUMNS)}\n```\n")
-    plot(result, out / f"{name}.png")
-    if any("centre_overrated" in r for r in result["rows"]):
-        plot_evaluator(result, out / f"{name}_evaluator.png")
+    plots = {"": plot, "_evaluator": plot_evaluator} if any("centre_overrated" in r for r in result["rows"]) else {
+        "": plot}
+    write_report(out, name, result, f"Over every run and snapshot:\n\n```\n{table(result['summary'], SUMMARY_COLUMNS)}"
+                 f"\n```\n\nEach case:\n\n```\n{table(result['rows'], COLUMNS)}\n```\n", plots)
     print(table(result["summary"], SUMMARY_COLUMNS))
     return result
 

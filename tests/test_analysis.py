@@ -454,3 +454,14 @@ def test_evaluator_top_labels_runs_by_what_their_names_do_not_share():
     from bench.evaluator_top import labels
     assert labels(["swim-a=1-seed0", "swim-a=2-seed3"]) == ["1-seed0", "2-seed3"]
     assert labels(["swim-seed0"]) == ["swim-seed0"] and labels(["x-seed0", "x-seed0"]) == ["x-seed0", "x-seed0"]
+
+
+def test_write_report_writes_the_json_the_markdown_and_one_png_per_plot(tmp_path):
+    from bench.common import write_report
+    result = {"machine": {"cpu": "Some CPU"}, "rows": [{"a": 1}]}
+    drawn = []
+    plots = {"": lambda r, path: drawn.append((r, path)), "_detail": lambda r, path: drawn.append((r, path))}
+    path = write_report(tmp_path / "new", "report", result, "body\n", plots)
+    assert json.loads(path.read_text()) == result and path == tmp_path / "new" / "report.json"
+    assert (tmp_path / "new" / "report.md").read_text() == "# report\n\nMachine: Some CPU\n\nbody\n"
+    assert drawn == [(result, tmp_path / "new" / "report.png"), (result, tmp_path / "new" / "report_detail.png")]
