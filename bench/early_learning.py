@@ -150,7 +150,7 @@ class Prober:
         if len(s.buffer):
             returns = s.buffer.returns[:len(s.buffer)]
             top = torch.topk(returns, min(settings.top, len(s.buffer))).indices
-            best_theta = s.buffer.params[top]
+            best_theta = trainer.current_form(s, s.buffer.params[top])
             row["best"] = {"return_no_bonus": returns[top].tolist(), "predicted": self.predict(best_theta).tolist(),
                            "rms_to_mean": _rms(best_theta, mean).tolist()}
             low, mid = torch.quantile(returns, torch.tensor([0.1, 0.5])).tolist()

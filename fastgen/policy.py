@@ -87,3 +87,25 @@ def flatten(pieces: list[torch.Tensor]) -> torch.Tensor:
 
 def num_params(spec: EnvSpec) -> int:
     return layout.num_params(spec.obs_dim, spec.act_dim)
+
+
+def reframe(params: torch.Tensor, before: tuple | None, after: tuple | None, spec: EnvSpec) -> torch.Tensor:
+    """``params [N, D]`` re-expressed for other observation statistics: acting on observations normalised with
+    ``after = (mean, std)``, each returned policy acts exactly as ``params`` did with ``before``; None stands for
+    raw observations (mean 0, std 1). Only the first layer changes: ``W1 <- W1 diag(std_after / std_before)``,
+    ``b1 <- b1 + W1 (mean_after - mean_before) / std_before``, computed in float64 -> ``[N, D]`` (a new tensor)."""
+    (mean_before, std_before), (mean_after, std_after) = (_statistics(s, spec, params.device) for s in (before, after))
+    out = params.clone()
+    w1, b1 = unflatten(out, spec)[:2]  # views into out: [N, H, obs_dim], [N, H]
+    w1_wide = w1.double()
+    b1.copy_(b1.double() + w1_wide @ ((mean_after - mean_before) / std_before))
+    w1.copy_(w1_wide * (std_after / std_before))
+    return out
+
+
+def _statistics(stats: tuple | None, spec: EnvSpec, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(mean [obs_dim], std [obs_dim])`` as float64 tensors; None: raw observations (0, 1)."""
+    if stats is None:
+        return torch.zeros(spec.obs_dim, dtype=torch.float64, device=device), torch.ones(
+            spec.obs_dim, dtype=torch.float64, device=device)
+    return tuple(torch.as_tensor(s, dtype=torch.float64, device=device) for s in stats)

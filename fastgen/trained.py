@@ -14,6 +14,7 @@ import torch
 from envs.spec import EnvSpec
 from envs.tasks import TASKS
 from fastgen import config as config_module
+from fastgen import policy
 from fastgen.config import Config
 from fastgen.normalizer import ObsStats
 from fastgen.poligen import settings as poligen_settings
@@ -80,15 +81,22 @@ def load(run_dir: Path, snapshot: int | None = None) -> Trained:
 
 
 def buffer_chunks(run_dir: Path):
-    """Yield ``(params [n, D], returns [n])`` of the replay buffer at the last checkpoint, oldest first."""
+    """Yield ``(params [n, D], returns [n])`` of the replay buffer at the last checkpoint, oldest first, as policies
+    for the checkpoint's observation statistics (under --buffer.keep-behaviour the buffer keeps them for raw
+    observations)."""
     run_dir = Path(run_dir)
     saved = torch.load(run_dir / "checkpoint.pt", weights_only=False, map_location="cpu", mmap=True)
     stored, capacity = saved["buffer"]["stored"], saved["config"]["buffer"]["size"]
     oldest = stored - min(stored, capacity) + 1
+    cfg = load_config(run_dir)
+    stats = ObsStats.from_state_dict(saved["obs_stats"])
     for first, last in saved["buffer"]["chunks"]:
         chunk = torch.load(run_dir / "buffer" / f"{first}-{last}.pt", weights_only=False, mmap=True)
         skip = max(0, oldest - first)
-        yield chunk["params"][skip:], chunk["returns"][skip:]
+        params = chunk["params"][skip:]
+        if poligen_settings.keep_behaviour(cfg):
+            params = policy.reframe(params, None, (stats.mean, stats.std), TASKS[cfg.env].spec)
+        yield params, chunk["returns"][skip:]
 
 
 def _generator(cfg: Config, spec: EnvSpec) -> Generator:

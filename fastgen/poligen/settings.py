@@ -60,7 +60,7 @@ _PAPER_SCHEDULE = {"num_envs": 1, "spread": 1.0, "updates_exponent": 0.5, "batch
                    "evaluator_updates_per_episode": 5.0, "archive_buckets": 0, "noise_layout": "flat",
                    "best_window": 0, "noise_free": 0, "antithetic": False, "verify": 0, "noise_target": 0.0,
                    "bonus_share": 0.0, "bonus_cap": 0.0, "anchor_lr": 0.0, "average_decay": 0.0,
-                   "top_share": 0.0, "anchor_after": 0}
+                   "top_share": 0.0, "anchor_after": 0, "keep_behaviour": False}
 POPULATION_DEFAULTS = {
     "inverted_pendulum": {**_PAPER_SCHEDULE, "num_envs": 64},
     "mountain_car": {**_PAPER_SCHEDULE, "num_envs": 8},
@@ -248,6 +248,13 @@ class BufferConfig:
     """Policies kept per return bucket of the archive."""
     archive_share: float = 0.25
     """Share of every update's batch drawn from the archive (when it has entries)."""
+    keep_behaviour: bool | None = None
+    """Stored policies (buffer, archive, records) keep the behaviour that earned their returns when the
+    observation statistics move: each is stored for raw observations (the statistics it ran with folded into its
+    first layer) and re-expressed for the current statistics whenever it is drawn, verified or anchored to. Off
+    (the paper): a stored policy acts on observations normalised with today's statistics, so what it does, and
+    earns, drifts from its stored return as the statistics move. Default: off under --schedule paper, else the
+    task's population default."""
 
 
 @dataclass
@@ -275,7 +282,8 @@ RESOLVED_FROM = {"population": ("num_envs", "schedule"), "update_counts": ("scal
                  "verify": ("command.verify",), "noise_target": ("generator.noise_target",),
                  "bonus_share": ("command.bonus_share",), "bonus_cap": ("command.bonus_cap",),
                  "anchor_lr": ("generator.anchor_lr",), "average_decay": ("generator.average_decay",),
-                 "top_share": ("evaluator.top_share",), "anchor_after": ("generator.anchor_after",)}
+                 "top_share": ("evaluator.top_share",), "anchor_after": ("generator.anchor_after",),
+                 "keep_behaviour": ("buffer.keep_behaviour",)}
 ANCHORS = 4  # records a generator is anchored to (--generator.anchor-lr): the newest, so the highest
 
 
@@ -365,6 +373,11 @@ def top_share(cfg) -> float:
     return _default(cfg, cfg.evaluator.top_share, "top_share")
 
 
+def keep_behaviour(cfg) -> bool:
+    """Whether stored policies follow the observation statistics (--buffer.keep-behaviour)."""
+    return _default(cfg, cfg.buffer.keep_behaviour, "keep_behaviour")
+
+
 def training_returns(cfg, with_bonus, no_bonus):
     """The returns PoliGen trains on, from an episode's return with and without the survival bonus (arrays of one
     shape): the env's own under --command.no-bonus-free, else the bonus-free one plus --command.bonus-share of the
@@ -411,7 +424,7 @@ def resolved(cfg) -> dict:
             "noise_free": noise_free(cfg), "antithetic": antithetic(cfg),
             "verify": verify(cfg), "noise_target": noise_target(cfg), "bonus_share": bonus_share(cfg),
             "bonus_cap": bonus_cap(cfg), "anchor_lr": anchor_lr(cfg), "average_decay": average_decay(cfg),
-            "top_share": top_share(cfg), "anchor_after": anchor_after(cfg)}
+            "top_share": top_share(cfg), "anchor_after": anchor_after(cfg), "keep_behaviour": keep_behaviour(cfg)}
 
 
 def validate(cfg) -> None:

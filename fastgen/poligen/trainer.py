@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 import envs
-from fastgen import runtime
+from fastgen import policy, runtime
 from fastgen.algorithms import Counters, Progress
 from fastgen.bridge import to_engine
 from fastgen.config import Config
@@ -158,8 +158,9 @@ def iteration_batch(states: list[TrainState], progress: Progress | None = None) 
     results = _simulate(states, theta, keys)
     rollout_s = time.perf_counter() - start
     best_before = [s.best_return for s in states]
-    returns = [record(s, theta[i], r) for i, (s, r) in enumerate(zip(states, results))]
-    verify_records(states, theta, returns)
+    kept = torch.stack([stored_form(s, theta[i]) for i, s in enumerate(states)])  # with the statistics they ran with
+    returns = [record(s, kept[i], r) for i, (s, r) in enumerate(zip(states, results))]
+    verify_records(states, kept, returns)
     for s, before in zip(states, best_before):
         if s.best_return != before:
             s.best_rose_at = s.iterations
@@ -206,7 +207,9 @@ def _anchor_batch(states: list[TrainState]) -> tuple[list[int], tuple[torch.Tens
     anchored = [s for s in states if is_anchored(s)]
     if not anchored:
         return None
-    return [s.slot for s in anchored], tuple(torch.stack(parts) for parts in zip(*(s.anchors.padded() for s in anchored)))
+    padded = [s.anchors.padded() for s in anchored]
+    padded = [(returns, current_form(s, theta), mask) for s, (returns, theta, mask) in zip(anchored, padded)]
+    return [s.slot for s in anchored], tuple(torch.stack(parts) for parts in zip(*padded))
 
 
 def is_anchored(state: TrainState) -> bool:
@@ -236,6 +239,8 @@ def _samples(states: list[TrainState]) -> tuple[torch.Tensor, torch.Tensor]:
     for k, s in enumerate(states):
         s.buffer.sample(s.rng, batch, out=(theta[k], returns[k]), top_share=settings.top_share(s.cfg),
                         top_count=s.cfg.evaluator.top_count)
+        if settings.keep_behaviour(s.cfg):
+            theta[k] = current_form(s, theta[k])
     return theta, returns
 
 
@@ -245,10 +250,25 @@ def _commands(states: list[TrainState]) -> torch.Tensor:
     return torch.stack([s.buffer.sample_returns(s.rng, settings.batch_size(s.cfg)) for s in states])
 
 
+def stored_form(state: TrainState, theta: torch.Tensor) -> torch.Tensor:
+    """Policies ``theta [N, D]`` that act with the current observation statistics, as the buffer and the records
+    keep them: for raw observations under --buffer.keep-behaviour (``policy.reframe``), else ``theta`` itself."""
+    if not settings.keep_behaviour(state.cfg):
+        return theta
+    return policy.reframe(theta, (state.obs_stats.mean, state.obs_stats.std), None, state.spec)
+
+
+def current_form(state: TrainState, theta: torch.Tensor) -> torch.Tensor:
+    """Stored policies ``theta [N, D]`` (``stored_form``) as policies for the current observation statistics."""
+    if not settings.keep_behaviour(state.cfg):
+        return theta
+    return policy.reframe(theta, None, (state.obs_stats.mean, state.obs_stats.std), state.spec)
+
+
 def record(state: TrainState, theta: torch.Tensor, result: envs.RolloutResult) -> np.ndarray:
-    """Book an iteration's episodes: buffer, observation statistics, best return (the highest so far, or over the
-    last ``--command.best-window`` iterations, of each iteration's ``--command.best-rank``-th highest), counters;
-    -> returns ``[P]``."""
+    """Book an iteration's episodes (``theta [P, D]`` in ``stored_form``): buffer, observation statistics, best
+    return (the highest so far, or over the last ``--command.best-window`` iterations, of each iteration's
+    ``--command.best-rank``-th highest), counters; -> returns ``[P]``."""
     returns = settings.training_returns(state.cfg, result.returns, result.returns_no_bonus)
     if not np.isfinite(returns).all():
         raise TrainingError(f"non-finite training return at env step {state.env_steps}: {returns[~np.isfinite(returns)][:3]}")
@@ -270,10 +290,10 @@ def record(state: TrainState, theta: torch.Tensor, result: envs.RolloutResult) -
 
 def verify_records(states: list[TrainState], theta: torch.Tensor, returns: list[np.ndarray]) -> None:
     """``--command.verify K``: each seed whose iteration's highest return ``returns[i] [P]`` beats its best so far (or
-    has none) runs that policy of ``theta [Ks, P, D]`` K more episodes, all such seeds in one rollout (counted as env
-    steps and episodes, their observations merged into the statistics); its best so far becomes the highest of
-    itself and the mean of those K fresh returns (the record's own episode is left out: it was picked for being
-    high, and with it the mean would keep a share of its luck)."""
+    has none) runs that policy of ``theta [Ks, P, D]`` (``stored_form``) K more episodes, all such seeds in one
+    rollout (counted as env steps and episodes, their observations merged into the statistics); its best so far
+    becomes the highest of itself and the mean of those K fresh returns (the record's own episode is left out: it
+    was picked for being high, and with it the mean would keep a share of its luck)."""
     count = settings.verify(states[0].cfg)
     due = [i for i, s in enumerate(states) if count and (s.best_return is None or returns[i].max() > s.best_return)]
     if not due:
@@ -283,8 +303,9 @@ def verify_records(states: list[TrainState], theta: torch.Tensor, returns: list[
     for i in due:  # a seed's own stream, split only when it verifies: the same draws alone or in a batch
         states[i].key, key = jax.random.split(states[i].key)
         keys.append(key)
-    candidates = torch.stack([theta[i, t:t + 1] for i, t in zip(due, top)])  # [n, 1, D]
-    for i, t, result in zip(due, top, _simulate([states[i] for i in due], candidates, keys, episodes=count)):
+    candidates = torch.stack([theta[i, t:t + 1] for i, t in zip(due, top)])  # [n, 1, D], stored_form
+    acting = torch.stack([current_form(states[i], c) for i, c in zip(due, candidates)])
+    for i, t, result in zip(due, top, _simulate([states[i] for i in due], acting, keys, episodes=count)):
         s = states[i]
         again = settings.training_returns(s.cfg, result.episode_returns, result.episode_returns_no_bonus)  # [1, K]
         if not np.isfinite(again).all():
