@@ -465,3 +465,38 @@ def test_write_report_writes_the_json_the_markdown_and_one_png_per_plot(tmp_path
     assert json.loads(path.read_text()) == result and path == tmp_path / "new" / "report.json"
     assert (tmp_path / "new" / "report.md").read_text() == "# report\n\nMachine: Some CPU\n\nbody\n"
     assert drawn == [(result, tmp_path / "new" / "report.png"), (result, tmp_path / "new" / "report_detail.png")]
+
+
+def test_stale_records_reruns_the_best_policies_under_every_snapshots_statistics(mc_run, tmp_path):
+    from bench import stale_records
+    from envs import make, rollout
+    result = stale_records.main([str(mc_run), "--top", "2", "--episodes", "2", "--out", str(tmp_path)])
+    row, = result["rows"]
+    kept = snapshots.load_all(mc_run)
+    assert not row["keep_behaviour"] and [u["env_steps"] for u in row["under"][:-1]] == [s["env_steps"] for s in kept]
+    run = trained.load(mc_run)
+    params, returns = (torch.cat(parts) for parts in zip(*trained.buffer_chunks(mc_run)))
+    top = torch.topk(returns, 2).indices
+    assert row["stored"] == returns[top].tolist()
+    by_hand = sweep.achieved_returns(run, params[top], 2, "cpu", jax.random.key(0)).mean(1)  # the checkpoint's
+    np.testing.assert_allclose(row["under"][-1]["fresh"], by_hand, rtol=1e-6)
+    untrained = rollout(make("mountain_car", "cpu"), params[top].numpy(), np.zeros(2), np.ones(2), jax.random.key(0),
+                        episodes=2)  # snapshot 0: statistics before any data
+    np.testing.assert_allclose(row["under"][0]["fresh"], untrained.episode_returns_no_bonus.mean(1), rtol=1e-6)
+    assert all((tmp_path / f"stale_records_mountain_car.{ext}").exists() for ext in ("json", "md", "png"))
+    with pytest.raises(ValueError, match="--episodes and --top must be >= 1, got 0 and 4"):
+        stale_records.main([str(mc_run), "--episodes", "0"])
+
+
+def test_a_run_that_keeps_behaviour_earns_the_same_under_every_snapshots_statistics(tmp_path):
+    from bench import stale_records
+    from fastgen.poligen.settings import BufferConfig, GeneratorConfig
+    out = tmp_path / "run"
+    train(Config(env="mountain_car", num_envs=4, total_steps=6000, out=str(out), **FAST,
+                 generator=GeneratorConfig(updates_per_episode=1, snapshots=3), buffer=BufferConfig(keep_behaviour=True)))
+    row, = stale_records.main([str(out), "--top", "3", "--episodes", "1", "--out", str(tmp_path)])["rows"]
+    fresh = np.array([u["fresh"] for u in row["under"]])  # [moments, 3]
+    stats = [s["obs_stats"]["mean"] for s in snapshots.load_all(out)]
+    assert len(fresh) >= 3 and not np.allclose(stats[0], stats[-1])  # the statistics did move
+    np.testing.assert_allclose(fresh, np.broadcast_to(fresh[-1], fresh.shape), atol=1e-3)
+    assert row["keep_behaviour"] and row["spread_mean"] < 1e-3
