@@ -6,9 +6,10 @@
 A policy acts on observations normalised with the run's running statistics, and those keep moving while the
 buffer keeps the policy with the return it earned once. This takes a run's ``--top`` highest stored returns and
 runs their policies ``--episodes`` fresh episodes under the statistics of every snapshot the run kept
-(``--generator.snapshots``) and of its last checkpoint: the policy the buffer would hand the evaluator at that
-moment. Without ``--buffer.keep-behaviour`` that is the stored weights themselves; with it, the stored policy
-re-expressed for those statistics (so its returns should not move). Needs snapshots; no training.
+(``--generator.snapshots``) and of its last checkpoint (when later than the last snapshot): the policy the buffer
+would hand the evaluator at that moment. Without ``--buffer.keep-behaviour`` that is the stored weights themselves;
+with it, the stored policy re-expressed for those statistics (so its returns should not move). Needs snapshots; no
+training.
 
 Writes ``bench/results/analysis/stale_records_<task>.{json,md,png}`` (or ``--name``).
 """
@@ -71,8 +72,9 @@ def measure_run(run_dir: Path, options: Options, key: jax.Array) -> dict:
     final = (run.obs_mean, run.obs_std)
     keep = poligen_settings.keep_behaviour(run.cfg)
     moments = [(s["env_steps"], ObsStats.from_state_dict(s["obs_stats"])) for s in kept]
-    moments.append((run.env_steps, ObsStats.from_state_dict(torch.load(
-        Path(run_dir) / "checkpoint.pt", weights_only=False, map_location="cpu", mmap=True)["obs_stats"])))
+    if moments[-1][0] != run.env_steps:  # the checkpoint's own, unless the last snapshot was taken with it
+        moments.append((run.env_steps, ObsStats.from_state_dict(torch.load(
+            Path(run_dir) / "checkpoint.pt", weights_only=False, map_location="cpu", mmap=True)["obs_stats"])))
     under = []
     for env_steps, stats in moments:
         then = (stats.mean, stats.std)
