@@ -63,6 +63,22 @@ def write_report(directory: Path, name: str, result: dict, text: str,
     return path
 
 
+def measure_runs(run_dirs, measure_run: Callable[[Path], dict], columns: list[str]) -> tuple[str, list[dict]]:
+    """``measure_run(run_dir)`` for each run directory, all of one task, each row printed as it comes:
+    -> (task, rows); ValueError naming the first run of another task."""
+    from fastgen import trained
+
+    rows, task = [], None
+    for run_dir in run_dirs:
+        cfg = trained.load_config(Path(run_dir))
+        task = task or cfg.env
+        if cfg.env != task:
+            raise ValueError(f"{run_dir} trained {cfg.env}, the runs before it {task}: one task per table")
+        rows.append(measure_run(Path(run_dir)))
+        print(table([rows[-1]], columns), flush=True)
+    return task, rows
+
+
 def table(rows: list[dict], columns: list[str]) -> str:
     """A plain-text table of ``rows`` (dicts) with the given columns."""
     cells = [[_fmt(row.get(c)) for c in columns] for row in rows]

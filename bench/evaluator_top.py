@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 import tyro
 
-from bench.common import RESULTS, machine, table, write_report
+from bench.common import RESULTS, machine, measure_runs, table, write_report
 from fastgen import runtime
 from fastgen import trained as trained_run
 from fastgen.poligen import settings as poligen_settings
@@ -85,14 +85,7 @@ def measure_run(run_dir: Path, options: Options) -> dict:
 
 def measure(options: Options) -> dict:
     options.validate()
-    rows, task = [], None
-    for run_dir in options.run_dirs:
-        cfg = trained_run.load_config(Path(run_dir))
-        task = task or cfg.env
-        if cfg.env != task:
-            raise ValueError(f"{run_dir} trained {cfg.env}, the runs before it {task}: one task per table")
-        rows.append(measure_run(Path(run_dir), options))
-        print(table([rows[-1]], COLUMNS[1:]), flush=True)
+    task, rows = measure_runs(options.run_dirs, lambda run_dir: measure_run(run_dir, options), COLUMNS[1:])
     for row, label in zip(rows, labels([Path(r).name for r in options.run_dirs])):
         row["label"] = label
     return {"benchmark": "evaluator_top", "task": task, "machine": machine(), "settings": asdict(options), "rows": rows}

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import tyro
 
-from bench.common import RESULTS, machine, table, write_report
+from bench.common import RESULTS, machine, measure_runs, table, write_report
 from fastgen import runtime
 from fastgen import trained as trained_run
 from fastgen.poligen import settings as poligen_settings
@@ -92,14 +92,7 @@ def measure_run(run_dir: Path, options: Options, key: jax.Array) -> dict:
 def measure(options: Options) -> dict:
     options.validate()
     key = jax.random.key(options.seed)
-    rows, task = [], None
-    for run_dir in options.run_dirs:
-        cfg = trained_run.load_config(Path(run_dir))
-        task = task or cfg.env
-        if cfg.env != task:
-            raise ValueError(f"{run_dir} trained {cfg.env}, the runs before it {task}: one task per table")
-        rows.append(measure_run(Path(run_dir), options, key))
-        print(table([rows[-1]], COLUMNS), flush=True)
+    task, rows = measure_runs(options.run_dirs, lambda run_dir: measure_run(run_dir, options, key), COLUMNS)
     return {"benchmark": "lucky_records", "task": task, "machine": machine(), "settings": asdict(options), "rows": rows}
 
 
