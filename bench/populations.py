@@ -6,7 +6,9 @@ A variant is ``P<P>-s<spread>-a<alpha>-b<beta>``: P policies per iteration (``--
 commands spread over best + drive x [1 - spread, 1 + spread] (``--command.spread``), 5 + 20 updates
 per episode scaled to ``(5 + 20) x P^alpha`` per iteration (``--scaling.updates-exponent``) on
 batches of ``16 x P^beta`` (``--scaling.batch-exponent``); ``P1`` is the paper's schedule
-(``--schedule paper``). The buffer always weighs the P entries of one iteration equally.
+(``--schedule paper``). ``+section.field=value`` after it sets an option on top; every other option a task's
+population default sets stays at the paper's value, so a name means the same run whatever the defaults are.
+The buffer always weighs the P entries of one iteration equally.
 
 Each (task, variant, seed) is one ``fastgen.run`` run in ``<runs-dir>/<task>-<variant>-seed<seed>``
 (``P1``: ``<task>-P1-seed<seed>``, the directory ``bench.learning`` and ``bench.paper`` use), trained
@@ -131,6 +133,8 @@ def _change(variant: str, text: str) -> tuple[str, object]:
 
 
 def make_config(task: str, variant: str, seed: int, settings: Settings) -> Config:
+    """The run of ``variant`` on ``task``: every option a task's population default sets is at the paper's value
+    unless the variant changes it, so a variant's name says all it runs whatever the task's default is."""
     v = parse_variant(variant)
     name = f"{task}-P1-seed{seed}" if variant == "P1" else f"{task}-{variant}-seed{seed}"
     common = dict(env=task, seed=seed, total_steps=settings.total_steps, time_limit=settings.time_limit,
@@ -140,12 +144,21 @@ def make_config(task: str, variant: str, seed: int, settings: Settings) -> Confi
     else:
         cfg = Config(num_envs=v["P"], command=CommandConfig(spread=v["spread"]),
                      scaling=ScalingConfig(updates_exponent=v["alpha"], batch_exponent=v["beta"]), **common)
-    for name, value in v["changes"].items():
-        section, _, field = name.partition(".")
-        cfg = (dataclasses.replace(cfg, **{section: dataclasses.replace(getattr(cfg, section), **{field: value})})
-               if field else dataclasses.replace(cfg, **{section: value}))
+        for key, fields in poligen.RESOLVED_FROM.items():
+            if key in poligen.PAPER_SCHEDULE:
+                cfg = _set(cfg, fields[0], poligen.PAPER_SCHEDULE[key])
+    for option, value in v["changes"].items():
+        cfg = _set(cfg, option, value)
     cfg.validate()
     return cfg
+
+
+def _set(cfg: Config, option: str, value) -> Config:
+    """``cfg`` with ``option`` ("section.field" or a top-level field) set to ``value``."""
+    section, _, field = option.partition(".")
+    if not field:
+        return dataclasses.replace(cfg, **{section: value})
+    return dataclasses.replace(cfg, **{section: dataclasses.replace(getattr(cfg, section), **{field: value})})
 
 
 def run_record(cfg: Config, train_if_needed: bool) -> dict:
