@@ -47,7 +47,8 @@ class SharedConfig:
     reacher (Gymnasium v4, settings not from the paper: see README)."""
     num_envs: int | None = None
     """Policies generated and simulated per iteration, P (poligen: inverted_pendulum 64, mountain_car 8,
-    swimmer and hopper 1, the cheapest P that learned as well as P = 1 in bench/results/populations/populations.md;
+    swimmer 64, hopper and the rest 1: the cheapest P that learned as well as P = 1 in
+    bench/results/populations/populations.md, swimmer's with the options of its population default;
     ars: P / 2 directions, each simulated as +delta and -delta, so P must be even (default 2 x the task's
     directions); udrl: episodes per iteration (default 20); ddpg: 1 only, one env as spinning-up; an algorithm
     without settings of its own: default 1)."""

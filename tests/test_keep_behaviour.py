@@ -129,11 +129,12 @@ def test_a_run_directorys_buffer_reads_back_as_policies_for_its_last_statistics(
 
 def test_keep_behaviour_is_a_population_default_off_in_the_papers_schedule_and_fixed_for_a_run():
     assert settings.keep_behaviour(Config(env="swimmer", schedule="paper")) is False
-    assert settings.keep_behaviour(Config(env="hopper")) is False  # no task's default yet
-    on = Config(env="swimmer", num_envs=64, buffer=BufferConfig(keep_behaviour=True))
-    assert on.resolved()["keep_behaviour"] is True
-    saved = {"format": 1, "algo": "poligen", "env": "swimmer", "resolved": on.resolved(),
-             "config": dataclasses.asdict(on)}
+    assert settings.keep_behaviour(Config(env="swimmer")) is True  # swimmer's default (populations_hopper_swimmer.md)
+    assert settings.keep_behaviour(Config(env="hopper")) is False
+    off = Config(env="swimmer", num_envs=64, buffer=BufferConfig(keep_behaviour=False))
+    assert off.resolved()["keep_behaviour"] is False
+    saved = {"format": 1, "algo": "poligen", "env": "swimmer", "resolved": off.resolved(),
+             "config": dataclasses.asdict(off)}
     with pytest.raises(ValueError, match="keep_behaviour"):
         check_compatible(saved, Config(env="swimmer", num_envs=64))
 

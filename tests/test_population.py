@@ -86,8 +86,8 @@ def test_an_older_run_continued_past_the_budget_says_its_iterations_are_the_whol
 
 
 def test_update_counts_and_batch_grow_with_the_population_as_configured():
-    assert Config(env="swimmer").population == 1 and poligen.update_counts(Config(env="swimmer", num_envs=64)) == (40, 160)
-    base = Config(env="swimmer", num_envs=64, scaling=ScalingConfig(updates_exponent=1.0))
+    assert Config(env="walker2d").population == 1 and poligen.update_counts(Config(env="walker2d", num_envs=64)) == (40, 160)
+    base = Config(env="walker2d", num_envs=64, scaling=ScalingConfig(updates_exponent=1.0))
     assert poligen.update_counts(base) == (5 * 64, 20 * 64) and poligen.batch_size(base) == 16  # the paper's per-episode schedule
     sqrt = dataclasses.replace(base, scaling=ScalingConfig(updates_exponent=0.5, batch_exponent=0.5))
     assert poligen.update_counts(sqrt) == (40, 160) and poligen.batch_size(sqrt) == 128
@@ -215,18 +215,31 @@ def test_population_defaults_reach_the_run_and_the_paper_schedule_keeps_the_pape
     assert state.buffer.archive is not None and state.buffer.archive.buckets == 20
 
 
+def test_a_default_noise_free_count_is_a_share_of_the_population(monkeypatch):
+    """A task whose default sets 8 noise-free policies of 64 runs P // 8 of them at any other --num-envs (so
+    --num-envs 4 is not refused for asking 8 of 4), an explicit count as given, the paper's schedule none."""
+    monkeypatch.setitem(poligen.POPULATION_DEFAULTS, "walker2d",
+                        {**poligen.POPULATION_DEFAULTS["walker2d"], "num_envs": 64, "noise_free": 8})
+    assert [poligen.noise_free(Config(env="walker2d", num_envs=p)) for p in (None, 1, 4, 8, 100, 128)] == [8, 0, 0, 1, 12, 16]
+    Config(env="walker2d", num_envs=4).validate()
+    assert poligen.noise_free(Config(env="walker2d", num_envs=4, generator=GeneratorConfig(noise_free=3))) == 3
+    assert poligen.noise_free(Config(env="walker2d", schedule="paper")) == 0
+    with pytest.raises(ValueError, match=r"--generator.noise-free must be 0 .. P - 1 = 3 \(--num-envs 4\), got 8"):
+        Config(env="walker2d", num_envs=4, generator=GeneratorConfig(noise_free=8)).validate()
+
+
 def test_a_run_that_stored_the_papers_update_rate_resumes_until_the_default_moves(monkeypatch):
     """Checkpoints written when --generator.updates-per-episode defaulted to 20 (a number in their config, no
     resolved key for it) resume while the default resolves to 20, and are refused once it resolves to more."""
     from fastgen.runs.checkpoint import check_compatible
-    now = Config(env="swimmer", num_envs=64)
+    now = Config(env="walker2d", num_envs=64)
     saved_config = dataclasses.asdict(now)
     saved_config["generator"]["updates_per_episode"] = 20.0
     resolved = {k: v for k, v in now.resolved().items() if k != "generator_updates_per_episode"}
-    saved = {"format": 1, "algo": "poligen", "env": "swimmer", "resolved": resolved, "config": saved_config}
+    saved = {"format": 1, "algo": "poligen", "env": "walker2d", "resolved": resolved, "config": saved_config}
     check_compatible(saved, now)
-    monkeypatch.setitem(poligen.POPULATION_DEFAULTS, "swimmer",
-                        {**poligen.POPULATION_DEFAULTS["swimmer"], "generator_updates_per_episode": 40.0})
+    monkeypatch.setitem(poligen.POPULATION_DEFAULTS, "walker2d",
+                        {**poligen.POPULATION_DEFAULTS["walker2d"], "generator_updates_per_episode": 40.0})
     with pytest.raises(ValueError, match="different generator.updates_per_episode: checkpoint has 20.0, this run 40.0"):
         check_compatible(saved, now)
 

@@ -14,8 +14,8 @@ from fastgen.poligen.generator import COMMAND_INPUTS, NOISE_LAYOUTS
 
 # PoliGen's population defaults per task: P (--num-envs), its --command.spread and --scaling exponents (used
 # with any P > 1), the command input, the evaluator's and generator's updates per episode, the return archive, the
-# noise layout, the best-return window, the noise-free policies, the mirrored noise and the verified records (used
-# whenever --schedule is not paper). Chosen by
+# noise layout, the best-return window, the noise-free policies, the mirrored noise, the verified records, the
+# averaged generator and the kept behaviour (used whenever --schedule is not paper). Chosen by
 # bench/results/populations/populations.md (AMD EPYC, 2 cores, seeds 0-4; rule: the cheapest setting whose final
 # return is at most one paper std below the paper's P = 1 schedule run here) and confirmed on seeds 5-9
 # (populations_confirm_<task>.md: every final return at the bar):
@@ -24,16 +24,17 @@ from fastgen.poligen.generator import COMMAND_INPUTS, NOISE_LAYOUTS
 #   mountain_car       P = 8, spread 1, updates x P^0.5: 93.5 +- 0.4 (P = 1: 92.9 +- 0.7), ~3 min per run;
 #                      seeds 5-9: 93.2 +- 1.1, 5/5 >= 90. The cheaper updates x P^0 (94.4 +- 5.5 on seeds 0-4)
 #                      failed its confirmation: 57.2 +- 47.5, 3/5 >= 90 (two seeds never left -0.2)
-#   swimmer            P = 1: P = 64 with updates x P^0.5 ended at 256 +- 23 (3 seeds), with the symlog command input
-#                      at 266.6 +- 110 (seeds 0-4, one stuck at 47.6), with the return archive too at 312.1 +- 13.2
-#                      (seeds 0-4; seeds 5-9: 3/5 at >= 318), against P = 1's 309.5 +- 17.7; with the generator at
-#                      a quarter of the paper's updates too, 323.6 +- 14.5 on seeds 0-4, but confirming seed 7 stuck at
-#                      87.0 (populations_hopper_swimmer.md, rule mean-bar: >= 318 on the deciding and confirming seeds);
-#                      with --command.best-window 5 as well, 317.8 +- 16.1 on seeds 0-4 (populations_swimmer_best_window.md);
-#                      with --generator.noise-free 8 instead, 325.6 +- 18.2 on seeds 0-4 but 316.9 +- 4.5 on seeds 5, 6,
-#                      8, 9, 10 (populations_hopper_swimmer.md); with --generator.average-decay 0.999 too, 308.5 +- 44.4
-#                      on seeds 0-4, one plateaued at 220.4 (the same runs' own generator: 294.6 +- 46.3;
-#                      populations_swimmer_average.md)
+#   swimmer            P = 64, spread 1, updates x P^0.5, symlog command input, return archive of 20 buckets, the
+#                      generator at 40 updates per episode (a quarter of the paper's per env step), 8 noise-free
+#                      policies per iteration, the averaged generator (decay 0.999) and the stored policies kept for
+#                      raw observations (--buffer.keep-behaviour): 325.7 +- 9.5 on seeds 0-4 (P = 1: 309.5 +- 17.7),
+#                      ~28 min per run on one core; confirmed on seeds 5-9 (populations_hopper_swimmer.md and
+#                      populations_confirm_hopper_swimmer.md, rule mean-bar: >= 318 at 3M over >= 3 seeds). Without
+#                      keep-behaviour: 308.5 +- 44.4 on seeds 0-4, one seed plateaued at 220.4 (populations_swimmer_average.md);
+#                      rejected on the way (populations_swimmer_*.md): the archive alone (312.1 +- 13.2, 3/5
+#                      confirming seeds >= 318), the generator at a quarter of the rate (confirming seed 7 stuck at 87.0),
+#                      --command.best-window 5, noise-free 8 without averaging (316.9 +- 4.5 confirming), 2x
+#                      generator lr, anchors, noise-free 16, --evaluator.top-share
 #   hopper             P = 1: no P = 64 variant screened at 300k env steps has reached 1000 by hopping on 3 seeds
 #                      (populations_hopper_300k.md; closest: symlog, ev x 8, generator x 2, noise-free 8, 2 of 3,
 #                      populations_hopper_noise_free_gen2.md; with --generator.antithetic too, 3 of 3 on seeds 0-2
@@ -52,19 +53,20 @@ from fastgen.poligen.generator import COMMAND_INPUTS, NOISE_LAYOUTS
 #                      with --generator.anchor-lr 2e-6 (action space) instead, seed 5's best was 191 at 171k against
 #                      440 by 72k without, populations_hopper_anchor.md; with --generator.average-decay 0.999 instead,
 #                      2380.3 +- 136.9 at 3M on seeds 0-1 and 1000 only by ~370k, populations_hopper_average.md)
-#   walker2d, half_cheetah, ant, reacher: not measured; the paper's P = 1, as on swimmer and hopper
-# For swimmer and hopper the spread and exponents are what learned on swimmer at P = 64.
+#   walker2d, half_cheetah, ant, reacher: not measured; the paper's P = 1, as on hopper
 # Every option a population default sets, at the paper's value (what --schedule paper resolves them to):
-_PAPER_SCHEDULE = {"num_envs": 1, "spread": 1.0, "updates_exponent": 0.5, "batch_exponent": 0.0,
+PAPER_SCHEDULE = {"num_envs": 1, "spread": 1.0, "updates_exponent": 0.5, "batch_exponent": 0.0,
                    "command_input": "linear", "generator_updates_per_episode": 20.0,
                    "evaluator_updates_per_episode": 5.0, "archive_buckets": 0, "noise_layout": "flat",
                    "best_window": 0, "noise_free": 0, "antithetic": False, "verify": 0, "noise_target": 0.0,
                    "bonus_share": 0.0, "bonus_cap": 0.0, "anchor_lr": 0.0, "average_decay": 0.0,
                    "top_share": 0.0, "anchor_after": 0, "keep_behaviour": False}
 POPULATION_DEFAULTS = {
-    "inverted_pendulum": {**_PAPER_SCHEDULE, "num_envs": 64},
-    "mountain_car": {**_PAPER_SCHEDULE, "num_envs": 8},
-    **{task: _PAPER_SCHEDULE for task in ("swimmer", "hopper", "walker2d", "half_cheetah", "ant", "reacher")},
+    "inverted_pendulum": {**PAPER_SCHEDULE, "num_envs": 64},
+    "mountain_car": {**PAPER_SCHEDULE, "num_envs": 8},
+    "swimmer": {**PAPER_SCHEDULE, "num_envs": 64, "command_input": "symlog", "archive_buckets": 20,
+                "generator_updates_per_episode": 40.0, "noise_free": 8, "average_decay": 0.999, "keep_behaviour": True},
+    **{task: PAPER_SCHEDULE for task in ("hopper", "walker2d", "half_cheetah", "ant", "reacher")},
 }
 SCHEDULES = ("default", "paper")
 PRECISIONS = ("float32", "bfloat16")
@@ -299,7 +301,7 @@ def _default(cfg, value, name: str):
     task's population default (``POPULATION_DEFAULTS``)."""
     if value is not None:
         return value
-    return (_PAPER_SCHEDULE if cfg.schedule == "paper" else POPULATION_DEFAULTS[cfg.env])[name]
+    return (PAPER_SCHEDULE if cfg.schedule == "paper" else POPULATION_DEFAULTS[cfg.env])[name]
 
 
 def command_input(cfg) -> str:
@@ -322,8 +324,12 @@ def best_window(cfg) -> int:
 
 
 def noise_free(cfg) -> int:
-    """Policies per iteration generated without exploration noise (--generator.noise-free)."""
-    return _default(cfg, cfg.generator.noise_free, "noise_free")
+    """Policies per iteration generated without exploration noise (--generator.noise-free). A task's default is a
+    share of its default population (swimmer: 8 of 64) and stays that share, rounded down, at any other P."""
+    if cfg.generator.noise_free is not None or cfg.schedule == "paper":
+        return _default(cfg, cfg.generator.noise_free, "noise_free")
+    default = POPULATION_DEFAULTS[cfg.env]
+    return default["noise_free"] * population(cfg) // default["num_envs"]
 
 
 def antithetic(cfg) -> bool:
