@@ -11,7 +11,8 @@ population default sets stays at the paper's value, so a name means the same run
 The buffer always weighs the P entries of one iteration equally.
 
 Each (task, variant, seed) is one ``fastgen.run`` run in ``<runs-dir>/<task>-<variant>-seed<seed>``
-(``P1``: ``<task>-P1-seed<seed>``, the directory ``bench.learning`` and ``bench.paper`` use), trained
+(``P1``: ``<task>-P1-seed<seed>``, the directory ``bench.learning`` and ``bench.paper`` use; a name too long for a
+file name keeps the variant's first 200 characters and a digest of the rest, ``run_name``), trained
 alone so that its wall clock is its own; finished runs are read back, stopped ones resumed, and runs whose
 directory is gone are taken from the JSON of the sweep that recorded them (``--recorded-json``).
 
@@ -28,6 +29,7 @@ against env steps and against wall clock, mean over seeds with a 95% bootstrap C
 """
 
 import dataclasses
+import hashlib
 import json
 import re
 import typing
@@ -132,13 +134,24 @@ def _change(variant: str, text: str) -> tuple[str, object]:
     return name, value
 
 
+NAME_MAX = 255  # bytes in one file name on Linux file systems
+
+
+def run_name(task: str, variant: str, seed: int) -> str:
+    """The run directory's name, ``<task>-<variant>-seed<seed>``; where that is longer than a file name may be,
+    the variant's first 200 characters and a digest of all of it (``~<12 hex>``) stand for the variant."""
+    name = f"{task}-{variant}-seed{seed}"
+    if len(name.encode()) <= NAME_MAX:
+        return name
+    return f"{task}-{variant[:200]}~{hashlib.sha1(variant.encode()).hexdigest()[:12]}-seed{seed}"
+
+
 def make_config(task: str, variant: str, seed: int, settings: Settings) -> Config:
     """The run of ``variant`` on ``task``: every option a task's population default sets is at the paper's value
     unless the variant changes it, so a variant's name says all it runs whatever the task's default is."""
     v = parse_variant(variant)
-    name = f"{task}-P1-seed{seed}" if variant == "P1" else f"{task}-{variant}-seed{seed}"
     common = dict(env=task, seed=seed, total_steps=settings.total_steps, time_limit=settings.time_limit,
-                  threads=settings.threads, out=str(Path(settings.runs_dir) / name))
+                  threads=settings.threads, out=str(Path(settings.runs_dir) / run_name(task, variant, seed)))
     if v["P"] == 1:
         cfg = Config(schedule="paper", **common)
     else:

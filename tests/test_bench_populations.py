@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +26,22 @@ def test_variants_set_what_their_names_say(tmp_path):
     assert poligen.batch_size(cfg) == 128 and cfg.seed == 3 and cfg.out.endswith("swimmer-P64-s0.5-a0.5-b0.5-seed3")
     paper = populations.make_config("swimmer", "P1", 0, settings)
     assert paper.schedule == "paper" and paper.population == 1 and paper.out.endswith("swimmer-P1-seed0")
+
+
+def test_a_variant_too_long_for_a_file_name_gets_a_short_distinct_run_directory(tmp_path):
+    settings = populations.Settings(runs_dir=str(tmp_path))
+    base = "P64-s1-a0.5-b0+generator.command_input=symlog+evaluator.updates_per_episode=40" + \
+        "+generator.updates_per_episode=40+generator.noise_free=8+generator.antithetic=True+command.verify=4" + \
+        "+buffer.keep_behaviour=True+generator.anchor_lr=2e-06"
+    long_a, long_b = base + "+generator.anchor_after=5", base + "+generator.anchor_after=6"
+    assert len(f"hopper-{long_a}-seed1") > 255
+    paths = [Path(populations.make_config("hopper", v, 1, settings).out) for v in (long_a, long_b)]
+    assert all(len(p.name.encode()) <= 255 for p in paths) and paths[0] != paths[1]
+    assert all(p.name.startswith("hopper-" + base[:100]) and p.name.endswith("-seed1") for p in paths)
+    for p in paths:
+        p.mkdir()  # the file system takes it
+    short = populations.make_config("hopper", "P64-s1-a0.5-b0+command.verify=4", 2, settings)
+    assert Path(short.out).name == "hopper-P64-s1-a0.5-b0+command.verify=4-seed2"
 
 
 def test_a_variant_can_set_named_options_on_top(tmp_path):
