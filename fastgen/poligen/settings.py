@@ -28,7 +28,7 @@ from fastgen.poligen.generator import COMMAND_INPUTS, NOISE_LAYOUTS
 #                      generator at 40 updates per episode (a quarter of the paper's per env step), 8 noise-free
 #                      policies per iteration, the averaged generator (decay 0.999) and the stored policies kept for
 #                      raw observations (--buffer.keep-behaviour): 325.7 +- 9.5 on seeds 0-4 (P = 1: 309.5 +- 17.7),
-#                      ~28 min per run on one core; confirmed on seeds 5-9 (populations_hopper_swimmer.md and
+#                      28-36 min per run on one core; confirmed on seeds 5-9 (populations_hopper_swimmer.md and
 #                      populations_confirm_hopper_swimmer.md, rule mean-bar: >= 318 at 3M over >= 3 seeds). Without
 #                      keep-behaviour: 308.5 +- 44.4 on seeds 0-4, one seed plateaued at 220.4 (populations_swimmer_average.md);
 #                      rejected on the way (populations_swimmer_*.md): the archive alone (312.1 +- 13.2, 3/5
@@ -56,11 +56,11 @@ from fastgen.poligen.generator import COMMAND_INPUTS, NOISE_LAYOUTS
 #   walker2d, half_cheetah, ant, reacher: not measured; the paper's P = 1, as on hopper
 # Every option a population default sets, at the paper's value (what --schedule paper resolves them to):
 PAPER_SCHEDULE = {"num_envs": 1, "spread": 1.0, "updates_exponent": 0.5, "batch_exponent": 0.0,
-                   "command_input": "linear", "generator_updates_per_episode": 20.0,
-                   "evaluator_updates_per_episode": 5.0, "archive_buckets": 0, "noise_layout": "flat",
-                   "best_window": 0, "noise_free": 0, "antithetic": False, "verify": 0, "noise_target": 0.0,
-                   "bonus_share": 0.0, "bonus_cap": 0.0, "anchor_lr": 0.0, "average_decay": 0.0,
-                   "top_share": 0.0, "anchor_after": 0, "keep_behaviour": False}
+                  "command_input": "linear", "generator_updates_per_episode": 20.0,
+                  "evaluator_updates_per_episode": 5.0, "archive_buckets": 0, "noise_layout": "flat",
+                  "best_window": 0, "noise_free": 0, "antithetic": False, "verify": 0, "noise_target": 0.0,
+                  "bonus_share": 0.0, "bonus_cap": 0.0, "anchor_lr": 0.0, "average_decay": 0.0,
+                  "top_share": 0.0, "anchor_after": 0, "keep_behaviour": False}
 POPULATION_DEFAULTS = {
     "inverted_pendulum": {**PAPER_SCHEDULE, "num_envs": 64},
     "mountain_car": {**PAPER_SCHEDULE, "num_envs": 8},
