@@ -9,7 +9,8 @@ other implementation of an update.
   writing only row k, each seed counting its own steps.
 - ``evaluator_step``: MSE of V(theta) on the returns; ``generator_step``: MSE of V(G(c)) on c with V
   frozen; ``anchor_step`` (``--generator.anchor-lr``): MSE of G(r_a)'s actions on the anchors' (theta_a's), on
-  fixed states, with its own Adam. Each seed's loss is differentiated for its own weights only, the seeds mapped by
+  fixed states, with its own Adam; ``slope_step`` (``--generator.slope-lr``): G up the return's slope its
+  population measured, with its own Adam. Each seed's loss is differentiated for its own weights only, the seeds mapped by
   ``torch.func.vmap`` on a GPU or one after another on the CPU (``map_seeds``).
 - Generated policies go from the generator to the evaluator in their shapes, never flattened.
 
@@ -134,6 +135,7 @@ class Learner:
     precision: torch.dtype = torch.float32  # of the update's matrix products (bfloat16: autocast)
     anchor_opt: StackedAdam | None = None  # the generator's anchor steps (--generator.anchor-lr), None without
     anchor_states: torch.Tensor | None = None  # [ANCHOR_STATES, obs_dim], with anchor_opt
+    slope_opt: StackedAdam | None = None  # the generator's slope steps (--generator.slope-lr), None without
     generator_average: torch.Tensor | None = None  # [K, N] moving average of generator_weights.flat
     average_decay: float = 0.0  # --generator.average-decay (0: no average)
     _indices: dict = field(default_factory=dict)
@@ -145,6 +147,8 @@ class Learner:
                 "evaluator_opt": self.evaluator_opt.state_dict(k, self.evaluator, self.evaluator_weights),
                 **({"anchor_opt": self.anchor_opt.state_dict(k, self.generator, self.generator_weights)}
                    if self.anchor_opt is not None else {}),
+                **({"slope_opt": self.slope_opt.state_dict(k, self.generator, self.generator_weights)}
+                   if self.slope_opt is not None else {}),
                 **({"generator_average": self.average_state_dict(k)} if self.generator_average is not None else {})}
 
     def average_state_dict(self, k: int) -> dict[str, torch.Tensor]:
@@ -159,6 +163,8 @@ class Learner:
         self.evaluator_opt.load_state_dict(k, saved["evaluator_opt"], self.evaluator_weights)
         if self.anchor_opt is not None and "anchor_opt" in saved:  # else a run resumed with anchors added
             self.anchor_opt.load_state_dict(k, saved["anchor_opt"], self.generator_weights)
+        if self.slope_opt is not None and "slope_opt" in saved:  # else a run resumed with slope steps added
+            self.slope_opt.load_state_dict(k, saved["slope_opt"], self.generator_weights)
         if self.generator_average is not None:  # a run resumed with the average added starts it from its weights
             saved_average = saved.get("generator_average", saved["generator"])
             for name, view in self.generator_weights.views(self.generator_average[k], False).items():
@@ -177,11 +183,11 @@ class Learner:
 
 
 def create(generators: list[Generator], evaluators: list[Evaluator], generator_lr: float,
-           evaluator_lr: float, precision: str = "float32", anchor_lr: float = 0.0, average_decay: float = 0.0
-           ) -> Learner:
+           evaluator_lr: float, precision: str = "float32", anchor_lr: float = 0.0, average_decay: float = 0.0,
+           slope_lr: float = 0.0) -> Learner:
     """The learner of K seeds from their freshly initialised networks (``generators[k]`` is seed k's);
     ``precision``: float32 or bfloat16, of the updates' matrix products; ``anchor_lr`` > 0: with anchor steps;
-    ``average_decay`` > 0: with a moving average of the generator's weights."""
+    ``average_decay`` > 0: with a moving average of the generator's weights; ``slope_lr`` > 0: with slope steps."""
     generator_weights, evaluator_weights = WeightStack(generators), WeightStack(evaluators)
     anchor_opt = anchor_states = None
     if anchor_lr:
@@ -190,6 +196,7 @@ def create(generators: list[Generator], evaluators: list[Evaluator], generator_l
     return Learner(generators[0], evaluators[0], generator_weights, evaluator_weights,
                    StackedAdam(generator_weights.flat, generator_lr), StackedAdam(evaluator_weights.flat, evaluator_lr),
                    getattr(torch, precision), anchor_opt, anchor_states,
+                   StackedAdam(generator_weights.flat, slope_lr) if slope_lr else None,
                    generator_weights.flat.clone() if average_decay else None, average_decay)
 
 
@@ -264,6 +271,22 @@ def anchor_step(learner: Learner, seeds: list[int], returns: torch.Tensor, theta
         return (error * mask).sum() / mask.sum()
 
     return _step(learner, learner.generator_weights, learner.anchor_opt, loss, seeds, returns, theta, mask)
+
+
+def slope_step(learner: Learner, seeds: list[int], commands: torch.Tensor, noise: torch.Tensor,
+               weights: torch.Tensor) -> torch.Tensor:
+    """One step of each seed's slope Adam up the return's slope its population measured: the loss
+    ``-mean_i w_i <eps_i, G(c_i)>``, whose gradient is the evolution-strategies estimate ``sum_i w_i eps_i`` passed
+    back through G; ``commands [Ks, P]`` the policies' commands, ``noise [Ks, P, D]`` their exploration noise eps_i,
+    ``weights [Ks, P]`` the w_i (``trainer.slope_weights``); -> losses ``[Ks]`` (a linear surrogate: only its gradient
+    means anything)."""
+    generator = learner.generator
+
+    def loss(parameters, commands, noise, weights):
+        made = policy.flatten(generator.policy_layers(parameters, commands))  # [P, D]
+        return -(weights[:, None] * noise * made).sum(1).mean()
+
+    return _step(learner, learner.generator_weights, learner.slope_opt, loss, seeds, commands, noise, weights)
 
 
 def _step(learner: Learner, stack: WeightStack, optimizer: StackedAdam, loss, seeds: list[int], *data) -> torch.Tensor:

@@ -60,7 +60,7 @@ PAPER_SCHEDULE = {"num_envs": 1, "spread": 1.0, "updates_exponent": 0.5, "batch_
                   "evaluator_updates_per_episode": 5.0, "archive_buckets": 0, "noise_layout": "flat",
                   "best_window": 0, "noise_free": 0, "antithetic": False, "verify": 0, "noise_target": 0.0,
                   "bonus_share": 0.0, "bonus_cap": 0.0, "anchor_lr": 0.0, "average_decay": 0.0,
-                  "top_share": 0.0, "anchor_after": 0, "keep_behaviour": False}
+                  "top_share": 0.0, "anchor_after": 0, "keep_behaviour": False, "slope_lr": 0.0}
 POPULATION_DEFAULTS = {
     "inverted_pendulum": {**PAPER_SCHEDULE, "num_envs": 64},
     "mountain_car": {**PAPER_SCHEDULE, "num_envs": 8},
@@ -146,6 +146,15 @@ class GeneratorConfig:
     at least this many iterations (0: in every iteration), so that the generator extrapolates beyond its records
     while they rise and is held to them once they stall (docs/results/populations.md, "Swimmer's plateaus").
     Default: 0 under --schedule paper, else the task's population default."""
+    slope_lr: float | None = None
+    """After every iteration's updates, one more Adam step of this learning rate (its own moments) moves the generator
+    up the return's slope as its population measured it: the evolution-strategies gradient sum_i w_i eps_i, where
+    eps_i is policy i's exploration noise and w_i its return less the mean of the iteration's noisy policies, over
+    their std (noise-free policies weigh 0; mirrored pairs make it the ARS estimate), taken at G(c_i) and passed back
+    through G. Why: at hopper's stalls the evaluator's slope at the record points off a cliff, 0.26 along it the
+    policy falls at once, while steps along the population's averaged slope climb past the record
+    (docs/results/populations.md, "The evaluator's slope at a stall"). 0: none (the paper; the default under
+    --schedule paper), else the task's population default."""
     average_decay: float | None = None
     """Evaluate an exponential moving average of the generator's weights, updated after every generator update
     (average <- this x average + (1 - this) x weights; 0.999 remembers ~1000 updates, three of hopper's and
@@ -285,7 +294,8 @@ RESOLVED_FROM = {"population": ("num_envs", "schedule"), "update_counts": ("scal
                  "bonus_share": ("command.bonus_share",), "bonus_cap": ("command.bonus_cap",),
                  "anchor_lr": ("generator.anchor_lr",), "average_decay": ("generator.average_decay",),
                  "top_share": ("evaluator.top_share",), "anchor_after": ("generator.anchor_after",),
-                 "keep_behaviour": ("buffer.keep_behaviour",)}
+                 "keep_behaviour": ("buffer.keep_behaviour",),
+                 "slope_lr": ("generator.slope_lr",)}
 ANCHORS = 4  # records a generator is anchored to (--generator.anchor-lr): the newest, so the highest
 
 
@@ -368,6 +378,12 @@ def anchor_after(cfg) -> int:
     return _default(cfg, cfg.generator.anchor_after, "anchor_after")
 
 
+def slope_lr(cfg) -> float:
+    """The learning rate of the generator's step along its population's measured slope (--generator.slope-lr), 0 for
+    none."""
+    return _default(cfg, cfg.generator.slope_lr, "slope_lr")
+
+
 def average_decay(cfg) -> float:
     """The decay of the evaluated moving average of the generator's weights (--generator.average-decay), 0 for
     none."""
@@ -430,7 +446,8 @@ def resolved(cfg) -> dict:
             "noise_free": noise_free(cfg), "antithetic": antithetic(cfg),
             "verify": verify(cfg), "noise_target": noise_target(cfg), "bonus_share": bonus_share(cfg),
             "bonus_cap": bonus_cap(cfg), "anchor_lr": anchor_lr(cfg), "average_decay": average_decay(cfg),
-            "top_share": top_share(cfg), "anchor_after": anchor_after(cfg), "keep_behaviour": keep_behaviour(cfg)}
+            "top_share": top_share(cfg), "anchor_after": anchor_after(cfg), "keep_behaviour": keep_behaviour(cfg),
+            "slope_lr": slope_lr(cfg)}
 
 
 def validate(cfg) -> None:
@@ -521,6 +538,13 @@ def validate(cfg) -> None:
     if anchor and window:
         raise ValueError(f"--generator.anchor-lr {anchor:g} anchors the generator to the records of the best so far over "
                          f"every iteration; it needs --command.best-window 0, got {window}")
+    slope = slope_lr(cfg)
+    if not slope >= 0:
+        raise ValueError(f"--generator.slope-lr must be 0 (no slope step) or a learning rate > 0, got {slope}")
+    if slope and noise_free(cfg) >= population(cfg) - 1:
+        raise ValueError(f"--generator.slope-lr {slope:g} measures the return's slope from the noisy policies of each "
+                         f"iteration; it needs at least 2 of them, got {population(cfg)} policies with "
+                         f"{noise_free(cfg)} noise-free")
     decay = average_decay(cfg)
     if not 0 <= decay < 1:
         raise ValueError(f"--generator.average-decay must be 0 (no average) or in (0, 1), got {decay}")

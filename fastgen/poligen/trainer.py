@@ -80,6 +80,26 @@ def population_commands(state: TrainState) -> torch.Tensor:
     return (state.best_return + state.cfg.command.drive * u).to(torch.float32).to(state.device)
 
 
+def noise_free_mask(cfg: Config) -> np.ndarray:
+    """``[P]`` True for the policies drawn without exploration noise (``noise_free_slots``)."""
+    mask = np.zeros(cfg.population, dtype=bool)
+    mask[noise_free_slots(cfg.population, settings.noise_free(cfg)).numpy()] = True
+    return mask
+
+
+def slope_weights(returns: np.ndarray, noise_free: np.ndarray) -> np.ndarray:
+    """``--generator.slope-lr``'s weight of each policy ``[P]`` from its training return ``returns [P]``: the return
+    less the mean of the noisy policies', over their std (ARS's scaling: the step's size does not follow the
+    returns' scale); 0 for the noise-free ones (``noise_free [P]``, True) and for all when the noisy returns are
+    equal. With mirrored noise the mean cancels within each pair, leaving ARS's (r+ - r-) eps."""
+    noisy = returns[~noise_free]
+    weights = np.zeros(len(returns))
+    spread = noisy.std() if len(noisy) > 1 else 0.0
+    if spread > 0:
+        weights[~noise_free] = (noisy - noisy.mean()) / spread
+    return weights
+
+
 def noise_free_slots(population: int, count: int) -> torch.Tensor:
     """Which of the P policies go without exploration noise (``--generator.noise-free``): the middle one of each
     of ``count`` equal runs of the P commands, ``[count]``."""
@@ -112,7 +132,7 @@ def init_batch(cfgs: list[Config], env=None) -> list[TrainState]:
               "and likely slower than float32", file=sys.stderr)
     anchor_lr = settings.anchor_lr(cfgs[0])
     shared = learner.create(generators, evaluators, cfgs[0].generator.lr, cfgs[0].evaluator.lr, cfgs[0].precision,
-                            anchor_lr, settings.average_decay(cfgs[0]))
+                            anchor_lr, settings.average_decay(cfgs[0]), settings.slope_lr(cfgs[0]))
     dim = envs.num_params(spec.obs_dim, spec.act_dim)
     return [TrainState(cfg, env, device, shared, slot, buffer, ObsStats(spec.obs_dim), rng, jax.random.key(cfg.seed),
                        anchors=RecordAnchors(settings.ANCHORS, dim, device) if anchor_lr else None)
@@ -141,7 +161,8 @@ def iteration_batch(states: list[TrainState], progress: Progress | None = None) 
     slots = [s.slot for s in states]
     start = time.perf_counter()
     commands = [s.command for s in states]
-    mean = learner.generate(shared, slots, torch.stack([population_commands(s) for s in states]))
+    asked = torch.stack([population_commands(s) for s in states])  # [Ks, P]
+    mean = learner.generate(shared, slots, asked)
     noise = torch.stack([torch.randn(mean.shape[1:], generator=s.rng, device=device, dtype=mean.dtype) for s in states])
     scale = population_std(states[0].spec, cfg.generator.noise_std, settings.noise_layout(cfg),
                            cfg.population).to(device)  # [P, D]
@@ -150,7 +171,8 @@ def iteration_batch(states: list[TrainState], progress: Progress | None = None) 
         noise[:, 1::2] = -noise[:, 0::2]
     if settings.noise_free(cfg):
         noise[:, noise_free_slots(cfg.population, settings.noise_free(cfg))] = 0.0
-    theta = mean + scale * noise  # [Ks, P, D]
+    noise = scale * noise  # [Ks, P, D]
+    theta = mean + noise
     keys = []
     for s in states:
         s.key, key = jax.random.split(s.key)
@@ -173,6 +195,10 @@ def iteration_batch(states: list[TrainState], progress: Progress | None = None) 
     evaluator_losses = counted.repeat(n_evaluator, lambda: learner.evaluator_step(shared, slots, *_samples(states)))
     anchors = _anchor_batch(states)  # the records stay put during the updates: stacked once per iteration
     generator_losses = counted.repeat(n_generator, lambda: _generator_update(states, anchors))
+    if shared.slope_opt is not None:
+        weights = torch.stack([torch.as_tensor(slope_weights(r, noise_free_mask(cfg)), dtype=noise.dtype)
+                               for r in returns]).to(device)
+        learner.slope_step(shared, slots, asked, noise, weights)
     update_s = time.perf_counter() - update_start
     elapsed = time.perf_counter() - start
     metrics = []
@@ -337,8 +363,7 @@ def adapt_noise(state: TrainState, returns: np.ndarray) -> None:
     target = settings.noise_target(state.cfg)
     if not target:
         return
-    free = np.zeros(len(returns), dtype=bool)
-    free[noise_free_slots(len(returns), settings.noise_free(state.cfg)).numpy()] = True
+    free = noise_free_mask(state.cfg)
     share = float((returns[~free] > returns[free].mean()).mean())
     state.noise_multiplier = float(np.clip(state.noise_multiplier * math.exp(NOISE_GAIN * (share - target)),
                                            *NOISE_BOUNDS))
