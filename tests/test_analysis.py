@@ -502,3 +502,18 @@ def test_a_run_that_keeps_behaviour_earns_the_same_under_every_snapshots_statist
     assert len(fresh) >= 3 and not np.allclose(stats[0], stats[-1])  # the statistics did move
     np.testing.assert_allclose(fresh, np.broadcast_to(fresh[-1], fresh.shape), atol=1e-3)
     assert row["keep_behaviour"] and row["spread_mean"] < 1e-3
+
+
+def test_stall_slope_measures_lines_from_the_record_ars_and_the_generators_reach(mc_run, tmp_path):
+    from bench import stall_slope
+    result = stall_slope.main([str(mc_run), "--candidates", "2", "--episodes", "2", "--distances", "1e-6", "0.01",
+                               "--ars-steps", "2", "--ars-every", "1", "--out", str(tmp_path)])
+    row = result["rows"][0]
+    for name in ("evaluator", "random"):  # a step far below the weights' scale, from the same starts: the record's own
+        assert row["lines"][name]["returns"][0] == pytest.approx(row["record_fresh"], abs=1e-3)
+        assert row["lines"][name]["predicted"][0] == pytest.approx(row["record_predicted"], rel=1e-4, abs=1e-3)
+    assert row["lines"]["evaluator"]["predicted"][1] > row["lines"]["evaluator"]["predicted"][0]  # V rises up its slope
+    assert sum(g["share"] for g in row["gradient_layers"]) == pytest.approx(1.0)
+    assert [a["step"] for a in row["ars"]] == [1, 2] and -1 <= row["generator_reach"] <= 1
+    assert row["noise_norm"] == pytest.approx(0.1 * np.sqrt(trained.load(mc_run).generator(torch.zeros(1)).shape[1]))
+    assert (tmp_path / "stall_slope_mountain_car.png").exists() and result["summary"][0]["seed"] == row["seed"]
