@@ -8,8 +8,9 @@ statistics merged from these training episodes; then ``5 P^a`` evaluator updates
 on r) and ``20 P^a`` generator updates (MSE of V(G(r)) on r, V frozen), a = the updates exponent
 (1: the paper's 5 + 20 per episode), each on a batch of ``16 P^b`` recency-weighted samples of the
 seed's own buffer (b = the batch exponent, 0: 16). With ``--command.verify K`` a new record's policy runs K more
-episodes before the best so far moves, and then only to their mean. ``evaluate`` runs G(best so far) without noise
-for 10 episodes (not counted as env steps).
+episodes before the best so far moves, and then only to their mean. With ``--generator.slope-lr`` one more generator
+step follows, up the return's slope that the iteration's noisy policies measured (``slope_weights``). ``evaluate``
+runs G(best so far) without noise for 10 episodes (not counted as env steps).
 
 Each seed keeps its own ``TrainState`` (config, buffer, statistics, random streams, counters); the
 seeds of a batch share one ``fastgen.poligen.learner.Learner`` (their networks stacked, row ``slot``) and one
