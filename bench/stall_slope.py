@@ -16,8 +16,10 @@ thousands of env steps while the generator keeps falling away from it. This meas
 - ARS from the record: ``--ars-steps`` V2-t steps (``fastgen.baselines.ars.ars_step``, the task's ARS preset,
   fixed observation statistics) and the centre's return every ``--ars-every`` steps: can averaged mirrored
   differences climb from here, where one-draw search (``bench.noise_scale``) does not;
-- the generator's reach: the cosine between a random weight-space direction and the change of G(c) that one Adam
-  step of G towards it makes (1: G can move its policy any way; near 0: only within a narrow range).
+- the generator's reach: the cosine between a random weight-space direction u and the change of G(c) that k Adam
+  steps of G towards G(c) + ``--reach-distance`` u make, for each k of ``--reach-steps`` (1: G can move its policy
+  any way; near 0: only within a narrow range), and how far along u that change goes: is a narrow reach the
+  generator's shape (it stays narrow) or one step's conditioning (it widens with more steps)?
 
 Returns are of the kind the run trained on. Writes ``bench/results/analysis/stall_slope_<task>.{json,md,png}``
 (or ``--name``).
@@ -57,7 +59,11 @@ class Options:
     ars_every: int = 5
     """Measure the ARS centre every this many steps."""
     reach_lr: float = 3e-5
-    """Learning rate of the one Adam step that measures the generator's reach."""
+    """Learning rate of the Adam steps that measure the generator's reach."""
+    reach_steps: tuple[int, ...] = (1, 10, 50, 200)
+    """Numbers of Adam steps after which the reach is measured (one run of max(steps) steps)."""
+    reach_distance: float = 1.0
+    """Weight-space distance of the target G(c) + this x u that the reach's steps regress G towards."""
     seed: int = 0
     """Seed of the directions and the episodes' starts."""
     name: str | None = None
@@ -73,6 +79,10 @@ class Options:
             raise ValueError(f"--distances must be one or more distances > 0, got {self.distances}")
         if not (math.isfinite(self.reach_lr) and self.reach_lr > 0):
             raise ValueError(f"--reach-lr must be > 0, got {self.reach_lr}")
+        if not self.reach_steps or min(self.reach_steps) < 1:
+            raise ValueError(f"--reach-steps must be one or more counts >= 1, got {self.reach_steps}")
+        if not (math.isfinite(self.reach_distance) and self.reach_distance > 0):
+            raise ValueError(f"--reach-distance must be > 0, got {self.reach_distance}")
 
 
 def unit(vector: torch.Tensor) -> torch.Tensor:
@@ -128,17 +138,26 @@ def ars_climb(run: trained_run.Trained, theta: torch.Tensor, options: Options, k
     return climb
 
 
-def generator_reach(run: trained_run.Trained, commands: torch.Tensor, lr: float, seed: int) -> float:
-    """Cosine between a random direction ``u`` and the mean change of G(c) that one Adam step on -<u, G(c)> makes."""
+def generator_reach(run: trained_run.Trained, commands: torch.Tensor, options: Options) -> list[dict]:
+    """After each count k of ``--reach-steps`` Adam steps on mean_c ||G(c) - (G0(c) + distance u)||^2 (``commands
+    [B]``, u a random unit direction): the cosine between u and the mean change of G(c), and its length along u.
+    The first step's direction is that of one step on -<u, G(c)> (Adam's first step does not see the scale)."""
     generator = trained_run._generator(run.cfg, run.spec)
     generator.load_state_dict(run.generator.state_dict())
-    optimizer = torch.optim.Adam(generator.parameters(), lr=lr)
-    before = generator(commands).detach()
-    direction = torch.randn(before.shape[1], generator=torch.Generator().manual_seed(seed))
-    (-(generator(commands) * direction).sum(1).mean()).backward()
-    optimizer.step()
-    change = (generator(commands).detach() - before).mean(0)
-    return float(torch.nn.functional.cosine_similarity(change, direction, dim=0))
+    optimizer = torch.optim.Adam(generator.parameters(), lr=options.reach_lr)
+    before = generator(commands).detach()  # [B, D]
+    direction = unit(torch.randn(before.shape[1], generator=torch.Generator().manual_seed(options.seed)))
+    target = before + options.reach_distance * direction
+    reach = []
+    for step in range(1, max(options.reach_steps) + 1):
+        optimizer.zero_grad()
+        ((generator(commands) - target) ** 2).sum(1).mean().backward()
+        optimizer.step()
+        if step in options.reach_steps:
+            change = (generator(commands).detach() - before).mean(0)
+            reach.append({"steps": step, "cosine": float(torch.nn.functional.cosine_similarity(change, direction, dim=0)),
+                          "along": float(change @ direction), "length": float(change.norm())})
+    return reach
 
 
 def measure_run(run_dir: Path, options: Options, key: jax.Array) -> dict:
@@ -163,7 +182,7 @@ def measure_run(run_dir: Path, options: Options, key: jax.Array) -> dict:
             "record_predicted": predicted, "gradient_layers": layer_shares(run, gradient),
             "distances": list(options.distances), "lines": lines,
             "ars": ars_climb(run, record, options, jax.random.fold_in(key, 3)) if options.ars_steps else [],
-            "generator_reach": generator_reach(run, commands, options.reach_lr, options.seed),
+            "generator_reach": generator_reach(run, commands, options),
             "return_kind": return_kind(run.cfg, run.spec)}
 
 
@@ -177,11 +196,17 @@ def summary_row(row: dict) -> dict:
             "record": row["record_fresh"], "|record|": row["record_norm"], "|G(best)|": row["generator_norm"],
             "|noise|": row["noise_norm"], "V'@0.26": at("evaluator", 0.26), "V'@2.6": at("evaluator", 2.6),
             "rand@0.26": at("random", 0.26), "rand@2.6": at("random", 2.6),
-            "ars_last": row["ars"][-1]["return"] if row["ars"] else None, "reach": row["generator_reach"]}
+            "ars_last": row["ars"][-1]["return"] if row["ars"] else None,
+            **{f"reach@{r['steps']}": r["cosine"] for r in row["generator_reach"]}}
 
 
 COLUMNS = ["seed", "env_steps", "best", "record", "|record|", "|G(best)|", "|noise|", "V'@0.26", "V'@2.6",
-           "rand@0.26", "rand@2.6", "ars_last", "reach"]
+           "rand@0.26", "rand@2.6", "ars_last"]
+
+
+def columns(result: dict) -> list[str]:
+    """The table's columns: COLUMNS, then one reach column per ``--reach-steps`` count."""
+    return COLUMNS + [f"reach@{k}" for k in sorted(set(result["settings"]["reach_steps"]))]
 
 
 def measure(options: Options) -> dict:
@@ -232,9 +257,10 @@ def markdown(result: dict) -> str:
     lines = [f"Record: the best of each run's {s['candidates']} highest stored returns over {s['episodes']} fresh "
              f"episodes. V'@d / rand@d: the true return (mean of {s['episodes']}) at weight-space distance d from "
              "the record along V's gradient / a random direction. |noise|: the exploration noise's norm. ars_last: "
-             f"the ARS centre after {s['ars_steps']} steps of the task's preset. reach: cosine between a direction "
-             "and what one generator step towards it makes of G(c).", "",
-             "```", table(result["summary"], COLUMNS), "```", ""]
+             f"the ARS centre after {s['ars_steps']} steps of the task's preset. reach@k: cosine between a random "
+             f"direction u and what k Adam steps (lr {s['reach_lr']:g}) of G towards G(c) + {s['reach_distance']:g} u "
+             "make of G(c).", "",
+             "```", table(result["summary"], columns(result)), "```", ""]
     for r in result["rows"]:
         lines.append(f"seed {r['seed']}: V's gradient by layer: " + ", ".join(
             f"{g['layer']} {100 * g['share']:.0f}% ({g['weights']} weights)" for g in r["gradient_layers"]))
@@ -243,6 +269,8 @@ def markdown(result: dict) -> str:
             lines.append(f"  along {name}: " + ", ".join(f"{d:g}: {t:.0f} (V {p:.0f})" for d, t, p in pairs))
         if r["ars"]:
             lines.append("  ARS: " + ", ".join(f"{a['episodes']} ep: {a['return']:.0f}" for a in r["ars"]))
+        lines.append("  reach: " + ", ".join(f"{g['steps']} steps: cosine {g['cosine']:.3f}, along u {g['along']:.3f} "
+                                            f"of |change| {g['length']:.3f}" for g in r["generator_reach"]))
     return "\n".join(lines) + "\n"
 
 
@@ -252,7 +280,7 @@ def main(argv: list[str] | None = None) -> dict:
     result = measure(options)
     name = options.name or f"stall_slope_{result['task']}"
     write_report(Path(options.out), name, result, markdown(result), {"": plot})
-    print(table(result["summary"], COLUMNS))
+    print(table(result["summary"], columns(result)))
     return result
 
 

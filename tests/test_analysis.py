@@ -504,16 +504,40 @@ def test_a_run_that_keeps_behaviour_earns_the_same_under_every_snapshots_statist
     assert row["keep_behaviour"] and row["spread_mean"] < 1e-3
 
 
+def test_stall_slope_reach_first_step_is_one_step_up_the_direction_and_more_steps_go_further(mc_run):
+    from bench import stall_slope
+    run = trained.load(mc_run)
+    commands = torch.tensor([0.0, 50.0, 90.0])
+    options = stall_slope.Options((str(mc_run),), reach_steps=(1, 20), reach_lr=1e-4, reach_distance=0.5, seed=3)
+    reach = stall_slope.generator_reach(run, commands, options)
+    generator = trained._generator(run.cfg, run.spec)  # one Adam step on -<u, G(c)>, written out here
+    generator.load_state_dict(run.generator.state_dict())
+    optimizer = torch.optim.Adam(generator.parameters(), lr=1e-4)
+    before = generator(commands).detach()
+    u = torch.randn(before.shape[1], generator=torch.Generator().manual_seed(3))
+    (-(generator(commands) @ u).mean()).backward()
+    optimizer.step()
+    change = (generator(commands).detach() - before).mean(0)
+    assert reach[0]["cosine"] == pytest.approx(float(change @ u / (change.norm() * u.norm())), abs=1e-3)
+    assert [r["steps"] for r in reach] == [1, 20] and 0 < reach[0]["along"] < reach[1]["along"]  # towards the target
+    assert reach[1]["cosine"] > reach[0]["cosine"]  # more steps make more of the direction than one step's
+    with pytest.raises(ValueError, match="--reach-steps"):
+        stall_slope.Options((str(mc_run),), reach_steps=(0,)).validate()
+    with pytest.raises(ValueError, match="--reach-distance"):
+        stall_slope.Options((str(mc_run),), reach_distance=float("nan")).validate()
+
+
 def test_stall_slope_measures_lines_from_the_record_ars_and_the_generators_reach(mc_run, tmp_path):
     from bench import stall_slope
     result = stall_slope.main([str(mc_run), "--candidates", "2", "--episodes", "2", "--distances", "1e-6", "0.01",
-                               "--ars-steps", "2", "--ars-every", "1", "--out", str(tmp_path)])
+                               "--ars-steps", "2", "--ars-every", "1", "--reach-steps", "1", "2", "--out", str(tmp_path)])
     row = result["rows"][0]
     for name in ("evaluator", "random"):  # a step far below the weights' scale, from the same starts: the record's own
         assert row["lines"][name]["returns"][0] == pytest.approx(row["record_fresh"], abs=1e-3)
         assert row["lines"][name]["predicted"][0] == pytest.approx(row["record_predicted"], rel=1e-4, abs=1e-3)
     assert row["lines"]["evaluator"]["predicted"][1] > row["lines"]["evaluator"]["predicted"][0]  # V rises up its slope
     assert sum(g["share"] for g in row["gradient_layers"]) == pytest.approx(1.0)
-    assert [a["step"] for a in row["ars"]] == [1, 2] and -1 <= row["generator_reach"] <= 1
+    assert [a["step"] for a in row["ars"]] == [1, 2] and [g["steps"] for g in row["generator_reach"]] == [1, 2]
+    assert all(-1 <= g["cosine"] <= 1 for g in row["generator_reach"])
     assert row["noise_norm"] == pytest.approx(0.1 * np.sqrt(trained.load(mc_run).generator(torch.zeros(1)).shape[1]))
     assert (tmp_path / "stall_slope_mountain_car.png").exists() and result["summary"][0]["seed"] == row["seed"]
