@@ -13,9 +13,10 @@ thousands of env steps while the generator keeps falling away from it. This meas
 - lines from the record: the true return and V's prediction at weight-space distances ``--distances`` along V's
   gradient at the record (the way the generator's updates push), and along a random direction (the control);
 - V's gradient by policy layer (share of its squared norm);
-- ARS from the record: ``--ars-steps`` V2-t steps (``fastgen.baselines.ars.ars_step``, the task's ARS preset,
-  fixed observation statistics) and the centre's return every ``--ars-every`` steps: can averaged mirrored
-  differences climb from here, where one-draw search (``bench.noise_scale``) does not;
+- ARS from the record, and from the generator's own G(best so far): ``--ars-steps`` V2-t steps
+  (``fastgen.baselines.ars.ars_step``, the task's ARS preset, fixed observation statistics) and the centre's return
+  every ``--ars-every`` steps: can averaged mirrored differences climb from here, where one-draw search
+  (``bench.noise_scale``) does not, and from where the generator's own population (and its slope step) starts?
 - the generator's reach: the cosine between a random weight-space direction u and the change of G(c) that k Adam
   steps of G towards G(c) + ``--reach-distance`` u make, for each k of ``--reach-steps`` (1: G can move its policy
   any way; near 0: only within a narrow range), and how far along u that change goes: is a narrow reach the
@@ -182,6 +183,7 @@ def measure_run(run_dir: Path, options: Options, key: jax.Array) -> dict:
             "record_predicted": predicted, "gradient_layers": layer_shares(run, gradient),
             "distances": list(options.distances), "lines": lines,
             "ars": ars_climb(run, record, options, jax.random.fold_in(key, 3)) if options.ars_steps else [],
+            "ars_from_generator": ars_climb(run, made, options, jax.random.fold_in(key, 4)) if options.ars_steps else [],
             "generator_reach": generator_reach(run, commands, options),
             "return_kind": return_kind(run.cfg, run.spec)}
 
@@ -197,11 +199,12 @@ def summary_row(row: dict) -> dict:
             "|noise|": row["noise_norm"], "V'@0.26": at("evaluator", 0.26), "V'@2.6": at("evaluator", 2.6),
             "rand@0.26": at("random", 0.26), "rand@2.6": at("random", 2.6),
             "ars_last": row["ars"][-1]["return"] if row["ars"] else None,
+            "ars_G_last": row["ars_from_generator"][-1]["return"] if row["ars_from_generator"] else None,
             **{f"reach@{r['steps']}": r["cosine"] for r in row["generator_reach"]}}
 
 
 COLUMNS = ["seed", "env_steps", "best", "record", "|record|", "|G(best)|", "|noise|", "V'@0.26", "V'@2.6",
-           "rand@0.26", "rand@2.6", "ars_last"]
+           "rand@0.26", "rand@2.6", "ars_last", "ars_G_last"]
 
 
 def columns(result: dict) -> list[str]:
@@ -239,9 +242,12 @@ def plot(result: dict, path: Path) -> None:
         ax.set_xlabel("distance in weight space", fontsize=8)
         ax = axes[1][k]
         if r["ars"]:
-            ax.plot([a["episodes"] for a in r["ars"]], [a["return"] for a in r["ars"]], "o-", ms=3, label="ARS centre")
+            ax.plot([a["episodes"] for a in r["ars"]], [a["return"] for a in r["ars"]], "o-", ms=3,
+                    label="ARS from the record")
+            ax.plot([a["episodes"] for a in r["ars_from_generator"]], [a["return"] for a in r["ars_from_generator"]],
+                    "s--", ms=3, label="ARS from G(best)")
         ax.axhline(r["record_fresh"], color="grey", lw=0.8, ls=":", label="record (fresh)")
-        ax.set_xlabel("ARS episodes from the record", fontsize=8)
+        ax.set_xlabel("ARS episodes", fontsize=8)
     axes[0][0].set_ylabel("return", fontsize=8)
     axes[1][0].set_ylabel("return", fontsize=8)
     axes[0][0].legend(fontsize=6)
@@ -257,7 +263,8 @@ def markdown(result: dict) -> str:
     lines = [f"Record: the best of each run's {s['candidates']} highest stored returns over {s['episodes']} fresh "
              f"episodes. V'@d / rand@d: the true return (mean of {s['episodes']}) at weight-space distance d from "
              "the record along V's gradient / a random direction. |noise|: the exploration noise's norm. ars_last: "
-             f"the ARS centre after {s['ars_steps']} steps of the task's preset. reach@k: cosine between a random "
+             f"the ARS centre after {s['ars_steps']} steps of the task's preset from the record (ars_G_last: from "
+             "the generator's own G(best)). reach@k: cosine between a random "
              f"direction u and what k Adam steps (lr {s['reach_lr']:g}) of G towards G(c) + {s['reach_distance']:g} u "
              "make of G(c).", "",
              "```", table(result["summary"], columns(result)), "```", ""]
@@ -268,7 +275,9 @@ def markdown(result: dict) -> str:
             pairs = zip(r["distances"], r["lines"][name]["returns"], r["lines"][name]["predicted"])
             lines.append(f"  along {name}: " + ", ".join(f"{d:g}: {t:.0f} (V {p:.0f})" for d, t, p in pairs))
         if r["ars"]:
-            lines.append("  ARS: " + ", ".join(f"{a['episodes']} ep: {a['return']:.0f}" for a in r["ars"]))
+            lines.append("  ARS from the record: " + ", ".join(f"{a['episodes']} ep: {a['return']:.0f}" for a in r["ars"]))
+            lines.append("  ARS from G(best): " + ", ".join(f"{a['episodes']} ep: {a['return']:.0f}"
+                                                         for a in r["ars_from_generator"]))
         lines.append("  reach: " + ", ".join(f"{g['steps']} steps: cosine {g['cosine']:.3f}, along u {g['along']:.3f} "
                                             f"of |change| {g['length']:.3f}" for g in r["generator_reach"]))
     return "\n".join(lines) + "\n"

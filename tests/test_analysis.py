@@ -537,6 +537,8 @@ def test_stall_slope_measures_lines_from_the_record_ars_and_the_generators_reach
         assert row["lines"][name]["predicted"][0] == pytest.approx(row["record_predicted"], rel=1e-4, abs=1e-3)
     assert row["lines"]["evaluator"]["predicted"][1] > row["lines"]["evaluator"]["predicted"][0]  # V rises up its slope
     assert sum(g["share"] for g in row["gradient_layers"]) == pytest.approx(1.0)
+    assert [a["step"] for a in row["ars_from_generator"]] == [1, 2]
+    assert row["ars_from_generator"][0]["return"] != row["ars"][0]["return"]  # another centre, another climb
     assert [a["step"] for a in row["ars"]] == [1, 2] and [g["steps"] for g in row["generator_reach"]] == [1, 2]
     assert all(-1 <= g["cosine"] <= 1 for g in row["generator_reach"])
     assert row["noise_norm"] == pytest.approx(0.1 * np.sqrt(trained.load(mc_run).generator(torch.zeros(1)).shape[1]))
