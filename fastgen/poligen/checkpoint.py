@@ -56,6 +56,7 @@ def save(state, run_dir: Path) -> None:
         "key": np.asarray(jax.random.key_data(state.key)),
         "noise_multiplier": state.noise_multiplier,
         "best_rose_at": state.best_rose_at,
+        **({"search_centre": state.search_centre.cpu()} if state.search_centre is not None else {}),
     }, run_dir)
     keep = {f"{a}-{b}.pt" for a, b in chunks + previous}  # checkpoint.prev.pt's chunks too
     for path in chunk_dir.glob("*.pt"):
@@ -96,6 +97,8 @@ def load(state, run_dir: Path):
     restore_counters(state, saved["counters"])
     state.noise_multiplier = saved.get("noise_multiplier", 1.0)  # checkpoints from before --generator.noise-target
     state.best_rose_at = saved.get("best_rose_at", 0)  # checkpoints from before --generator.anchor-after
+    if "search_centre" in saved:
+        state.search_centre = saved["search_centre"].to(state.device)
     state.learner.load_state_dict(state.slot, saved)
     if chunks:
         params = torch.cat([c["params"] for c in chunks])

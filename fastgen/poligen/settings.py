@@ -60,7 +60,8 @@ PAPER_SCHEDULE = {"num_envs": 1, "spread": 1.0, "updates_exponent": 0.5, "batch_
                   "evaluator_updates_per_episode": 5.0, "archive_buckets": 0, "noise_layout": "flat",
                   "best_window": 0, "noise_free": 0, "antithetic": False, "verify": 0, "noise_target": 0.0,
                   "bonus_share": 0.0, "bonus_cap": 0.0, "anchor_lr": 0.0, "average_decay": 0.0,
-                  "top_share": 0.0, "anchor_after": 0, "keep_behaviour": False, "slope_lr": 0.0}
+                  "top_share": 0.0, "anchor_after": 0, "keep_behaviour": False, "slope_lr": 0.0,
+                  "search_pairs": 0}
 POPULATION_DEFAULTS = {
     "inverted_pendulum": {**PAPER_SCHEDULE, "num_envs": 64},
     "mountain_car": {**PAPER_SCHEDULE, "num_envs": 8},
@@ -155,6 +156,22 @@ class GeneratorConfig:
     policy falls at once, while steps along the population's averaged slope climb past the record
     (docs/results/populations.md, "The evaluator's slope at a stall"). 0: none (the paper; the default under
     --schedule paper), else the task's population default."""
+    search_pairs: int | None = None
+    """Search from the record: this many mirrored pairs of every iteration's P policies are drawn about a search
+    centre instead of about G(c), theta = centre +- --generator.search-std x N(0, 1) per weight (the generator's
+    policies are the other P - 2 x this). The centre is the policy that set the best so far, moved to each new one
+    as it is set (verified under --command.verify); in an iteration that sets none, it takes a step of
+    --generator.search-step (weight norm) along the pairs' measured slope sum_j (r+_j - r-_j) delta_j, as ARS steps.
+    Their episodes go into the buffer like the generator's, so V and G learn from what the search finds. Why: at
+    hopper's stalls evolution strategies from the record climb (229 -> 761 in 30 steps) and from G(best) do not
+    (181 -> 198): the climbable neighbourhood is the record's, one G never made (docs/results/populations.md, "The
+    slope step's size"). 0: none (the paper; the default under --schedule paper), else the task's population
+    default."""
+    search_std: float = 0.05
+    """With --generator.search-pairs: the std of the search pairs' noise per weight."""
+    search_step: float = 2.0
+    """With --generator.search-pairs: how far (weight norm) the search centre moves along the pairs' measured slope in
+    an iteration that sets no new best."""
     average_decay: float | None = None
     """Evaluate an exponential moving average of the generator's weights, updated after every generator update
     (average <- this x average + (1 - this) x weights; 0.999 remembers ~1000 updates, three of hopper's and
@@ -295,7 +312,7 @@ RESOLVED_FROM = {"population": ("num_envs", "schedule"), "update_counts": ("scal
                  "anchor_lr": ("generator.anchor_lr",), "average_decay": ("generator.average_decay",),
                  "top_share": ("evaluator.top_share",), "anchor_after": ("generator.anchor_after",),
                  "keep_behaviour": ("buffer.keep_behaviour",),
-                 "slope_lr": ("generator.slope_lr",)}
+                 "slope_lr": ("generator.slope_lr",), "search_pairs": ("generator.search_pairs",)}
 ANCHORS = 4  # records a generator is anchored to (--generator.anchor-lr): the newest, so the highest
 
 
@@ -384,6 +401,20 @@ def slope_lr(cfg) -> float:
     return _default(cfg, cfg.generator.slope_lr, "slope_lr")
 
 
+def search_pairs(cfg) -> int:
+    """Mirrored pairs per iteration drawn about the search centre (--generator.search-pairs), 0 for none. A task's
+    default is a share of its default population and stays that share, rounded down, at any other P."""
+    if cfg.generator.search_pairs is not None or cfg.schedule == "paper":
+        return _default(cfg, cfg.generator.search_pairs, "search_pairs")
+    default = POPULATION_DEFAULTS[cfg.env]
+    return default["search_pairs"] * population(cfg) // default["num_envs"]
+
+
+def generated(cfg) -> int:
+    """How many of every iteration's P policies the generator makes: P less the search pairs' policies."""
+    return population(cfg) - 2 * search_pairs(cfg)
+
+
 def average_decay(cfg) -> float:
     """The decay of the evaluated moving average of the generator's weights (--generator.average-decay), 0 for
     none."""
@@ -447,7 +478,7 @@ def resolved(cfg) -> dict:
             "verify": verify(cfg), "noise_target": noise_target(cfg), "bonus_share": bonus_share(cfg),
             "bonus_cap": bonus_cap(cfg), "anchor_lr": anchor_lr(cfg), "average_decay": average_decay(cfg),
             "top_share": top_share(cfg), "anchor_after": anchor_after(cfg), "keep_behaviour": keep_behaviour(cfg),
-            "slope_lr": slope_lr(cfg)}
+            "slope_lr": slope_lr(cfg), "search_pairs": search_pairs(cfg)}
 
 
 def validate(cfg) -> None:
@@ -486,9 +517,18 @@ def validate(cfg) -> None:
     if not 1 <= cfg.command.best_rank <= population(cfg):
         raise ValueError(f"--command.best-rank must be between 1 and P = {population(cfg)} (--num-envs), got "
                          f"{cfg.command.best_rank}")
-    if noise_free(cfg) != 0 and not 0 < noise_free(cfg) < population(cfg):
-        raise ValueError(f"--generator.noise-free must be 0 .. P - 1 = {population(cfg) - 1} (--num-envs "
-                         f"{population(cfg)}), got {noise_free(cfg)}")
+    pairs = search_pairs(cfg)
+    if isinstance(pairs, bool) or not isinstance(pairs, int) or not 0 <= 2 * pairs < population(cfg):
+        raise ValueError(f"--generator.search-pairs must be an integer 0 .. {(population(cfg) - 1) // 2} (2 x pairs "
+                         f"< P = {population(cfg)}, --num-envs: the generator keeps at least one policy), got {pairs!r}")
+    for flag, value in (("--generator.search-std", cfg.generator.search_std),
+                        ("--generator.search-step", cfg.generator.search_step)):
+        if pairs and not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{flag} must be a finite number > 0 with --generator.search-pairs {pairs}, got {value}")
+    if noise_free(cfg) != 0 and not 0 < noise_free(cfg) < generated(cfg):
+        searched = f", --generator.search-pairs {pairs}" if pairs else ""
+        raise ValueError(f"--generator.noise-free must be 0 .. P - {2 * pairs + 1 if pairs else 1} = "
+                         f"{generated(cfg) - 1} (--num-envs {population(cfg)}{searched}), got {noise_free(cfg)}")
     target = noise_target(cfg)
     if not 0 <= target < 1:
         raise ValueError(f"--generator.noise-target must be 0 (fixed noise) or a share in (0, 1), got {target}")
@@ -541,9 +581,9 @@ def validate(cfg) -> None:
     slope = slope_lr(cfg)
     if not slope >= 0:
         raise ValueError(f"--generator.slope-lr must be 0 (no slope step) or a learning rate > 0, got {slope}")
-    if slope and noise_free(cfg) >= population(cfg) - 1:
+    if slope and noise_free(cfg) >= generated(cfg) - 1:
         raise ValueError(f"--generator.slope-lr {slope:g} measures the return's slope from the noisy policies of each "
-                         f"iteration; it needs at least 2 of them, got {population(cfg)} policies with "
+                         f"iteration; it needs at least 2 of them, got {generated(cfg)} policies with "
                          f"{noise_free(cfg)} noise-free")
     decay = average_decay(cfg)
     if not 0 <= decay < 1:

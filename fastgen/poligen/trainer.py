@@ -9,7 +9,10 @@ on r) and ``20 P^a`` generator updates (MSE of V(G(r)) on r, V frozen), a = the 
 (1: the paper's 5 + 20 per episode), each on a batch of ``16 P^b`` recency-weighted samples of the
 seed's own buffer (b = the batch exponent, 0: 16). With ``--command.verify K`` a new record's policy runs K more
 episodes before the best so far moves, and then only to their mean. With ``--generator.slope-lr`` one more generator
-step follows, up the return's slope that the iteration's noisy policies measured (``slope_weights``). ``evaluate``
+step follows, up the return's slope that the iteration's noisy policies measured (``slope_weights``). With
+``--generator.search-pairs N`` the last 2N of the P policies are mirrored pairs about the search centre, the policy
+that set the best so far, moved up their measured slope when no new best is set (``search_population``,
+``move_search``); the generator's are the first P - 2N. ``evaluate``
 runs G(best so far) without noise for 10 episodes (not counted as env steps).
 
 Each seed keeps its own ``TrainState`` (config, buffer, statistics, random streams, counters); the
@@ -57,6 +60,7 @@ class TrainState(Counters):
     noise_multiplier: float = 1.0  # --generator.noise-target's factor on the exploration noise (1: as configured)
     anchors: RecordAnchors | None = None  # --generator.anchor-lr's records (None without)
     best_rose_at: int = 0  # iterations done when the best so far last rose (--generator.anchor-after)
+    search_centre: torch.Tensor | None = None  # [D] in stored_form: --generator.search-pairs' centre (None before one)
 
     @property
     def spec(self):
@@ -71,10 +75,10 @@ class TrainState(Counters):
 
 
 def population_commands(state: TrainState) -> torch.Tensor:
-    """The commands of the next iteration's P policies ``[P]``: ``best + drive x u_i`` with u_i evenly
-    spaced over ``[1 - spread, 1 + spread]`` (all ``best + drive`` at spread 0 or P = 1; all the first
-    command before any episode)."""
-    P, spread = state.cfg.population, settings.command_spread(state.cfg)
+    """The commands of the next iteration's generated policies ``[P]`` (P: ``settings.generated``): ``best + drive
+    x u_i`` with u_i evenly spaced over ``[1 - spread, 1 + spread]`` (all ``best + drive`` at spread 0 or P = 1; all
+    the first command before any episode)."""
+    P, spread = settings.generated(state.cfg), settings.command_spread(state.cfg)
     if state.best_return is None or P == 1 or spread == 0:
         return torch.full((P,), state.command, device=state.device)
     u = 1.0 + spread * torch.linspace(-1.0, 1.0, P, dtype=torch.float64)
@@ -82,9 +86,10 @@ def population_commands(state: TrainState) -> torch.Tensor:
 
 
 def noise_free_mask(cfg: Config) -> np.ndarray:
-    """``[P]`` True for the policies drawn without exploration noise (``noise_free_slots``)."""
-    mask = np.zeros(cfg.population, dtype=bool)
-    mask[noise_free_slots(cfg.population, settings.noise_free(cfg)).numpy()] = True
+    """``[P]`` (the generated policies, ``settings.generated``) True for those drawn without exploration noise
+    (``noise_free_slots``)."""
+    mask = np.zeros(settings.generated(cfg), dtype=bool)
+    mask[noise_free_slots(settings.generated(cfg), settings.noise_free(cfg)).numpy()] = True
     return mask
 
 
@@ -165,15 +170,19 @@ def iteration_batch(states: list[TrainState], progress: Progress | None = None) 
     asked = torch.stack([population_commands(s) for s in states])  # [Ks, P]
     mean = learner.generate(shared, slots, asked)
     noise = torch.stack([torch.randn(mean.shape[1:], generator=s.rng, device=device, dtype=mean.dtype) for s in states])
+    generated = settings.generated(cfg)
     scale = population_std(states[0].spec, cfg.generator.noise_std, settings.noise_layout(cfg),
-                           cfg.population).to(device)  # [P, D]
+                           generated).to(device)  # [P - 2N, D]
     scale = scale * torch.tensor([s.noise_multiplier for s in states], device=device)[:, None, None]  # [Ks, P, D]
     if settings.antithetic(cfg):
         noise[:, 1::2] = -noise[:, 0::2]
     if settings.noise_free(cfg):
-        noise[:, noise_free_slots(cfg.population, settings.noise_free(cfg))] = 0.0
-    noise = scale * noise  # [Ks, P, D]
+        noise[:, noise_free_slots(generated, settings.noise_free(cfg))] = 0.0
+    noise = scale * noise  # [Ks, P - 2N, D]
     theta = mean + noise
+    if settings.search_pairs(cfg):
+        searched, directions = search_population(states)
+        theta = torch.cat([theta, searched], 1)  # [Ks, P, D]
     keys = []
     for s in states:
         s.key, key = jax.random.split(s.key)
@@ -184,11 +193,13 @@ def iteration_batch(states: list[TrainState], progress: Progress | None = None) 
     kept = torch.stack([stored_form(s, theta[i]) for i, s in enumerate(states)])  # with the statistics they ran with
     returns = [record(s, kept[i], r) for i, (s, r) in enumerate(zip(states, results))]
     verify_records(states, kept, returns)
+    if settings.search_pairs(cfg):
+        move_search(states, kept[:, generated:], [r[generated:] for r in returns], directions, best_before)
     for s, before in zip(states, best_before):
         if s.best_return != before:
             s.best_rose_at = s.iterations
     for s, r in zip(states, returns):
-        adapt_noise(s, r)
+        adapt_noise(s, r[:generated])
 
     update_start = time.perf_counter()
     n_evaluator, n_generator = settings.update_counts(cfg)
@@ -197,7 +208,7 @@ def iteration_batch(states: list[TrainState], progress: Progress | None = None) 
     anchors = _anchor_batch(states)  # the records stay put during the updates: stacked once per iteration
     generator_losses = counted.repeat(n_generator, lambda: _generator_update(states, anchors))
     if shared.slope_opt is not None:
-        weights = torch.stack([torch.as_tensor(slope_weights(r, noise_free_mask(cfg)), dtype=noise.dtype)
+        weights = torch.stack([torch.as_tensor(slope_weights(r[:generated], noise_free_mask(cfg)), dtype=noise.dtype)
                                for r in returns]).to(device)
         learner.slope_step(shared, slots, asked, noise, weights)
     update_s = time.perf_counter() - update_start
@@ -346,10 +357,53 @@ def verify_records(states: list[TrainState], theta: torch.Tensor, returns: list[
 
 
 def new_best(state: TrainState, theta: torch.Tensor, value: float) -> None:
-    """The best so far rises to ``value``, set by the policy ``theta [D]`` (an anchor, with --generator.anchor-lr)."""
+    """The best so far rises to ``value``, set by the policy ``theta [D]`` (stored_form; an anchor with
+    --generator.anchor-lr, the search centre with --generator.search-pairs)."""
     state.best_return = value
     if state.anchors is not None:
         state.anchors.add(theta, value)
+    if settings.search_pairs(state.cfg):
+        state.search_centre = theta.detach().clone()
+
+
+def search_population(states: list[TrainState]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``--generator.search-pairs N``: each seed's 2N policies ``centre + s delta_j`` (j < N) then ``centre - s
+    delta_j``, acting with its current statistics, s = --generator.search-std, delta_j ~ N(0, 1) per weight from the
+    seed's own stream; a seed without a centre yet (no best so far) searches about G(its command). -> (policies
+    ``[Ks, 2N, D]``, delta ``[Ks, N, D]``)."""
+    cfg, shared = states[0].cfg, states[0].learner
+    centres = []
+    for s in states:
+        if s.search_centre is None:
+            made = learner.generate(shared, [s.slot], torch.tensor([[s.command]], device=s.device))[0]  # [1, D]
+            s.search_centre = stored_form(s, made)[0]
+        centres.append(current_form(s, s.search_centre[None])[0])
+    centre = torch.stack(centres)[:, None]  # [Ks, 1, D]
+    delta = torch.stack([torch.randn(settings.search_pairs(cfg), centre.shape[-1], generator=s.rng, device=s.device,
+                                     dtype=centre.dtype) for s in states])
+    step = cfg.generator.search_std * delta
+    return torch.cat([centre + step, centre - step], 1), delta
+
+
+def move_search(states: list[TrainState], kept: torch.Tensor, returns: list[np.ndarray], delta: torch.Tensor,
+                best_before: list[float | None]) -> None:
+    """Each seed whose best so far did not rise this iteration moves its search centre --generator.search-step (in
+    the norm of the acting policy's weights) along ``sum_j (r+_j - r-_j) delta_j``: ``kept [Ks, 2N, D]`` the pairs as
+    stored (``stored_form``, with the statistics they ran with), ``returns`` each seed's ``[2N]``, ``delta [Ks, N,
+    D]``. The step is taken in stored form, through the pairs' stored differences: ``stored_form`` is affine in the
+    weights, so (kept+_j - kept-_j) / 2s is delta_j in stored form, and the centre moves exactly as a step along the
+    acting direction would under the statistics the pairs ran with."""
+    cfg = states[0].cfg
+    pairs, spread, distance = settings.search_pairs(cfg), cfg.generator.search_std, cfg.generator.search_step
+    for i, s in enumerate(states):
+        if s.best_return != best_before[i]:  # the centre is the new best's policy
+            continue
+        gains = torch.as_tensor(returns[i][:pairs] - returns[i][pairs:], dtype=delta.dtype, device=delta.device)
+        acting = (gains[:, None] * delta[i]).sum(0)
+        if not acting.norm() > 0:
+            continue
+        stored = (gains[:, None] * (kept[i, :pairs] - kept[i, pairs:])).sum(0) / (2 * spread)
+        s.search_centre = s.search_centre + (distance / acting.norm()) * stored
 
 
 NOISE_GAIN = 2.0  # per iteration, log(multiplier) moves by this x (share - target): x0.77 at 7% against 20%
@@ -392,6 +446,8 @@ def iteration_metrics(state: TrainState, command: float, returns: np.ndarray, re
             "train/mean_length": float(result.lengths.mean()), "train/evaluator_loss": evaluator_loss,
             "train/generator_loss": generator_loss, "perf/rollout_s": rollout_s, "perf/update_s": update_s,
             "perf/sps": result.obs_count / elapsed, "train/noise_multiplier": state.noise_multiplier,
+            **({"train/search_mean_return": float(returns[settings.generated(state.cfg):].mean())}
+               if settings.search_pairs(state.cfg) else {}),
             **({"train/anchored": float(is_anchored(state))} if state.anchors is not None else {})}
 
 
