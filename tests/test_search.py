@@ -46,7 +46,7 @@ def test_pairs_mirror_the_acting_centre_and_the_first_centre_is_the_generators_p
 def test_the_centre_steps_its_distance_up_the_measured_slope_in_the_acting_frame():
     """Returns linear in the acting weights, r = <g, theta>: the centre must move exactly --generator.search-step
     along the pairs' estimate of g (in the acting frame, though it is kept in stored form), closer to g's direction
-    than any single draw, and not at all in an iteration that set a new best."""
+    than any single draw, and not at all in an iteration where a pair set a new best."""
     cfg = _cfg(pairs=16, generator=GeneratorConfig(search_pairs=16, search_step=1.5, updates_per_episode=1))
     state = trainer.init(cfg)
     _statistics(state)
@@ -58,23 +58,26 @@ def test_the_centre_steps_its_distance_up_the_measured_slope_in_the_acting_frame
     g = torch.randn(_dim(state), generator=torch.Generator().manual_seed(7))
     returns = (policies[0] @ g).numpy()
     kept = trainer.stored_form(state, policies[0])[None]
-    trainer.move_search([state], kept, [returns], delta, [5.0])
+    trainer.move_search([state], kept, [returns], delta, [state.search_centre])
     step = trainer.current_form(state, state.search_centre[None])[0] - before
     assert float(step.norm()) == pytest.approx(1.5, rel=1e-3)
     unit = (torch.as_tensor(returns[:16] - returns[16:])[:, None] * delta[0]).sum(0)
     assert torch.allclose(step, 1.5 * unit / unit.norm(), atol=1e-3)
     cosine = torch.nn.functional.cosine_similarity
     assert cosine(step, g, 0) > cosine(delta[0], g[None]).abs().max()
-    centre = state.search_centre.clone()
-    trainer.move_search([state], kept, [returns], delta, [4.0])  # the best rose this iteration: the centre stays
-    assert torch.equal(state.search_centre, centre)
+    moved_from, record = state.search_centre, torch.randn(_dim(state))
+    trainer.new_best(state, record, 9.0, searched=True)  # a pair set a record this iteration
+    trainer.move_search([state], kept, [returns], delta, [moved_from])
+    assert torch.equal(state.search_centre, record)  # the centre stays on it
 
 
-def test_a_new_best_moves_the_centre_to_its_policy():
+def test_the_centre_moves_to_the_pairs_records_and_not_to_the_generators():
     state = trainer.init(_cfg())
-    theta = torch.randn(_dim(state))
-    trainer.new_best(state, theta, 12.0)
+    theta, made = torch.randn(_dim(state)), torch.randn(_dim(state))
+    trainer.new_best(state, theta, 12.0, searched=True)
     assert torch.equal(state.search_centre, theta) and state.best_return == 12.0
+    trainer.new_best(state, made, 15.0)  # the generator's record: the best so far moves, the centre does not
+    assert torch.equal(state.search_centre, theta) and state.best_return == 15.0
 
 
 def test_an_iteration_keeps_all_p_episodes_and_the_generator_makes_p_less_the_pairs():

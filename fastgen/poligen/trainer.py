@@ -10,8 +10,8 @@ on r) and ``20 P^a`` generator updates (MSE of V(G(r)) on r, V frozen), a = the 
 seed's own buffer (b = the batch exponent, 0: 16). With ``--command.verify K`` a new record's policy runs K more
 episodes before the best so far moves, and then only to their mean. With ``--generator.slope-lr`` one more generator
 step follows, up the return's slope that the iteration's noisy policies measured (``slope_weights``). With
-``--generator.search-pairs N`` the last 2N of the P policies are mirrored pairs about the search centre, the policy
-that set the best so far, moved up their measured slope when no new best is set (``search_population``,
+``--generator.search-pairs N`` the last 2N of the P policies are mirrored pairs about the search centre, the newest
+record the pairs themselves set, moved up their measured slope when they set none (``search_population``,
 ``move_search``); the generator's are the first P - 2N. ``evaluate``
 runs G(best so far) without noise for 10 episodes (not counted as env steps).
 
@@ -190,11 +190,12 @@ def iteration_batch(states: list[TrainState], progress: Progress | None = None) 
     results = _simulate(states, theta, keys)
     rollout_s = time.perf_counter() - start
     best_before = [s.best_return for s in states]
+    centres_before = [s.search_centre for s in states]
     kept = torch.stack([stored_form(s, theta[i]) for i, s in enumerate(states)])  # with the statistics they ran with
     returns = [record(s, kept[i], r) for i, (s, r) in enumerate(zip(states, results))]
     verify_records(states, kept, returns)
     if settings.search_pairs(cfg):
-        move_search(states, kept[:, generated:], [r[generated:] for r in returns], directions, best_before)
+        move_search(states, kept[:, generated:], [r[generated:] for r in returns], directions, centres_before)
     for s, before in zip(states, best_before):
         if s.best_return != before:
             s.best_rose_at = s.iterations
@@ -319,7 +320,7 @@ def record(state: TrainState, theta: torch.Tensor, result: envs.RolloutResult) -
         order = np.argsort(returns)
         top = float(returns[order[-rank]])  # this iteration's rank-th highest return
         if state.best_return is None or top > state.best_return:
-            new_best(state, theta[order[-rank]], top)
+            new_best(state, theta[order[-rank]], top, searched=order[-rank] >= settings.generated(state.cfg))
     state.env_steps += result.obs_count
     state.episodes += theta.shape[0]
     state.iterations += 1
@@ -350,19 +351,21 @@ def verify_records(states: list[TrainState], theta: torch.Tensor, returns: list[
             raise TrainingError(f"non-finite return verifying a record at env step {s.env_steps}: {again[0][:3]}")
         verified = float(again.mean())
         if s.best_return is None or verified > s.best_return:
-            new_best(s, candidates[due.index(i), 0], verified)
+            new_best(s, candidates[due.index(i), 0], verified, searched=t >= settings.generated(s.cfg))
         s.obs_stats.update(result.obs_count, result.obs_sum, result.obs_sumsq)
         s.env_steps += result.obs_count
         s.episodes += count
 
 
-def new_best(state: TrainState, theta: torch.Tensor, value: float) -> None:
+def new_best(state: TrainState, theta: torch.Tensor, value: float, searched: bool = False) -> None:
     """The best so far rises to ``value``, set by the policy ``theta [D]`` (stored_form; an anchor with
-    --generator.anchor-lr, the search centre with --generator.search-pairs)."""
+    --generator.anchor-lr); one of the search pairs (``searched``) also becomes the search centre. A record of the
+    generator's does not: a search centred on the generator's records climbed 191 -> 494 by 300k on hopper's seed 6
+    where one that followed only its own climbed to 1181 (docs/results/populations.md, "Search from the record")."""
     state.best_return = value
     if state.anchors is not None:
         state.anchors.add(theta, value)
-    if settings.search_pairs(state.cfg):
+    if searched:
         state.search_centre = theta.detach().clone()
 
 
@@ -386,8 +389,9 @@ def search_population(states: list[TrainState]) -> tuple[torch.Tensor, torch.Ten
 
 
 def move_search(states: list[TrainState], kept: torch.Tensor, returns: list[np.ndarray], delta: torch.Tensor,
-                best_before: list[float | None]) -> None:
-    """Each seed whose best so far did not rise this iteration moves its search centre --generator.search-step (in
+                centres_before: list[torch.Tensor | None]) -> None:
+    """Each seed whose pairs set no new best this iteration (its centre is still ``centres_before[i]``, the same
+    tensor) moves its search centre --generator.search-step (in
     the norm of the acting policy's weights) along ``sum_j (r+_j - r-_j) delta_j``: ``kept [Ks, 2N, D]`` the pairs as
     stored (``stored_form``, with the statistics they ran with), ``returns`` each seed's ``[2N]``, ``delta [Ks, N,
     D]``. The step is taken in stored form, through the pairs' stored differences: ``stored_form`` is affine in the
@@ -396,7 +400,7 @@ def move_search(states: list[TrainState], kept: torch.Tensor, returns: list[np.n
     cfg = states[0].cfg
     pairs, spread, distance = settings.search_pairs(cfg), cfg.generator.search_std, cfg.generator.search_step
     for i, s in enumerate(states):
-        if s.best_return != best_before[i]:  # the centre is the new best's policy
+        if s.search_centre is not centres_before[i]:  # the centre is the pairs' new record
             continue
         gains = torch.as_tensor(returns[i][:pairs] - returns[i][pairs:], dtype=delta.dtype, device=delta.device)
         acting = (gains[:, None] * delta[i]).sum(0)
