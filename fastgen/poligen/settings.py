@@ -159,9 +159,9 @@ class GeneratorConfig:
     search_pairs: int | None = None
     """Search from the record: this many mirrored pairs of every iteration's P policies are drawn about a search
     centre instead of about G(c), theta = centre +- --generator.search-std x N(0, 1) per weight (the generator's
-    policies are the other P - 2 x this). The centre is the first best so far (before it the pairs are drawn about G(the
-    first command)), then each new best so far that one of the pairs sets (verified under --command.verify), not the
-    generator's; in an iteration where the pairs set none, it takes a step of
+    policies are the other P - 2 x this). The centre starts at G(the first command) and moves to each new best so far
+    that one of the pairs sets (verified under --command.verify), not to the generator's; in an iteration where the
+    pairs set none, it takes a step of
     --generator.search-step (weight norm) along the pairs' measured slope sum_j (r+_j - r-_j) delta_j, as ARS steps.
     Their episodes go into the buffer like the generator's, so V and G learn from what the search finds. Why: at
     hopper's stalls evolution strategies from the record climb (229 -> 761 in 30 steps) and from G(best) do not

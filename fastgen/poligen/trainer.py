@@ -359,14 +359,13 @@ def verify_records(states: list[TrainState], theta: torch.Tensor, returns: list[
 
 def new_best(state: TrainState, theta: torch.Tensor, value: float, searched: bool = False) -> None:
     """The best so far rises to ``value``, set by the policy ``theta [D]`` (stored_form; an anchor with
-    --generator.anchor-lr); the first best so far, and after it each one the search pairs set (``searched``), also
-    becomes the search centre. Later records of the generator's do not: a search centred on them climbed to 494 by
-    300k on hopper's seed 6 where one whose records were nearly all its own climbed to 1181 (docs/results/
-    populations.md, "Search from the record")."""
+    --generator.anchor-lr); one of the search pairs (``searched``) also becomes the search centre. A record of the
+    generator's does not: a search centred on the generator's records climbed 191 -> 494 by 300k on hopper's seed 6
+    where one that followed only its own climbed to 1181 (docs/results/populations.md, "Search from the record")."""
     state.best_return = value
     if state.anchors is not None:
         state.anchors.add(theta, value)
-    if settings.search_pairs(state.cfg) and (searched or state.search_centre is None):
+    if searched:
         state.search_centre = theta.detach().clone()
 
 
@@ -378,10 +377,10 @@ def search_population(states: list[TrainState]) -> tuple[torch.Tensor, torch.Ten
     cfg, shared = states[0].cfg, states[0].learner
     centres = []
     for s in states:
-        if s.search_centre is None:  # before the first record: about G(command), which stays no centre
-            centres.append(learner.generate(shared, [s.slot], torch.tensor([[s.command]], device=s.device))[0, 0])
-        else:
-            centres.append(current_form(s, s.search_centre[None])[0])
+        if s.search_centre is None:
+            made = learner.generate(shared, [s.slot], torch.tensor([[s.command]], device=s.device))[0]  # [1, D]
+            s.search_centre = stored_form(s, made)[0]
+        centres.append(current_form(s, s.search_centre[None])[0])
     centre = torch.stack(centres)[:, None]  # [Ks, 1, D]
     delta = torch.stack([torch.randn(settings.search_pairs(cfg), centre.shape[-1], generator=s.rng, device=s.device,
                                      dtype=centre.dtype) for s in states])
@@ -401,7 +400,7 @@ def move_search(states: list[TrainState], kept: torch.Tensor, returns: list[np.n
     cfg = states[0].cfg
     pairs, spread, distance = settings.search_pairs(cfg), cfg.generator.search_std, cfg.generator.search_step
     for i, s in enumerate(states):
-        if s.search_centre is None or s.search_centre is not centres_before[i]:  # none yet, or a new record
+        if s.search_centre is not centres_before[i]:  # the centre is the pairs' new record
             continue
         gains = torch.as_tensor(returns[i][:pairs] - returns[i][pairs:], dtype=delta.dtype, device=delta.device)
         acting = (gains[:, None] * delta[i]).sum(0)
