@@ -165,8 +165,8 @@ class GeneratorConfig:
     --generator.search-step (weight norm) along the pairs' measured slope sum_j (r+_j - r-_j) delta_j, as ARS steps.
     Their episodes go into the buffer like the generator's, so V and G learn from what the search finds. Why: at
     hopper's stalls evolution strategies from the record climb (229 -> 761 in 30 steps) and from G(best) do not
-    (181 -> 198): the climbable neighbourhood is the record's, one G never made (docs/results/populations.md, "The
-    slope step's size"). 0: none (the paper; the default under --schedule paper), else the task's population
+    (181 -> 198): the climbable neighbourhood is the record's, one G never made (docs/results/populations.md, "Search
+    from the record"). 0: none (the paper; the default under --schedule paper), else the task's population
     default."""
     search_std: float = 0.05
     """With --generator.search-pairs: the std of the search pairs' noise per weight."""

@@ -360,8 +360,9 @@ def verify_records(states: list[TrainState], theta: torch.Tensor, returns: list[
 def new_best(state: TrainState, theta: torch.Tensor, value: float, searched: bool = False) -> None:
     """The best so far rises to ``value``, set by the policy ``theta [D]`` (stored_form; an anchor with
     --generator.anchor-lr); one of the search pairs (``searched``) also becomes the search centre. A record of the
-    generator's does not: a search centred on the generator's records climbed 191 -> 494 by 300k on hopper's seed 6
-    where one that followed only its own climbed to 1181 (docs/results/populations.md, "Search from the record")."""
+    generator's does not: a search centred on every record climbed to 494 by 300k on hopper's seed 6 once the
+    generator set records too, to 1044-1209 on the pairs' own (docs/results/populations.md, "Search from the
+    record")."""
     state.best_return = value
     if state.anchors is not None:
         state.anchors.add(theta, value)
