@@ -194,7 +194,7 @@ def test_population_defaults_reach_the_run_and_the_paper_schedule_keeps_the_pape
                   "noise_layout": "fan-in", "best_window": 5, "noise_free": 8, "antithetic": True, "verify": 4,
                   "noise_target": 0.2, "bonus_share": 0.1, "bonus_cap": 300.0, "anchor_lr": 2e-6,
                   "average_decay": 0.999, "top_share": 0.25, "anchor_after": 5, "keep_behaviour": True,
-                  "slope_lr": 1e-4, "search_pairs": 4}
+                  "slope_lr": 1e-4, "search_pairs": 4, "search_after": 5}
     assert set(set_on_top) == set(DEFAULTED_OPTIONS) - {"command_input"}
     monkeypatch.setitem(poligen.POPULATION_DEFAULTS, "swimmer",
                         {**poligen.POPULATION_DEFAULTS["swimmer"], "num_envs": 64, **set_on_top})
@@ -207,7 +207,8 @@ def test_population_defaults_reach_the_run_and_the_paper_schedule_keeps_the_pape
                                                 "antithetic": False, "verify": 0, "noise_target": 0.0,
                                                 "bonus_share": 0.0, "bonus_cap": 0.0, "anchor_lr": 0.0,
                                                 "average_decay": 0.0, "top_share": 0.0, "anchor_after": 0,
-                                                "keep_behaviour": False, "slope_lr": 0.0, "search_pairs": 0}
+                                                "keep_behaviour": False, "slope_lr": 0.0, "search_pairs": 0,
+                                                "search_after": 0}
     mine = Config(env="swimmer", generator=GeneratorConfig(updates_per_episode=20.0, noise_layout="flat"),
                   buffer=BufferConfig(archive_buckets=0), command=CommandConfig(best_window=0))
     assert (mine.resolved()["generator_updates_per_episode"], mine.resolved()["archive_buckets"],

@@ -142,3 +142,128 @@ def test_a_default_search_is_a_share_of_the_population(monkeypatch):
     assert [settings.search_pairs(Config(env="walker2d", num_envs=p)) for p in (None, 1, 16, 100)] == [8, 0, 2, 12]
     Config(env="walker2d", num_envs=16).validate()
     assert settings.search_pairs(Config(env="walker2d", num_envs=16, generator=GeneratorConfig(search_pairs=5))) == 5
+
+
+def _stalled(state, iterations: int) -> None:
+    """As if the generator's own policies had set no record for ``iterations`` iterations."""
+    state.generator_rose_at = state.iterations - iterations
+
+
+def _rigged(monkeypatch, slot: int, value: float = 1e6) -> list:
+    """Every later rollout's policy ``slot`` earns ``value`` (so it sets the record); -> the acting policies each
+    rollout ran, ``[Ks, P, D]`` per call."""
+    ran, simulate = [], trainer._simulate
+
+    def rigged(states, theta, keys, episodes=1):
+        results = simulate(states, theta, keys, episodes)
+        if episodes == 1:  # an iteration's population, not a record's verification
+            ran.append(theta.clone())
+            for result in results:
+                result.returns[slot] = result.returns_no_bonus[slot] = value
+        return results
+    monkeypatch.setattr(trainer, "_simulate", rigged)
+    return ran
+
+
+def _after(k: int, **changes) -> Config:
+    return _cfg(generator=GeneratorConfig(updates_per_episode=1, search_pairs=2, antithetic=True, noise_free=1,
+                                          search_after=k, slope_lr=3e-5), **changes)
+
+
+def test_before_a_stall_the_run_is_exactly_the_one_without_pairs():
+    """--generator.search-after: while the generator sets records (or before K iterations) it makes all P
+    policies, drawn from the same streams as a run without search pairs."""
+    waiting_cfg = _after(100)
+    without = trainer.init(dataclasses.replace(waiting_cfg, generator=dataclasses.replace(
+        waiting_cfg.generator, search_pairs=0, search_after=0)))
+    waiting = trainer.init(waiting_cfg)
+    for _ in range(3):
+        trainer.iteration(without)
+        _, metrics = trainer.iteration(waiting)
+        assert metrics["train/searching"] == 0.0 and "train/search_mean_return" not in metrics
+    assert len(trainer.population_commands(waiting)) == 8 and waiting.search_centre is None
+    assert torch.equal(waiting.buffer.entries(1)[0], without.buffer.entries(1)[0])
+    assert torch.equal(waiting.learner.generator_weights.flat, without.learner.generator_weights.flat)
+    assert waiting.best_return == without.best_return
+
+
+def test_a_stall_starts_the_search_from_the_record(monkeypatch):
+    state = trainer.init(_after(2))
+    trainer.iteration(state)  # the first record is the generator's: no search yet
+    assert not trainer.search_due(state) and state.record is not None
+    _stalled(state, 2)
+    assert trainer.search_due(state)
+    ran = _rigged(monkeypatch, slot=0, value=-1e6)  # no record this time
+    record = trainer.current_form(state, state.record[None])[0]
+    _, metrics = trainer.iteration(state)
+    pairs = ran[0][0, 4:]  # the generator made the first 8 - 2 x 2
+    assert metrics["train/searching"] == 1.0 and len(trainer.population_commands(state)) == 4
+    torch.testing.assert_close(pairs[:2] + pairs[2:], 2 * record.expand(2, -1), atol=1e-4, rtol=0)
+    assert not torch.allclose(pairs[0], record, atol=1e-3)  # drawn about it, not on it
+
+
+def test_a_pairs_record_keeps_the_search_and_a_generators_record_ends_it(monkeypatch):
+    state = trainer.init(_after(2))
+    trainer.iteration(state)
+    _stalled(state, 2)
+    ran = _rigged(monkeypatch, slot=5)  # a pair's policy
+    trainer.iteration(state)
+    assert state.best_return == 1e6 and state.searching and trainer.search_due(state)
+    assert torch.equal(state.search_centre, state.record)  # the centre moved onto the pair's record
+    monkeypatch.undo()
+    ran = _rigged(monkeypatch, slot=1, value=2e6)  # one of the generator's
+    trainer.iteration(state)
+    assert state.best_return == 2e6 and not trainer.search_due(state)
+    trainer.iteration(state)  # the generator makes all P again and the old centre is dropped
+    assert not state.searching and state.search_centre is None and ran[-1].shape[1] == 8
+    _stalled(state, 2)  # the next stall starts from the newest record, the generator's
+    record = trainer.current_form(state, state.record[None])[0]
+    trainer.iteration(state)
+    torch.testing.assert_close(ran[-1][0, 4:6] + ran[-1][0, 6:], 2 * record.expand(2, -1), atol=1e-4, rtol=0)
+
+
+def test_seeds_searching_and_not_train_in_a_batch_exactly_as_alone():
+    """A batch where one seed searches and the other does not (the generator makes 4 and 8 of their policies)."""
+    batch = trainer.init_batch([_after(2, seed=0), _after(2, seed=1)])
+    alone = [trainer.init(_after(2, seed=seed)) for seed in (0, 1)]
+    trainer.iteration_batch(batch)
+    for state in alone:
+        trainer.iteration(state)
+    _stalled(batch[0], 2)
+    _stalled(alone[0], 2)
+    flags = []
+    for _ in range(2):
+        trainer.iteration_batch(batch)
+        for state in alone:
+            trainer.iteration(state)
+        flags.append([s.searching for s in batch])
+    assert flags[0] == [True, False]
+    for k, state in enumerate(alone):
+        assert batch[k].searching == state.searching and batch[k].best_return == state.best_return
+        assert torch.equal(batch[k].buffer.entries(1)[0], state.buffer.entries(1)[0])
+        assert torch.equal(batch[k].learner.generator_weights.flat[k], state.learner.generator_weights.flat[0])
+
+
+def test_a_stalled_search_resumes_exactly(tmp_path):
+    state = trainer.init(_after(1))
+    trainer.iteration(state)
+    _stalled(state, 1)
+    checkpoint.save(trainer.iteration(state)[0], tmp_path)
+    resumed = checkpoint.load(trainer.init(_after(1)), tmp_path)
+    assert torch.equal(resumed.record, state.record) and resumed.generator_rose_at == state.generator_rose_at
+    for _ in range(2):
+        trainer.iteration(state)
+        trainer.iteration(resumed)
+        assert resumed.searching == state.searching
+    assert torch.equal(resumed.buffer.entries(1)[0], state.buffer.entries(1)[0])
+    assert torch.equal(resumed.learner.generator_weights.flat, state.learner.generator_weights.flat)
+
+
+@pytest.mark.parametrize("after, pairs, message", [
+    (-1, 2, r"--generator.search-after must be an integer >= 0 .*got -1"),
+    (1.5, 2, r"--generator.search-after must be an integer >= 0 .*got 1.5"),
+    (3, 0, r"--generator.search-after .* only with --generator.search-pairs >= 1 \(got 0\), got 3"),
+])
+def test_bad_search_after_is_one_line(after, pairs, message):
+    with pytest.raises(ValueError, match=message):
+        _cfg(generator=GeneratorConfig(updates_per_episode=1, search_pairs=pairs, search_after=after)).validate()

@@ -57,6 +57,8 @@ def save(state, run_dir: Path) -> None:
         "noise_multiplier": state.noise_multiplier,
         "best_rose_at": state.best_rose_at,
         **({"search_centre": state.search_centre.cpu()} if state.search_centre is not None else {}),
+        **({"record": state.record.cpu()} if state.record is not None else {}),
+        "generator_rose_at": state.generator_rose_at,
     }, run_dir)
     keep = {f"{a}-{b}.pt" for a, b in chunks + previous}  # checkpoint.prev.pt's chunks too
     for path in chunk_dir.glob("*.pt"):
@@ -99,6 +101,9 @@ def load(state, run_dir: Path):
     state.best_rose_at = saved.get("best_rose_at", 0)  # checkpoints from before --generator.anchor-after
     if "search_centre" in saved:
         state.search_centre = saved["search_centre"].to(state.device)
+    if "record" in saved:  # checkpoints from before --generator.search-after have none
+        state.record = saved["record"].to(state.device)
+    state.generator_rose_at = saved.get("generator_rose_at", 0)
     state.learner.load_state_dict(state.slot, saved)
     if chunks:
         params = torch.cat([c["params"] for c in chunks])

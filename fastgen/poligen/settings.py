@@ -61,7 +61,7 @@ PAPER_SCHEDULE = {"num_envs": 1, "spread": 1.0, "updates_exponent": 0.5, "batch_
                   "best_window": 0, "noise_free": 0, "antithetic": False, "verify": 0, "noise_target": 0.0,
                   "bonus_share": 0.0, "bonus_cap": 0.0, "anchor_lr": 0.0, "average_decay": 0.0,
                   "top_share": 0.0, "anchor_after": 0, "keep_behaviour": False, "slope_lr": 0.0,
-                  "search_pairs": 0}
+                  "search_pairs": 0, "search_after": 0}
 POPULATION_DEFAULTS = {
     "inverted_pendulum": {**PAPER_SCHEDULE, "num_envs": 64},
     "mountain_car": {**PAPER_SCHEDULE, "num_envs": 8},
@@ -168,6 +168,15 @@ class GeneratorConfig:
     (181 -> 198): the climbable neighbourhood is the record's, one G never made (docs/results/populations.md, "Search
     from the record"). 0: none (the paper; the default under --schedule paper), else the task's population
     default."""
+    search_after: int | None = None
+    """With --generator.search-pairs: search only at the generator's stalls, once its own policies have set no new
+    best so far for this many iterations; the search then starts from the best so far's policy (the record) and
+    lasts until the generator's policies set a record again, while the generator makes all P policies otherwise.
+    0: search in every iteration, from G(the first command). Why: on hopper the search from the first iteration
+    rescued the seeds where the generator alone stalls (5, 6) and cost the seeds where it climbs (0: best 680 by
+    300k where the slope candidate hopped at 112k; 1: a lucky record of the pairs' at 82k sent every command to
+    924 and the generator's policies to ~20), docs/results/populations.md, "Search at the generator's stalls".
+    Default: 0 under --schedule paper, else the task's population default."""
     search_std: float = 0.05
     """With --generator.search-pairs: the std of the search pairs' noise per weight."""
     search_step: float = 2.0
@@ -313,7 +322,8 @@ RESOLVED_FROM = {"population": ("num_envs", "schedule"), "update_counts": ("scal
                  "anchor_lr": ("generator.anchor_lr",), "average_decay": ("generator.average_decay",),
                  "top_share": ("evaluator.top_share",), "anchor_after": ("generator.anchor_after",),
                  "keep_behaviour": ("buffer.keep_behaviour",),
-                 "slope_lr": ("generator.slope_lr",), "search_pairs": ("generator.search_pairs",)}
+                 "slope_lr": ("generator.slope_lr",), "search_pairs": ("generator.search_pairs",),
+                 "search_after": ("generator.search_after",)}
 ANCHORS = 4  # records a generator is anchored to (--generator.anchor-lr): the newest, so the highest
 
 
@@ -411,8 +421,14 @@ def search_pairs(cfg) -> int:
     return default["search_pairs"] * population(cfg) // default["num_envs"]
 
 
+def search_after(cfg) -> int:
+    """Iterations without a record of the generator's before the search pairs are drawn (--generator.search-after),
+    0 for every iteration."""
+    return _default(cfg, cfg.generator.search_after, "search_after")
+
+
 def generated(cfg) -> int:
-    """How many of every iteration's P policies the generator makes: P less the search pairs' policies."""
+    """How many of an iteration's P policies the generator makes while the search pairs are drawn: P less theirs."""
     return population(cfg) - 2 * search_pairs(cfg)
 
 
@@ -479,7 +495,7 @@ def resolved(cfg) -> dict:
             "verify": verify(cfg), "noise_target": noise_target(cfg), "bonus_share": bonus_share(cfg),
             "bonus_cap": bonus_cap(cfg), "anchor_lr": anchor_lr(cfg), "average_decay": average_decay(cfg),
             "top_share": top_share(cfg), "anchor_after": anchor_after(cfg), "keep_behaviour": keep_behaviour(cfg),
-            "slope_lr": slope_lr(cfg), "search_pairs": search_pairs(cfg)}
+            "slope_lr": slope_lr(cfg), "search_pairs": search_pairs(cfg), "search_after": search_after(cfg)}
 
 
 def validate(cfg) -> None:
@@ -522,6 +538,10 @@ def validate(cfg) -> None:
     if isinstance(pairs, bool) or not isinstance(pairs, int) or not 0 <= 2 * pairs < population(cfg):
         raise ValueError(f"--generator.search-pairs must be an integer 0 .. {(population(cfg) - 1) // 2} (2 x pairs "
                          f"< P = {population(cfg)}, --num-envs: the generator keeps at least one policy), got {pairs!r}")
+    after = search_after(cfg)
+    if isinstance(after, bool) or not isinstance(after, int) or after < 0 or (after and not pairs):
+        raise ValueError(f"--generator.search-after must be an integer >= 0 (0: search in every iteration), and > 0 "
+                         f"only with --generator.search-pairs >= 1 (got {pairs}), got {after!r}")
     for flag, value in (("--generator.search-std", cfg.generator.search_std),
                         ("--generator.search-step", cfg.generator.search_step)):
         if pairs and not (math.isfinite(value) and value > 0):

@@ -12,7 +12,9 @@ episodes before the best so far moves, and then only to their mean. With ``--gen
 step follows, up the return's slope that the iteration's noisy policies measured (``slope_weights``). With
 ``--generator.search-pairs N`` the last 2N of the P policies are mirrored pairs about the search centre, the newest
 record the pairs themselves set, moved up their measured slope when they set none (``search_population``,
-``move_search``); the generator's are the first P - 2N. ``evaluate``
+``move_search``); the generator's are the first P - 2N. With ``--generator.search-after K`` the pairs are drawn only
+once the generator's own policies have set no record for K iterations, from the record, until they set one again
+(``search_due``); the generator makes all P otherwise. ``evaluate``
 runs G(best so far) without noise for 10 episodes (not counted as env steps).
 
 Each seed keeps its own ``TrainState`` (config, buffer, statistics, random streams, counters); the
@@ -61,6 +63,9 @@ class TrainState(Counters):
     anchors: RecordAnchors | None = None  # --generator.anchor-lr's records (None without)
     best_rose_at: int = 0  # iterations done when the best so far last rose (--generator.anchor-after)
     search_centre: torch.Tensor | None = None  # [D] in stored_form: --generator.search-pairs' centre (None before one)
+    record: torch.Tensor | None = None  # [D] in stored_form: the best so far's policy, with --generator.search-pairs
+    generator_rose_at: int = 0  # iterations done when the generator's own policies last set the best so far
+    searching: bool = False  # whether this iteration draws the search pairs: ``search_due``, set as it starts
 
     @property
     def spec(self):
@@ -74,22 +79,34 @@ class TrainState(Counters):
         return self.best_return + self.cfg.command.drive
 
 
+def search_due(state: TrainState) -> bool:
+    """Whether the next iteration draws --generator.search-pairs: in every iteration with --generator.search-after 0,
+    else once the generator's own policies have set no best so far for that many iterations."""
+    cfg = state.cfg
+    return settings.search_pairs(cfg) > 0 and state.iterations - state.generator_rose_at >= settings.search_after(cfg)
+
+
+def generated_now(state: TrainState) -> int:
+    """How many of this iteration's P policies the generator makes: P less the search pairs' while they are drawn."""
+    return settings.generated(state.cfg) if state.searching else settings.population(state.cfg)
+
+
 def population_commands(state: TrainState) -> torch.Tensor:
-    """The commands of the next iteration's generated policies ``[P]`` (P: ``settings.generated``): ``best + drive
+    """The commands of the next iteration's generated policies ``[P]`` (P: ``generated_now``): ``best + drive
     x u_i`` with u_i evenly spaced over ``[1 - spread, 1 + spread]`` (all ``best + drive`` at spread 0 or P = 1; all
     the first command before any episode)."""
-    P, spread = settings.generated(state.cfg), settings.command_spread(state.cfg)
+    P, spread = generated_now(state), settings.command_spread(state.cfg)
     if state.best_return is None or P == 1 or spread == 0:
         return torch.full((P,), state.command, device=state.device)
     u = 1.0 + spread * torch.linspace(-1.0, 1.0, P, dtype=torch.float64)
     return (state.best_return + state.cfg.command.drive * u).to(torch.float32).to(state.device)
 
 
-def noise_free_mask(cfg: Config) -> np.ndarray:
-    """``[P]`` (the generated policies, ``settings.generated``) True for those drawn without exploration noise
+def noise_free_mask(cfg: Config, generated: int) -> np.ndarray:
+    """``[generated]`` (the generator's policies of an iteration) True for those drawn without exploration noise
     (``noise_free_slots``)."""
-    mask = np.zeros(settings.generated(cfg), dtype=bool)
-    mask[noise_free_slots(settings.generated(cfg), settings.noise_free(cfg)).numpy()] = True
+    mask = np.zeros(generated, dtype=bool)
+    mask[noise_free_slots(generated, settings.noise_free(cfg)).numpy()] = True
     return mask
 
 
@@ -104,6 +121,25 @@ def slope_weights(returns: np.ndarray, noise_free: np.ndarray) -> np.ndarray:
     if spread > 0:
         weights[~noise_free] = (noisy - noisy.mean()) / spread
     return weights
+
+
+def exploration_noise(state: TrainState, count: int, dim: int, dtype: torch.dtype) -> torch.Tensor:
+    """The exploration noise of a seed's ``count`` generated policies ``[count, dim]``, from its own stream: the
+    layout's std x --generator.noise-target's multiplier, mirrored in pairs (--generator.antithetic), 0 for the
+    noise-free ones (--generator.noise-free)."""
+    cfg = state.cfg
+    noise = torch.randn(count, dim, generator=state.rng, device=state.device, dtype=dtype)
+    if settings.antithetic(cfg):
+        noise[1::2] = -noise[0::2]
+    if settings.noise_free(cfg):
+        noise[noise_free_slots(count, settings.noise_free(cfg))] = 0.0
+    scale = population_std(state.spec, cfg.generator.noise_std, settings.noise_layout(cfg), count).to(state.device)
+    return scale * state.noise_multiplier * noise
+
+
+def _padded(rows: torch.Tensor, width: int) -> torch.Tensor:
+    """``rows [n, ...]`` with zero rows appended up to ``[width, ...]``."""
+    return torch.cat([rows, rows.new_zeros(width - rows.shape[0], *rows.shape[1:])]) if rows.shape[0] < width else rows
 
 
 def noise_free_slots(population: int, count: int) -> torch.Tensor:
@@ -140,9 +176,12 @@ def init_batch(cfgs: list[Config], env=None) -> list[TrainState]:
     shared = learner.create(generators, evaluators, cfgs[0].generator.lr, cfgs[0].evaluator.lr, cfgs[0].precision,
                             anchor_lr, settings.average_decay(cfgs[0]), settings.slope_lr(cfgs[0]))
     dim = envs.num_params(spec.obs_dim, spec.act_dim)
-    return [TrainState(cfg, env, device, shared, slot, buffer, ObsStats(spec.obs_dim), rng, jax.random.key(cfg.seed),
+    made = [TrainState(cfg, env, device, shared, slot, buffer, ObsStats(spec.obs_dim), rng, jax.random.key(cfg.seed),
                        anchors=RecordAnchors(settings.ANCHORS, dim, device) if anchor_lr else None)
             for cfg, slot, buffer, rng in states]
+    for s in made:
+        s.searching = search_due(s)
+    return made
 
 
 def make_buffer(cfg: Config, spec: envs.EnvSpec, device: torch.device) -> ReplayBuffer:
@@ -163,26 +202,29 @@ def iteration(state: TrainState, progress: Progress | None = None) -> tuple[Trai
 
 def iteration_batch(states: list[TrainState], progress: Progress | None = None) -> list[dict[str, float]]:
     """Collect P episodes per seed, store them, update evaluators then generators; -> each seed's metrics."""
-    cfg, device, shared = states[0].cfg, states[0].device, states[0].learner
+    cfg, shared = states[0].cfg, states[0].learner
     slots = [s.slot for s in states]
     start = time.perf_counter()
     commands = [s.command for s in states]
-    asked = torch.stack([population_commands(s) for s in states])  # [Ks, P]
-    mean = learner.generate(shared, slots, asked)
-    noise = torch.stack([torch.randn(mean.shape[1:], generator=s.rng, device=device, dtype=mean.dtype) for s in states])
-    generated = settings.generated(cfg)
-    scale = population_std(states[0].spec, cfg.generator.noise_std, settings.noise_layout(cfg),
-                           generated).to(device)  # [P - 2N, D]
-    scale = scale * torch.tensor([s.noise_multiplier for s in states], device=device)[:, None, None]  # [Ks, P, D]
-    if settings.antithetic(cfg):
-        noise[:, 1::2] = -noise[:, 0::2]
-    if settings.noise_free(cfg):
-        noise[:, noise_free_slots(generated, settings.noise_free(cfg))] = 0.0
-    noise = scale * noise  # [Ks, P - 2N, D]
+    for s in states:
+        s.searching = search_due(s)
+        if not s.searching:
+            s.search_centre = None  # the next stall's search starts from the record it stalls at
+    counts = [generated_now(s) for s in states]  # the generator's policies of each seed
+    width = max(counts)  # P unless every seed searches
+    asked = torch.stack([_padded(population_commands(s), width) for s in states])  # [Ks, width]
+    mean = learner.generate(shared, slots, asked)  # [Ks, width, D]
+    noise = torch.stack([_padded(exploration_noise(s, count, mean.shape[-1], mean.dtype), width)
+                         for s, count in zip(states, counts)])  # [Ks, width, D], 0 past each seed's count
     theta = mean + noise
-    if settings.search_pairs(cfg):
-        searched, directions = search_population(states)
-        theta = torch.cat([theta, searched], 1)  # [Ks, P, D]
+    population = settings.population(cfg)
+    if width < population:
+        theta = torch.cat([theta, theta.new_zeros(len(states), population - width, theta.shape[-1])], 1)
+    searching = [i for i, s in enumerate(states) if s.searching]
+    if searching:
+        searched, directions = search_population([states[i] for i in searching])  # [n, 2N, D], [n, N, D]
+        for j, i in enumerate(searching):
+            theta[i, counts[i]:] = searched[j]  # [Ks, P, D]
     keys = []
     for s in states:
         s.key, key = jax.random.split(s.key)
@@ -194,13 +236,18 @@ def iteration_batch(states: list[TrainState], progress: Progress | None = None) 
     kept = torch.stack([stored_form(s, theta[i]) for i, s in enumerate(states)])  # with the statistics they ran with
     returns = [record(s, kept[i], r) for i, (s, r) in enumerate(zip(states, results))]
     verify_records(states, kept, returns)
-    if settings.search_pairs(cfg):
-        move_search(states, kept[:, generated:], [r[generated:] for r in returns], directions, centres_before)
-    for s, before in zip(states, best_before):
+    by_pairs = [s.search_centre is not before for s, before in zip(states, centres_before)]  # a pair's record moved it
+    if searching:
+        pairs = slice(settings.generated(cfg), population)
+        move_search([states[i] for i in searching], kept[searching, pairs], [returns[i][pairs] for i in searching],
+                    directions, [centres_before[i] for i in searching])
+    for s, before, pair_record in zip(states, best_before, by_pairs):
         if s.best_return != before:
             s.best_rose_at = s.iterations
-    for s, r in zip(states, returns):
-        adapt_noise(s, r[:generated])
+            if not pair_record:
+                s.generator_rose_at = s.iterations
+    for s, r, count in zip(states, returns, counts):
+        adapt_noise(s, r[:count])
 
     update_start = time.perf_counter()
     n_evaluator, n_generator = settings.update_counts(cfg)
@@ -209,9 +256,10 @@ def iteration_batch(states: list[TrainState], progress: Progress | None = None) 
     anchors = _anchor_batch(states)  # the records stay put during the updates: stacked once per iteration
     generator_losses = counted.repeat(n_generator, lambda: _generator_update(states, anchors))
     if shared.slope_opt is not None:
-        weights = torch.stack([torch.as_tensor(slope_weights(r[:generated], noise_free_mask(cfg)), dtype=noise.dtype)
-                               for r in returns]).to(device)
-        learner.slope_step(shared, slots, asked, noise, weights)
+        weights = torch.stack([_padded(torch.as_tensor(slope_weights(r[:count], noise_free_mask(cfg, count))
+                                                       * (width / count), dtype=noise.dtype), width)
+                               for r, count in zip(returns, counts)]).to(noise.device)  # x width / count: the mean
+        learner.slope_step(shared, slots, asked, noise, weights)  # over width rows is each seed's own over its count
     update_s = time.perf_counter() - update_start
     elapsed = time.perf_counter() - start
     metrics = []
@@ -320,7 +368,7 @@ def record(state: TrainState, theta: torch.Tensor, result: envs.RolloutResult) -
         order = np.argsort(returns)
         top = float(returns[order[-rank]])  # this iteration's rank-th highest return
         if state.best_return is None or top > state.best_return:
-            new_best(state, theta[order[-rank]], top, searched=order[-rank] >= settings.generated(state.cfg))
+            new_best(state, theta[order[-rank]], top, searched=order[-rank] >= generated_now(state))
     state.env_steps += result.obs_count
     state.episodes += theta.shape[0]
     state.iterations += 1
@@ -351,7 +399,7 @@ def verify_records(states: list[TrainState], theta: torch.Tensor, returns: list[
             raise TrainingError(f"non-finite return verifying a record at env step {s.env_steps}: {again[0][:3]}")
         verified = float(again.mean())
         if s.best_return is None or verified > s.best_return:
-            new_best(s, candidates[due.index(i), 0], verified, searched=t >= settings.generated(s.cfg))
+            new_best(s, candidates[due.index(i), 0], verified, searched=t >= generated_now(s))
         s.obs_stats.update(result.obs_count, result.obs_sum, result.obs_sumsq)
         s.env_steps += result.obs_count
         s.episodes += count
@@ -366,6 +414,8 @@ def new_best(state: TrainState, theta: torch.Tensor, value: float, searched: boo
     state.best_return = value
     if state.anchors is not None:
         state.anchors.add(theta, value)
+    if settings.search_pairs(state.cfg):
+        state.record = theta.detach().clone()
     if searched:
         state.search_centre = theta.detach().clone()
 
@@ -373,12 +423,15 @@ def new_best(state: TrainState, theta: torch.Tensor, value: float, searched: boo
 def search_population(states: list[TrainState]) -> tuple[torch.Tensor, torch.Tensor]:
     """``--generator.search-pairs N``: each seed's 2N policies ``centre + s delta_j`` (j < N) then ``centre - s
     delta_j``, acting with its current statistics, s = --generator.search-std, delta_j ~ N(0, 1) per weight from the
-    seed's own stream; a seed without a centre yet (no best so far) searches about G(its command). -> (policies
+    seed's own stream; a seed without a centre yet searches about its record (``TrainState.record``), or before any
+    about G(its command). -> (policies
     ``[Ks, 2N, D]``, delta ``[Ks, N, D]``)."""
     cfg, shared = states[0].cfg, states[0].learner
     centres = []
     for s in states:
-        if s.search_centre is None:
+        if s.search_centre is None and s.record is not None:
+            s.search_centre = s.record
+        elif s.search_centre is None:
             made = learner.generate(shared, [s.slot], torch.tensor([[s.command]], device=s.device))[0]  # [1, D]
             s.search_centre = stored_form(s, made)[0]
         centres.append(current_form(s, s.search_centre[None])[0])
@@ -423,7 +476,7 @@ def adapt_noise(state: TrainState, returns: np.ndarray) -> None:
     target = settings.noise_target(state.cfg)
     if not target:
         return
-    free = noise_free_mask(state.cfg)
+    free = noise_free_mask(state.cfg, len(returns))
     share = float((returns[~free] > returns[free].mean()).mean())
     state.noise_multiplier = float(np.clip(state.noise_multiplier * math.exp(NOISE_GAIN * (share - target)),
                                            *NOISE_BOUNDS))
@@ -451,8 +504,9 @@ def iteration_metrics(state: TrainState, command: float, returns: np.ndarray, re
             "train/mean_length": float(result.lengths.mean()), "train/evaluator_loss": evaluator_loss,
             "train/generator_loss": generator_loss, "perf/rollout_s": rollout_s, "perf/update_s": update_s,
             "perf/sps": result.obs_count / elapsed, "train/noise_multiplier": state.noise_multiplier,
+            **({"train/searching": float(state.searching)} if settings.search_pairs(state.cfg) else {}),
             **({"train/search_mean_return": float(returns[settings.generated(state.cfg):].mean())}
-               if settings.search_pairs(state.cfg) else {}),
+               if state.searching else {}),
             **({"train/anchored": float(is_anchored(state))} if state.anchors is not None else {})}
 
 
