@@ -13,7 +13,9 @@ thousands of env steps while the generator keeps falling away from it. This meas
 - lines from the record: the true return and V's prediction at weight-space distances ``--distances`` along V's
   gradient at the record (the way the generator's updates push), and along a random direction (the control);
 - V's gradient by policy layer (share of its squared norm);
-- ARS from the record, and from the generator's own G(best so far): ``--ars-steps`` V2-t steps
+- ARS from the record, from the generator's own G(best so far), and from one exploration draw about G(best so far)
+  (is a record's neighbourhood climbable because it was selected, or because noise of its size lands anywhere
+  climbable?): ``--ars-steps`` V2-t steps
   (``fastgen.baselines.ars.ars_step``, the task's ARS preset, fixed observation statistics) and the centre's return
   every ``--ars-every`` steps: can averaged mirrored differences climb from here, where one-draw search
   (``bench.noise_scale``) does not, and from where the generator's own population (and its slope step) starts?
@@ -170,6 +172,8 @@ def measure_run(run_dir: Path, options: Options, key: jax.Array) -> dict:
     record = candidates[int(np.argmax(fresh))].clone()
     best = run.best_return if run.best_return is not None else run.cfg.command.first
     made = run.policies(np.array([best], dtype=np.float32))[0]
+    with torch.no_grad():
+        drawn = run.generator.sample(torch.Generator().manual_seed(options.seed), torch.tensor([best]).float())[0]
     predicted, gradient = evaluator_gradient(run, record)
     random = unit(torch.randn(record.shape, generator=torch.Generator().manual_seed(options.seed)))
     lines = {name: line(run, record, direction, options.distances, options.episodes, jax.random.fold_in(key, 1))
@@ -184,6 +188,9 @@ def measure_run(run_dir: Path, options: Options, key: jax.Array) -> dict:
             "distances": list(options.distances), "lines": lines,
             "ars": ars_climb(run, record, options, jax.random.fold_in(key, 3)) if options.ars_steps else [],
             "ars_from_generator": ars_climb(run, made, options, jax.random.fold_in(key, 4)) if options.ars_steps else [],
+            "draw_fresh": float(achieved_returns(run, drawn[None], options.episodes, "cpu",
+                                                 jax.random.fold_in(key, 1))[0].mean()),
+            "ars_from_draw": ars_climb(run, drawn, options, jax.random.fold_in(key, 5)) if options.ars_steps else [],
             "generator_reach": generator_reach(run, commands, options),
             "return_kind": return_kind(run.cfg, run.spec)}
 
@@ -200,11 +207,13 @@ def summary_row(row: dict) -> dict:
             "rand@0.26": at("random", 0.26), "rand@2.6": at("random", 2.6),
             "ars_last": row["ars"][-1]["return"] if row["ars"] else None,
             "ars_G_last": row["ars_from_generator"][-1]["return"] if row["ars_from_generator"] else None,
+            "draw": row["draw_fresh"],
+            "ars_draw_last": row["ars_from_draw"][-1]["return"] if row["ars_from_draw"] else None,
             **{f"reach@{r['steps']}": r["cosine"] for r in row["generator_reach"]}}
 
 
 COLUMNS = ["seed", "env_steps", "best", "record", "|record|", "|G(best)|", "|noise|", "V'@0.26", "V'@2.6",
-           "rand@0.26", "rand@2.6", "ars_last", "ars_G_last"]
+           "rand@0.26", "rand@2.6", "ars_last", "ars_G_last", "draw", "ars_draw_last"]
 
 
 def columns(result: dict) -> list[str]:
@@ -246,6 +255,8 @@ def plot(result: dict, path: Path) -> None:
                     label="ARS from the record")
             ax.plot([a["episodes"] for a in r["ars_from_generator"]], [a["return"] for a in r["ars_from_generator"]],
                     "s--", ms=3, label="ARS from G(best)")
+            ax.plot([a["episodes"] for a in r["ars_from_draw"]], [a["return"] for a in r["ars_from_draw"]],
+                    "^:", ms=3, label="ARS from G(best) + one exploration draw")
         ax.axhline(r["record_fresh"], color="grey", lw=0.8, ls=":", label="record (fresh)")
         ax.set_xlabel("ARS episodes", fontsize=8)
     axes[0][0].set_ylabel("return", fontsize=8)
@@ -264,7 +275,8 @@ def markdown(result: dict) -> str:
              f"episodes. V'@d / rand@d: the true return (mean of {s['episodes']}) at weight-space distance d from "
              "the record along V's gradient / a random direction. |noise|: the exploration noise's norm. ars_last: "
              f"the ARS centre after {s['ars_steps']} steps of the task's preset from the record (ars_G_last: from "
-             "the generator's own G(best)). reach@k: cosine between a random "
+             "the generator's own G(best); ars_draw_last: from one exploration draw about G(best), whose own return is "
+             "draw). reach@k: cosine between a random "
              f"direction u and what k Adam steps (lr {s['reach_lr']:g}) of G towards G(c) + {s['reach_distance']:g} u "
              "make of G(c).", "",
              "```", table(result["summary"], columns(result)), "```", ""]
@@ -278,6 +290,8 @@ def markdown(result: dict) -> str:
             lines.append("  ARS from the record: " + ", ".join(f"{a['episodes']} ep: {a['return']:.0f}" for a in r["ars"]))
             lines.append("  ARS from G(best): " + ", ".join(f"{a['episodes']} ep: {a['return']:.0f}"
                                                          for a in r["ars_from_generator"]))
+            lines.append(f"  ARS from G(best) + one draw ({r['draw_fresh']:.0f}): " + ", ".join(
+                f"{a['episodes']} ep: {a['return']:.0f}" for a in r["ars_from_draw"]))
         lines.append("  reach: " + ", ".join(f"{g['steps']} steps: cosine {g['cosine']:.3f}, along u {g['along']:.3f} "
                                             f"of |change| {g['length']:.3f}" for g in r["generator_reach"]))
     return "\n".join(lines) + "\n"

@@ -539,7 +539,33 @@ def test_stall_slope_measures_lines_from_the_record_ars_and_the_generators_reach
     assert sum(g["share"] for g in row["gradient_layers"]) == pytest.approx(1.0)
     assert [a["step"] for a in row["ars_from_generator"]] == [1, 2]
     assert row["ars_from_generator"][0]["return"] != row["ars"][0]["return"]  # another centre, another climb
+    assert [a["step"] for a in row["ars_from_draw"]] == [1, 2] and row["summary"]["draw"] == row["draw_fresh"]
     assert [a["step"] for a in row["ars"]] == [1, 2] and [g["steps"] for g in row["generator_reach"]] == [1, 2]
     assert all(-1 <= g["cosine"] <= 1 for g in row["generator_reach"])
     assert row["noise_norm"] == pytest.approx(0.1 * np.sqrt(trained.load(mc_run).generator(torch.zeros(1)).shape[1]))
     assert (tmp_path / "stall_slope_mountain_car.png").exists() and result["summary"][0]["seed"] == row["seed"]
+
+
+def test_record_follow_measures_the_action_gap_and_closes_it_on_the_states_it_steps_on(mc_run, tmp_path):
+    from bench import record_follow
+    from bench.lucky_records import held_returns
+    result = record_follow.main([str(mc_run), "--episodes", "1", "--steps", "1", "30", "--lr", "1e-3",
+                                 "--lower", "0.5", "--out", str(tmp_path)])
+    row = result["rows"][0]
+    assert row["source"] == "buffer" and row["command"] == pytest.approx(float(held_returns(mc_run).max()))
+    run = trained.load(mc_run)
+    record, _, _ = record_follow.record_of(mc_run, run)
+    made = run.policies(np.array([row["command"]], np.float32))[0]
+    states = record_follow.make_anchor_states(run.spec.obs_dim)
+    by_hand = (policy.forward(made[None], states, run.spec) - policy.forward(record[None], states, run.spec))
+    assert row["gap_anchor"] == pytest.approx(float(by_hand.pow(2).mean()), rel=1e-5)
+    assert row["visited"] >= 1 and row["gap_visited"] > 0
+    for name in ("anchor", "visited"):  # steps on a state set close the gap there
+        steps = row["follow"][name]
+        assert [f["steps"] for f in steps] == [1, 30] and len(steps[0]["lower_returns"]) == 1
+        assert steps[-1][f"gap_{name}"] < steps[0][f"gap_{name}"] < row[f"gap_{name}"]
+    assert (tmp_path / "record_follow_mountain_car.png").exists() and result["summary"][0]["seed"] == row["seed"]
+    for args, fragment in ((["--steps", "0"], "--steps"), (["--lr", "nan"], "--lr"), (["--lower", "-1"], "--lower"),
+                           (["--episodes", "0"], "--episodes")):
+        with pytest.raises(ValueError, match=fragment):
+            record_follow.tyro.cli(record_follow.Options, args=[str(mc_run), *args]).validate()
