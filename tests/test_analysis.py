@@ -569,3 +569,37 @@ def test_record_follow_measures_the_action_gap_and_closes_it_on_the_states_it_st
                            (["--episodes", "0"], "--episodes")):
         with pytest.raises(ValueError, match=fragment):
             record_follow.tyro.cli(record_follow.Options, args=[str(mc_run), *args]).validate()
+
+
+def test_slope_climb_weights_step_climbs_a_linear_return():
+    from bench import slope_climb
+    from fastgen.poligen.trainer import slope_weights
+    rng = torch.Generator().manual_seed(0)
+    slope, sigma = torch.randn(50, generator=rng), 0.1
+    half = sigma * torch.randn(400, 50, generator=rng)
+    noise = torch.stack([half, -half], 1).reshape(800, 50)
+    returns = (noise @ slope).numpy()  # a return linear in the weights: its slope is ``slope``
+    weights = torch.as_tensor(slope_weights(returns, np.zeros(800, bool)), dtype=torch.float32)
+    step = slope_climb.weights_step(weights, noise, sigma, 0.01)
+    assert torch.nn.functional.cosine_similarity(step, slope, dim=0) > 0.9
+    assert float(step @ slope) > 0 and float(slope_climb.weights_step(-weights, noise, sigma, 0.01) @ slope) < 0
+
+
+def test_slope_climb_starts_every_climb_from_the_generators_policy(mc_run, tmp_path):
+    from bench import slope_climb
+    result = slope_climb.main([str(mc_run), "--noises", "0.1", "0.03", "--iterations", "2", "--pairs", "2",
+                               "--every", "1", "--episodes", "1", "--slope-lr", "1e-3", "--out", str(tmp_path)])
+    row = result["rows"][0]
+    run = trained.load(mc_run)
+    made = run.policies(np.array([run.best_return], np.float32))
+    start = float(sweep.achieved_returns(run, made, 1, "cpu", jax.random.fold_in(jax.random.key(0), 10_000)).mean())
+    assert [(c["mode"], c["sigma"]) for c in row["climbs"]] == [("slope", 0.1), ("weights", 0.1), ("slope", 0.03),
+                                                                ("weights", 0.03)]
+    for c in row["climbs"]:
+        assert c["curve"][0]["return"] == pytest.approx(start, abs=1e-4)
+        assert [p["episodes"] for p in c["curve"]] == [0, 4, 8] and all("return" in p for p in c["curve"])
+    assert len(result["summary"]) == 4 and (tmp_path / "slope_climb_mountain_car.png").exists()
+    for args, fragment in ((["--noises", "0"], "--noises"), (["--modes", "ars"], "--modes"),
+                           (["--pairs", "0"], "--pairs"), (["--slope-lr", "nan"], "--slope-lr")):
+        with pytest.raises(ValueError, match=fragment):
+            slope_climb.tyro.cli(slope_climb.Options, args=[str(mc_run), *args]).validate()
