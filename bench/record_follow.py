@@ -108,14 +108,14 @@ def action_gap(a: torch.Tensor, b: torch.Tensor, states: torch.Tensor, spec) -> 
         return float((policy.forward(a[None], states, spec) - policy.forward(b[None], states, spec)).pow(2).mean())
 
 
-def follow(run: trained_run.Trained, record: torch.Tensor, command: float, states: torch.Tensor,
+def follow(run: trained_run.Trained, record: torch.Tensor, commands: torch.Tensor, states: torch.Tensor,
            gap_states: dict[str, torch.Tensor], options: Options, key: jax.Array) -> list[dict]:
-    """After each count of ``--steps`` Adam steps of a copy of G on the MSE between the actions of G(command) and of
-    ``record`` on ``states``: the gaps on each of ``gap_states``, G(command)'s return and G's at ``--lower``."""
+    """After each count of ``--steps`` Adam steps of a copy of G on the MSE between the actions of G(commands[0]) and
+    of ``record`` on ``states``: the gaps on each of ``gap_states``, G(commands[0])'s return and G's at the other
+    ``commands [1 + len(--lower)]``."""
     generator = trained_run._generator(run.cfg, run.spec)
     generator.load_state_dict(run.generator.state_dict())
     optimizer = torch.optim.Adam(generator.parameters(), lr=options.lr)
-    commands = torch.tensor([command, *(command * f for f in options.lower)], dtype=torch.float32)
     with torch.no_grad():
         target = policy.forward(record[None], states, run.spec)
     rows = []
@@ -147,12 +147,12 @@ def measure_run(run_dir: Path, options: Options, key: jax.Array) -> dict:
         spread = float(policy.forward(record[None], states["visited"], run.spec).var(1).mean())
     return {"run": str(run_dir), "seed": run.cfg.seed, "env_steps": run.env_steps, "source": source,
             "command": command, "record_fresh": float(returns[0]), "generated_fresh": float(returns[1]),
-            "lower": [command * f for f in options.lower], "lower_returns": returns[2:].tolist(),
+            "lower": commands[1:].tolist(), "lower_returns": returns[2:].tolist(),
             "visited": int(states["visited"].shape[0]),
             **{f"gap_{name}": action_gap(made[0], record, s, run.spec) for name, s in states.items()},
             **{f"draw_{name}": action_gap(made[0], drawn, s, run.spec) for name, s in states.items()},
             "record_action_variance": spread,
-            "follow": {name: follow(run, record, command, s, states, options, key) for name, s in states.items()},
+            "follow": {name: follow(run, record, commands, s, states, options, key) for name, s in states.items()},
             "return_kind": return_kind(run.cfg, run.spec)}
 
 
